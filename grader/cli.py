@@ -1,0 +1,152 @@
+"""The `grader` command line.
+
+Exit codes:
+  0  every answer file was read and graded (wrong answers are not failures)
+  1  graded, but at least one answer file could not be read; its row and report say why
+  2  bad command line: unknown option, a path that does not exist, no answer files found
+  3  the rubric is invalid; nothing was graded
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from grader import __version__
+from grader.batch import collect_answer_files, grade_files
+from grader.errors import RubricError
+from grader.key import build_key
+from grader.output import ReportWriter
+from grader.reports import write_gradescope
+from grader.rubric import Rubric, json_schema, load_rubric
+
+EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, EXIT_RUBRIC = 0, 1, 2, 3
+
+
+def _load(path: str, err: Console) -> Rubric | None:
+    try:
+        return load_rubric(path)
+    except RubricError as exc:
+        err.print(f"[bold red]invalid rubric[/] ({len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''}):",
+                  highlight=False)
+        for problem in exc.problems:
+            err.print(f"  {problem}", markup=False, highlight=False)
+        return None
+
+
+def _fmt(x: float) -> str:
+    return f"{round(x, 2):g}"
+
+
+def cmd_grade(args: argparse.Namespace, out: Console, err: Console) -> int:
+    rubric = _load(args.rubric, err)
+    if rubric is None:
+        return EXIT_RUBRIC
+    files, missing = collect_answer_files(args.paths)
+    for path in missing:
+        err.print(f"[red]no such file or folder:[/] {path}", highlight=False)
+    if missing or not files:
+        if not files:
+            err.print("no answer files (*.json) found", highlight=False)
+        return EXIT_USAGE
+    if args.gradescope and len(files) != 1:
+        err.print(f"--gradescope grades one submission, but {len(files)} answer files were found", highlight=False)
+        return EXIT_USAGE
+    writer = ReportWriter(args.out, rubric.assessment)
+    started = time.perf_counter()
+    results = grade_files(args.rubric, files, jobs=args.jobs, on_result=writer.add)
+    writer.finish(results)
+    elapsed = time.perf_counter() - started
+    if args.gradescope:
+        write_gradescope(results[0], Path(args.gradescope))
+    results.sort(key=lambda r: (r.student_id, r.source))
+    if not args.quiet:
+        table = Table(title=f"{rubric.assessment.title or rubric.assessment.id}: {len(results)} submission(s)")
+        for column in ("student", "score", "of", "manual pending", "notes"):
+            table.add_column(column, justify="right" if column in ("score", "of", "manual pending") else "left")
+        for r in results:
+            notes = "; ".join(r.errors[:1] + r.warnings[:1]) if (r.errors or r.warnings) else ""
+            table.add_row(r.student_id, _fmt(r.score), _fmt(r.max_score), _fmt(r.manual_pending), notes)
+        out.print(table)
+        out.print(f"graded {len(results)} file(s) in {elapsed:.2f} s; reports in {args.out}", highlight=False)
+    return EXIT_UNREADABLE if any(not r.readable for r in results) else EXIT_OK
+
+
+def cmd_key(args: argparse.Namespace, out: Console, err: Console) -> int:
+    rubric = _load(args.rubric, err)
+    if rubric is None:
+        return EXIT_RUBRIC
+    text = build_key(rubric).model_dump_json(indent=2)
+    if args.out:
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    else:
+        sys.stdout.write(text + "\n")
+    return EXIT_OK
+
+
+def cmd_check_rubric(args: argparse.Namespace, out: Console, err: Console) -> int:
+    status = EXIT_OK
+    for path in args.rubrics:
+        rubric = _load(path, err)
+        if rubric is None:
+            status = EXIT_RUBRIC
+            continue
+        a = rubric.assessment
+        parts = [p for _, p in a.parts()]
+        manual = sum(c.marks for p in parts for c in p.items() if c.manual)
+        out.print(f"{path}: ok: {a.id}: {len(a.questions)} questions, {len(parts)} parts, {_fmt(a.total_marks)} marks "
+                  f"({_fmt(a.total_marks - manual)} automatic, {_fmt(manual)} manual)", highlight=False)
+    return status
+
+
+def cmd_schema(args: argparse.Namespace, out: Console, err: Console) -> int:
+    sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="grader", description="Grade ML course assessments against YAML rubrics.",
+                                     epilog="exit codes: 0 graded; 1 some files unreadable; 2 usage; 3 invalid rubric")
+    parser.add_argument("--version", action="version", version=f"grader {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    grade = sub.add_parser("grade", help="grade answer files and write reports")
+    grade.add_argument("rubric", help="rubric YAML file")
+    grade.add_argument("paths", nargs="+", help="answer files (.json) or folders of them")
+    grade.add_argument("--out", default="grader-out", help="report folder (default: grader-out)")
+    grade.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    grade.add_argument("--gradescope", metavar="FILE",
+                       help="also write Gradescope results.json here (one submission), e.g. /autograder/results/results.json")
+    grade.add_argument("--quiet", action="store_true", help="do not print the table of totals")
+    grade.set_defaults(run=cmd_grade)
+
+    key = sub.add_parser("key", help="print the computed answer key as JSON")
+    key.add_argument("rubric")
+    key.add_argument("--out", help="write to this file instead of standard output")
+    key.set_defaults(run=cmd_key)
+
+    check = sub.add_parser("check-rubric", help="validate rubric files")
+    check.add_argument("rubrics", nargs="+")
+    check.set_defaults(run=cmd_check_rubric)
+
+    schema = sub.add_parser("schema", help="print the JSON Schema of rubric files")
+    schema.set_defaults(run=cmd_schema)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "jobs", None) is not None and args.jobs < 1:
+        build_parser().error("--jobs must be at least 1")
+    out, err = Console(), Console(stderr=True)
+    return args.run(args, out, err)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""Reading numbers out of raw student values without ever evaluating them.
+
+Answer files are parsed with `Decimal` for every number (see `grader.submission`), so the digits a
+student typed survive: `0.050` keeps three decimal places. That lets comparators warn when the
+typed precision is coarser than the tolerance.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from typing import Any
+
+from grader.kinds.base import InvalidAnswer
+
+MAX_TEXT = 200  # longest string we try to read as a number
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_FRACTION = re.compile(r"([+-]?\d+)\s*/\s*([+-]?\d+)")
+
+
+class NonFinite(str):
+    """A JSON `NaN`, `Infinity` or `-Infinity` literal, kept so the one part can be rejected."""
+
+
+@dataclass(frozen=True)
+class TypedNumber:
+    """A finite number and, when it was typed as a decimal, how many decimal places were typed."""
+
+    value: float
+    text: str
+    decimals: int | None = None
+
+    def half_unit(self) -> float | None:
+        """Half a unit in the last typed place: the rounding error the typed digits allow."""
+        return None if self.decimals is None else 0.5 * 10.0 ** (-self.decimals)
+
+
+def short(value: Any, limit: int = 60) -> str:
+    """A bounded, printable rendering of a student value for messages."""
+    text = value if isinstance(value, str) else repr(value)
+    text = text.encode("unicode_escape", "backslashreplace").decode("ascii") if not text.isprintable() else text
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _from_decimal(number: Decimal, text: str) -> TypedNumber:
+    if not number.is_finite():
+        raise InvalidAnswer(f"{short(text)} is not a finite number")
+    try:
+        value = float(number)
+    except (OverflowError, InvalidOperation):
+        value = math.inf
+    if not math.isfinite(value) or (value == 0.0 and number != 0):
+        raise InvalidAnswer(f"{short(text)} is out of the range of numbers this question accepts")
+    exponent = number.as_tuple().exponent
+    decimals = -exponent if isinstance(exponent, int) and exponent < 0 else None
+    return TypedNumber(value, text, decimals)
+
+
+def read_number(raw: Any) -> TypedNumber:
+    """Read a finite number from an int, a Decimal, or a string such as `0.0364`, `-3.2e-4` or `3/4`."""
+    if isinstance(raw, bool) or raw is None:
+        raise InvalidAnswer(f"expected a number, got a {type_name(raw)}")
+    if isinstance(raw, NonFinite):
+        raise InvalidAnswer(f"{raw} is not a finite number")
+    if isinstance(raw, int):
+        try:
+            return TypedNumber(float(raw), str(raw))
+        except OverflowError:
+            raise InvalidAnswer("the number is out of the range this question accepts") from None
+    if isinstance(raw, float):
+        if not math.isfinite(raw):
+            raise InvalidAnswer(f"{raw} is not a finite number")
+        return TypedNumber(raw, repr(raw))
+    if isinstance(raw, Decimal):
+        return _from_decimal(raw, str(raw))
+    if not isinstance(raw, str):
+        raise InvalidAnswer(f"expected a number, got a {type_name(raw)}")
+    text = raw.strip().replace("\u2212", "-")
+    if not text:
+        raise InvalidAnswer("the answer is empty")
+    if len(text) > MAX_TEXT:
+        raise InvalidAnswer(f"the answer is {len(text)} characters long; a number has at most {MAX_TEXT}")
+    if _NUMBER.fullmatch(text):
+        return _from_decimal(Decimal(text), text)
+    match = _FRACTION.fullmatch(text)
+    if match:
+        numerator, denominator = (int(match.group(1)), int(match.group(2)))
+        if denominator == 0:
+            raise InvalidAnswer(f"{short(text)} divides by zero")
+        return TypedNumber(float(Fraction(numerator, denominator)), text)
+    if re.fullmatch(r"[+-]?\d+,\d+", text):
+        raise InvalidAnswer(f"{short(text)}: write decimals with a point, not a comma")
+    if text.lower().lstrip("+-") in ("nan", "inf", "infinity"):
+        raise InvalidAnswer(f"{short(text)} is not a finite number")
+    raise InvalidAnswer(f"{short(text)} is not a number (write e.g. 0.25, 2.5e-3 or 1/4)")
+
+
+def type_name(raw: Any) -> str:
+    if isinstance(raw, bool):
+        return "true/false value"
+    if isinstance(raw, (int, float, Decimal)):
+        return "number"
+    if isinstance(raw, str):
+        return "string"
+    if isinstance(raw, list):
+        return "list"
+    if isinstance(raw, dict):
+        return "object"
+    if raw is None:
+        return "null"
+    return type(raw).__name__
+
+
+def read_text(raw: Any, limit: int) -> str:
+    """A student string, bounded in length and free of undecodable bytes."""
+    if isinstance(raw, (int, Decimal)) and not isinstance(raw, bool):
+        raw = str(raw)
+    if not isinstance(raw, str) or isinstance(raw, NonFinite):
+        raise InvalidAnswer(f"expected text, got a {type_name(raw)}")
+    if any("\ud800" <= ch <= "\udfff" for ch in raw):
+        raise InvalidAnswer("the answer contains bytes that are not valid UTF-8")
+    if len(raw) > limit:
+        raise InvalidAnswer(f"the answer is {len(raw)} characters long; at most {limit} are accepted")
+    if not raw.strip():
+        raise InvalidAnswer("the answer is empty")
+    return raw

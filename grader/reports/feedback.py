@@ -1,0 +1,96 @@
+"""Per-student feedback pages, in Markdown and self-contained HTML.
+
+Feedback is student-facing: it shows each criterion's `message`, `warnings` and `expected`, never
+its `reason`, which is the instructor's and may quote a hidden key. Student text is hostile, so
+HTML is autoescaped and every value placed in Markdown is escaped by the environment itself
+(`finalize`), not by filters a template could forget.
+"""
+
+from __future__ import annotations
+
+import re
+
+import jinja2
+
+from grader.results import ItemStatus, PartResult, QuestionResult, SubmissionResult
+
+STATUS_LABELS: dict[ItemStatus, str] = {
+    "correct": "Correct",
+    "partial": "Partly correct",
+    "incorrect": "Incorrect",
+    "invalid": "Invalid answer",
+    "missing": "Not answered",
+    "manual": "Awaiting marking by a person",
+}
+
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>|#])")
+
+
+def format_score(value: float) -> str:
+    """A score for people: at most 2 decimals and no trailing zeros (1, 0.5, 2.33), hiding float noise."""
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def escape_markdown(value: object) -> str:
+    """Make any text safe inside a Markdown table cell: literal punctuation, no raw HTML, one line."""
+    if value is None:
+        return ""
+    text = str(value).replace("\r\n", "\n").replace("\r", "\n")
+    return _MARKDOWN_SPECIALS.sub(r"\\\1", text).replace("\n", "<br>")
+
+
+def score_line(earned: float, marks: float, pending: float) -> str:
+    """'23.5 / 30 (10 marks await manual grading)': what is earned so far and what is still open."""
+    line = f"{format_score(earned)} / {format_score(marks)}"
+    if pending:
+        verb = "awaits" if pending == 1 else "await"
+        noun = "mark" if pending == 1 else "marks"
+        line += f" ({format_score(pending)} {noun} {verb} manual grading)"
+    return line
+
+
+def total_line(result: SubmissionResult) -> str:
+    return score_line(result.score, result.max_score, result.manual_pending)
+
+
+def question_line(question: QuestionResult) -> str:
+    return score_line(question.auto_score, question.marks, question.manual_marks)
+
+
+def part_line(part: PartResult) -> str:
+    earned = part.score if part.score is not None else part.auto_score
+    return score_line(earned, part.marks, part.manual_marks)
+
+
+def student_label(result: SubmissionResult) -> str:
+    return f"{result.student_name} ({result.student_id})" if result.student_name else result.student_id
+
+
+def _environment(**options) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("grader.reports", "templates"),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        **options,
+    )
+    env.filters.update(score=format_score, status_label=STATUS_LABELS.__getitem__)
+    env.globals.update(total_line=total_line, question_line=question_line, part_line=part_line,
+                       student_label=student_label)
+    return env
+
+
+HTML = _environment(autoescape=True)
+MARKDOWN = _environment(autoescape=False, finalize=escape_markdown)
+
+
+def render_markdown(result: SubmissionResult) -> str:
+    """Feedback for one student as Markdown, e.g. to paste into an LMS comment or e-mail."""
+    return MARKDOWN.get_template("feedback.md.j2").render(result=result)
+
+
+def render_html(result: SubmissionResult) -> str:
+    """Feedback for one student as a single HTML page that needs no other files and prints cleanly."""
+    return HTML.get_template("feedback.html.j2").render(result=result)

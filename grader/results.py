@@ -1,0 +1,73 @@
+"""Score records: what grading a submission produced, part by part, for reports to render.
+
+Every score carries two explanations: `reason` for the instructor (may quote the key) and
+`message` for the student (never quotes a hidden key). Manual items have `score = None` until a
+person marks them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel
+
+ItemStatus = Literal["correct", "partial", "incorrect", "invalid", "missing", "manual"]
+
+
+class CriterionResult(BaseModel):
+    id: str
+    description: str
+    marks: float
+    score: float | None
+    status: ItemStatus
+    reason: str
+    message: str
+    warnings: list[str] = []
+    expected: str | None = None  # the reference, shown to students only when the rubric allows
+
+
+class PartResult(BaseModel):
+    id: str
+    prompt: str
+    marks: float
+    score: float | None  # None when any of its criteria awaits a person
+    auto_score: float  # marks earned from automatic checks
+    status: ItemStatus
+    answer: str | None  # the student's answer, abbreviated for display
+    criteria: list[CriterionResult]
+    feedback: str = ""  # the rubric's hint, present when the part is not fully right
+
+    @property
+    def manual_marks(self) -> float:
+        return sum(c.marks for c in self.criteria if c.status == "manual")
+
+
+class QuestionResult(BaseModel):
+    id: str
+    title: str
+    marks: float
+    auto_score: float
+    manual_marks: float
+    parts: list[PartResult]
+
+
+class SubmissionResult(BaseModel):
+    """The graded record of one answer file."""
+
+    schema_version: Literal[1] = 1
+    source: str
+    student_id: str
+    student_name: str = ""
+    assessment_id: str
+    assessment_title: str = ""
+    readable: bool = True  # False when the file itself could not be read; every part then scores 0
+    errors: list[str] = []  # file-level problems (unreadable JSON, wrong assessment, unknown parts)
+    warnings: list[str] = []
+    questions: list[QuestionResult] = []
+    score: float = 0.0  # automatic marks earned
+    max_score: float = 0.0  # all marks, manual ones included
+    manual_pending: float = 0.0  # marks awaiting a person
+    duration_s: float = 0.0
+
+    def parts(self) -> list[PartResult]:
+        return [p for q in self.questions for p in q.parts]

@@ -1,0 +1,239 @@
+"""Rubric schema: an assessment's questions, parts, marks, answer kinds and canonical answers.
+
+Rubrics are YAML files validated in two passes: the structure with pydantic, then each check's
+kind, options and answer against that kind's comparator. Every problem is reported at once with
+the file, the line and the field, before any submission is graded.
+
+A part is graded by one or more criteria, each worth some marks. A part with `kind`/`answer` at
+its top level is one criterion; a part with `criteria:` splits its marks, each criterion carrying
+its own check (optionally on one `field` of the student's answer) or none, in which case a person
+marks it. `kind: manual` marks the whole part for a person (essays).
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from grader import kinds
+from grader.errors import Problem, RubricError
+from grader.yamlsource import SourceMap, load_yaml
+
+SCHEMA_VERSION = 1
+RESERVED_COLUMNS = {"student_id", "student_name", "total", "max_score", "manual_pending", "status", "source"}
+Id = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=64)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Criterion(_Strict):
+    """A share of a part's marks with its own check, or for a person to award when it has no kind."""
+
+    id: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=64)
+    description: str = Field(min_length=1)
+    marks: float = Field(gt=0)
+    kind: str | None = None
+    options: dict[str, Any] = {}
+    answer: Any = None
+    field: str | None = Field(None, description="grade this key of the student's answer object instead of the whole answer")
+
+    @property
+    def manual(self) -> bool:
+        return self.kind is None or self.kind == "manual"
+
+
+class Part(_Strict):
+    id: str = Id
+    prompt: str = ""
+    marks: float | None = Field(None, gt=0)
+    kind: str | None = None
+    options: dict[str, Any] = {}
+    answer: Any = None
+    criteria: list[Criterion] = []
+    feedback: str = Field("", description="shown to the student when the part is not fully right")
+    show_answer: bool | None = Field(None, description="overrides the assessment's show_answers for this part")
+
+    @model_validator(mode="after")
+    def _shape(self) -> "Part":
+        if self.criteria:
+            if self.kind not in (None, "manual"):
+                raise ValueError("a part with criteria puts each check in its criterion, not kind at the part")
+            if self.answer is not None or self.options:
+                raise ValueError("a part with criteria puts answer and options in its criteria")
+            total = sum(c.marks for c in self.criteria)
+            if self.marks is not None and abs(total - self.marks) > 1e-9:
+                raise ValueError(f"marks is {self.marks:g} but its criteria add up to {total:g}")
+            ids = [c.id or c.field for c in self.criteria if c.id or c.field]
+            if len(ids) != len(set(ids)):
+                raise ValueError("criterion ids must be unique within a part")
+            if self.kind == "manual" and any(not c.manual for c in self.criteria):
+                raise ValueError("a manual part cannot have criteria with automatic checks")
+        else:
+            if self.kind is None:
+                raise ValueError("a part needs a kind (or criteria)")
+            if self.marks is None:
+                raise ValueError("a part needs marks")
+        return self
+
+    @property
+    def total_marks(self) -> float:
+        return self.marks if self.marks is not None else sum(c.marks for c in self.criteria)
+
+    @property
+    def manual(self) -> bool:
+        return all(c.manual for c in self.items())
+
+    def items(self) -> list[Criterion]:
+        """The part's criteria; a part without any is one criterion with the part's own check."""
+        if self.criteria:
+            return [c if c.id else c.model_copy(update={"id": c.field or f"c{i + 1}"}) for i, c in enumerate(self.criteria)]
+        return [Criterion(id="answer", description=self.prompt or self.id, marks=self.marks or 0.0, kind=self.kind,
+                          options=self.options, answer=self.answer)]
+
+    def item_locs(self) -> list[tuple]:
+        """Field paths (within the part) of each item's check, for error messages."""
+        return [("criteria", i) for i in range(len(self.criteria))] if self.criteria else [()]
+
+
+class Question(_Strict):
+    id: str = Id
+    title: str = ""
+    prompt: str = ""
+    parts: list[Part] = Field(min_length=1)
+
+    @property
+    def total_marks(self) -> float:
+        return sum(p.total_marks for p in self.parts)
+
+
+class Assessment(_Strict):
+    """The root of a rubric file."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    id: str = Id
+    title: str = ""
+    show_answers: bool = Field(False, description="let student feedback quote the expected answers")
+    defaults: dict[str, dict[str, Any]] = Field({}, description="default options per answer kind")
+    questions: list[Question] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _question_ids_are_not_gradebook_columns(self) -> "Assessment":
+        clash = sorted({q.id for q in self.questions} & RESERVED_COLUMNS)
+        if clash:
+            raise ValueError(f"question id(s) {', '.join(clash)} would clash with gradebook columns")
+        return self
+
+    @property
+    def total_marks(self) -> float:
+        return sum(q.total_marks for q in self.questions)
+
+    def parts(self) -> list[tuple[Question, Part]]:
+        return [(q, p) for q in self.questions for p in q.parts]
+
+
+class Rubric:
+    """A validated assessment with the comparator of every automatic check, ready to grade with."""
+
+    def __init__(self, assessment: Assessment, source: str):
+        self.assessment = assessment
+        self.source = source
+        self.comparators: dict[tuple[str, str], kinds.Comparator] = {}
+        self.references: dict[tuple[str, str], Any] = {}
+
+    @cached_property
+    def part_index(self) -> dict[str, tuple[Question, Part]]:
+        return {p.id: (q, p) for q, p in self.assessment.parts()}
+
+    def options_for(self, item: Criterion) -> dict[str, Any]:
+        return {**self.assessment.defaults.get(item.kind or "", {}), **item.options}
+
+
+def _compile(rubric: Rubric, where: SourceMap) -> list[Problem]:
+    """Build each check's comparator and reference; collect every problem with its place."""
+    problems: list[Problem] = []
+    seen_parts: dict[str, tuple] = {}
+    seen_questions: set[str] = set()
+    for kind, options in rubric.assessment.defaults.items():
+        try:
+            kinds.get(kind).Options.model_validate(options)
+        except KeyError as exc:
+            problems.append(where.problem(("defaults", kind), exc.args[0]))
+        except ValidationError as exc:
+            problems += [where.problem(("defaults", kind) + tuple(e["loc"]), e["msg"]) for e in exc.errors()]
+    for qi, question in enumerate(rubric.assessment.questions):
+        if question.id in seen_questions:
+            problems.append(where.problem(("questions", qi, "id"), f"question id {question.id!r} is used twice"))
+        seen_questions.add(question.id)
+        for pi, part in enumerate(question.parts):
+            part_loc = ("questions", qi, "parts", pi)
+            if part.id in seen_parts:
+                problems.append(where.problem(part_loc + ("id",), f"part id {part.id!r} is used twice"))
+            seen_parts[part.id] = part_loc
+            for item, item_loc in zip(part.items(), part.item_locs()):
+                loc = part_loc + item_loc
+                if item.manual:
+                    if item.answer is not None:
+                        problems.append(where.problem(loc + ("answer",), "a manual check takes no answer"))
+                    continue
+                try:
+                    comparator_cls = kinds.get(item.kind)
+                except KeyError as exc:
+                    problems.append(where.problem(loc + ("kind",), exc.args[0]))
+                    continue
+                try:
+                    options = comparator_cls.Options.model_validate(rubric.options_for(item))
+                except ValidationError as exc:
+                    problems += [where.problem(loc + ("options",) + tuple(e["loc"]), e["msg"]) for e in exc.errors()]
+                    continue
+                comparator = comparator_cls(options)
+                if item.answer is None:
+                    problems.append(where.problem(loc + ("answer",), f"kind {item.kind!r} needs an answer"))
+                    continue
+                try:
+                    reference = comparator.reference(item.answer)
+                    json.dumps(reference)
+                except (ValueError, TypeError) as exc:
+                    problems.append(where.problem(loc + ("answer",), str(exc)))
+                    continue
+                rubric.comparators[(part.id, item.id)] = comparator
+                rubric.references[(part.id, item.id)] = reference
+    return problems
+
+
+def load_rubric(path: str | Path) -> Rubric:
+    """Load and validate a rubric file; raise RubricError listing every problem with file and line."""
+    data, where = load_yaml(path)
+    if not isinstance(data, dict):
+        raise RubricError([where.problem((), "a rubric is a mapping with id, title and questions")])
+    try:
+        assessment = Assessment.model_validate(data)
+    except ValidationError as exc:
+        raise RubricError([where.problem(_clean_loc(e["loc"]), _clean_msg(e["msg"])) for e in exc.errors()]) from None
+    rubric = Rubric(assessment, str(path))
+    problems = _compile(rubric, where)
+    if problems:
+        raise RubricError(problems)
+    return rubric
+
+
+def _clean_loc(loc: tuple) -> tuple:
+    return tuple(item for item in loc if not (isinstance(item, str) and item.startswith("function-")))
+
+
+def _clean_msg(message: str) -> str:
+    return message.removeprefix("Value error, ")
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of rubric files, for editors' completion and validation."""
+    schema = Assessment.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "grader rubric"
+    schema.setdefault("$defs", {})["Part"]["properties"]["kind"]["description"] = "answer kind: " + ", ".join(kinds.names())
+    return schema

@@ -1,0 +1,125 @@
+"""Scoring: judge every criterion of every part of one submission against the answer key.
+
+Grading one submission never raises: an answer the comparator cannot read scores 0 on that
+criterion with the comparator's message, and an unexpected error inside a comparator is recorded
+on that criterion (the instructor sees the error, the student a neutral message).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import time
+from decimal import Decimal
+from typing import Any
+
+from grader.key import AnswerKey, KeyEntry
+from grader.kinds import InvalidAnswer
+from grader.kinds._values import short
+from grader.results import CriterionResult, ItemStatus, PartResult, QuestionResult, SubmissionResult
+from grader.rubric import Criterion, Part, Rubric
+from grader.submission import Submission
+
+_MISSING = object()
+
+
+def _display(raw: Any) -> str | None:
+    if raw is _MISSING:
+        return None
+    if isinstance(raw, str):
+        return short(raw, 200)
+    return short(json.dumps(raw, default=lambda v: str(v) if isinstance(v, Decimal) else repr(v)), 200)
+
+
+def _round(x: float) -> float:
+    return round(x, 6)
+
+
+def _check_item(rubric: Rubric, entry: KeyEntry | None, item: Criterion, raw: Any, reveal: bool) -> CriterionResult:
+    base = dict(id=item.id, description=item.description, marks=item.marks)
+    if item.manual:
+        return CriterionResult(**base, score=None, status="manual", reason="awaits marking by a person",
+                               message="to be marked by a person")
+    expected = entry.shown if (entry and reveal) else None
+    if item.field is not None and raw is not _MISSING:
+        if not isinstance(raw, dict):
+            return CriterionResult(**base, score=0.0, status="invalid", expected=expected,
+                                   reason=f"answer is not an object with field {item.field!r}",
+                                   message=f"expected an object with a field {item.field!r}")
+        raw = raw.get(item.field, _MISSING)
+    if raw is _MISSING:
+        what = f"field {item.field!r}" if item.field else "answer"
+        return CriterionResult(**base, score=0.0, status="missing", expected=expected,
+                               reason=f"no {what}", message=f"no {what} was given")
+    if entry is None:
+        return CriterionResult(**base, score=0.0, status="invalid", reason="the answer key has no entry for this check",
+                               message="this answer could not be checked; your instructor has been told")
+    comparator = rubric.comparators[(entry.part, entry.criterion)]
+    try:
+        verdict = comparator.check(raw, entry.value)
+    except InvalidAnswer as exc:
+        return CriterionResult(**base, score=0.0, status="invalid", expected=expected,
+                               reason=f"unreadable answer: {exc}", message=str(exc))
+    except Exception as exc:  # a comparator bug must cost one criterion, not the batch
+        return CriterionResult(**base, score=0.0, status="invalid", expected=expected,
+                               reason=f"internal error in the {comparator.kind} check: {type(exc).__name__}: {exc}",
+                               message="this answer could not be checked; your instructor has been told")
+    return CriterionResult(**base, score=_round(item.marks * verdict.fraction), status=verdict.status,
+                           reason=verdict.reason, message=verdict.message, warnings=verdict.warnings,
+                           expected=expected)
+
+
+def _part_status(criteria: list[CriterionResult], marks: float, score: float) -> ItemStatus:
+    statuses = {c.status for c in criteria}
+    if statuses == {"manual"}:
+        return "manual"
+    if statuses <= {"missing", "manual"}:
+        return "missing"
+    if score >= marks - 1e-9:
+        return "correct"
+    if score > 0:
+        return "partial"
+    return "invalid" if statuses <= {"invalid", "manual"} else "incorrect"
+
+
+def _grade_part(rubric: Rubric, lookup: dict, part: Part, raw: Any) -> PartResult:
+    reveal = part.show_answer if part.show_answer is not None else rubric.assessment.show_answers
+    criteria = [_check_item(rubric, lookup.get((part.id, item.id)), item, raw, reveal) for item in part.items()]
+    auto = _round(sum(c.score or 0.0 for c in criteria))
+    pending = any(c.status == "manual" for c in criteria)
+    marks = part.total_marks
+    status = _part_status(criteria, marks, auto)
+    return PartResult(id=part.id, prompt=part.prompt, marks=marks, score=None if pending else auto, auto_score=auto,
+                      status=status, answer=_display(raw), criteria=criteria,
+                      feedback=part.feedback if status not in ("correct", "manual") else "")
+
+
+def grade_submission(rubric: Rubric, key: AnswerKey, submission: Submission) -> SubmissionResult:
+    """Score one submission; always returns a result, whatever the submission holds."""
+    started = time.perf_counter()
+    assessment = rubric.assessment
+    lookup = key.lookup()
+    answers = submission.answers if submission.readable else {}
+    questions = []
+    for question in assessment.questions:
+        parts = [_grade_part(rubric, lookup, part, answers.get(part.id, _MISSING)) for part in question.parts]
+        questions.append(QuestionResult(id=question.id, title=question.title, marks=question.total_marks,
+                                        auto_score=_round(sum(p.auto_score for p in parts)),
+                                        manual_marks=sum(p.manual_marks for p in parts), parts=parts))
+    errors = list(submission.errors)
+    warnings = list(submission.warnings)
+    if submission.readable and submission.assessment_id and submission.assessment_id != assessment.id:
+        errors.append(f"this file is for assessment {short(submission.assessment_id)!r}, "
+                      f"but it was graded against {assessment.id!r}")
+    part_ids = list(rubric.part_index)
+    for unknown in sorted(set(answers) - set(part_ids)):
+        hint = difflib.get_close_matches(unknown, part_ids, n=1)
+        warnings.append(f"answer for unknown part {short(unknown)!r} was ignored"
+                        + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+    return SubmissionResult(
+        source=submission.source, student_id=submission.student_id, student_name=submission.student_name,
+        assessment_id=assessment.id, assessment_title=assessment.title, readable=submission.readable,
+        errors=errors, warnings=warnings, questions=questions,
+        score=_round(sum(q.auto_score for q in questions)), max_score=assessment.total_marks,
+        manual_pending=sum(q.manual_marks for q in questions),
+        duration_s=time.perf_counter() - started)

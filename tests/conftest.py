@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from grader import kinds
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def make(kind: str, **options):
+    """A comparator of `kind` built from options exactly as a rubric would give them."""
+    cls = kinds.get(kind)
+    return cls(cls.Options.model_validate(options))
+
+
+@pytest.fixture
+def write(tmp_path):
+    """Write a dedented text (or bytes) file under tmp_path and return its path."""
+
+    def _write(name: str, content: str | bytes) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(textwrap.dedent(content), encoding="utf-8")
+        return path
+
+    return _write

@@ -1,0 +1,284 @@
+"""Report writers render real SubmissionResults: right numbers, safe text, and never the instructor's reasons."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+
+import pytest
+
+from grader.reports import (
+    gradescope_results,
+    render_html,
+    render_markdown,
+    render_summary_markdown,
+    write_gradebook_csv,
+    write_gradescope,
+)
+from grader.reports.feedback import format_score
+from grader.results import CriterionResult, PartResult, QuestionResult, SubmissionResult
+from grader.rubric import Assessment
+
+SECRET = "SECRET-KEY-0.4213"
+HOSTILE_ANSWER = "<script>alert('x')</script> | 1 |\nsecond line"
+UNREADABLE_ERROR = "carol.json: not valid JSON (line 3, column 7)"
+
+ASSESSMENT = Assessment.model_validate({
+    "id": "hw1",
+    "title": "Homework 1: Regression",
+    "questions": [
+        {"id": "1", "title": "Least squares", "parts": [
+            {"id": "1a", "prompt": "Estimate the slope.", "kind": "number", "answer": 0.42, "marks": 2},
+            {"id": "1b", "prompt": "Give slope and intercept.", "criteria": [
+                {"id": "slope", "description": "slope", "marks": 1, "kind": "number", "answer": 0.42},
+                {"id": "intercept", "description": "intercept", "marks": 1, "kind": "number", "answer": 3},
+            ]},
+        ]},
+        {"id": "2", "title": "Discussion", "parts": [
+            {"id": "2a", "prompt": "How many features?", "kind": "integer", "answer": 3, "marks": 1},
+            {"id": "2b", "prompt": "Discuss overfitting.", "kind": "manual", "marks": 10},
+        ]},
+    ],
+})
+
+
+def crit(cid: str, marks: float, score: float | None, status: str, message: str = "", **extra) -> CriterionResult:
+    """A criterion whose reason quotes the key, as the scorer's reasons may."""
+    return CriterionResult(id=cid, description=f"criterion {cid}", marks=marks, score=score, status=status,
+                           reason=f"{SECRET} for {cid}", message=message, **extra)
+
+
+def part(pid: str, status: str, answer: str | None, criteria: list[CriterionResult], feedback: str = "") -> PartResult:
+    automatic = [c.score for c in criteria if c.status != "manual"]
+    pending = any(c.status == "manual" for c in criteria)
+    return PartResult(id=pid, prompt=f"prompt {pid}", marks=sum(c.marks for c in criteria),
+                      score=None if pending else sum(automatic), auto_score=sum(automatic),
+                      status=status, answer=answer, criteria=criteria, feedback=feedback)
+
+
+def question(qid: str, title: str, parts: list[PartResult]) -> QuestionResult:
+    return QuestionResult(id=qid, title=title, marks=sum(p.marks for p in parts),
+                          auto_score=sum(p.auto_score for p in parts),
+                          manual_marks=sum(p.manual_marks for p in parts), parts=parts)
+
+
+def submission(student_id: str, name: str, parts: dict[str, PartResult], **extra) -> SubmissionResult:
+    questions = [question("1", "Least squares", [parts["1a"], parts["1b"]]),
+                 question("2", "Discussion", [parts["2a"], parts["2b"]])]
+    return SubmissionResult(
+        source=f"submissions/{student_id}.json", student_id=student_id, student_name=name, assessment_id="hw1",
+        assessment_title="Homework 1: Regression", questions=questions,
+        score=sum(q.auto_score for q in questions), max_score=sum(q.marks for q in questions),
+        manual_pending=sum(q.manual_marks for q in questions), duration_s=0.25, **extra)
+
+
+def essay(answer: str | None = "Overfitting is when...") -> PartResult:
+    return part("2b", "manual", answer, [crit("c1", 10, None, "manual", "")])
+
+
+def alice() -> SubmissionResult:
+    return submission("s001", "Alice Ng", {
+        "1a": part("1a", "correct", "0.42", [crit("c1", 2, 2.0, "correct", "Correct.")]),
+        "1b": part("1b", "correct", "{'slope': 0.42, 'intercept': 3}", [
+            crit("slope", 1, 1.0, "correct", "Correct."), crit("intercept", 1, 1.0, "correct", "Correct.")]),
+        "2a": part("2a", "correct", "3", [crit("c1", 1, 1.0, "correct", "Correct.")]),
+        "2b": essay(),
+    })
+
+
+def bob() -> SubmissionResult:
+    """Hostile text everywhere a student controls it; a partial part with a third of a mark."""
+    return submission("s002", "=HYPERLINK(\"http://evil\")", {
+        "1a": part("1a", "incorrect", HOSTILE_ANSWER,
+                   [crit("c1", 2, 0.0, "incorrect", "Not within tolerance.", expected="0.42")],
+                   feedback="Recall the normal equations."),
+        "1b": part("1b", "partial", "{'slope': 0.42, 'intercept': 2}", [
+            crit("slope", 1, 1 / 3, "partial", "Close, but rounded too early.", warnings=["Use 2 decimals."]),
+            crit("intercept", 1, 0.0, "incorrect", "Not within tolerance.")]),
+        "2a": part("2a", "invalid", "three", [crit("c1", 1, 0.0, "invalid", "Expected a whole number.")]),
+        "2b": essay(),
+    })
+
+
+def carol_unreadable() -> SubmissionResult:
+    missing = {pid: part(pid, "missing", None, [crit("c1", marks, 0.0, "missing", "No answer.")])
+               for pid, marks in (("1a", 2), ("1b", 2), ("2a", 1))}
+    return submission("s003", "Carol", {**missing, "2b": essay(None)}, readable=False, errors=[UNREADABLE_ERROR])
+
+
+def dave() -> SubmissionResult:
+    return submission("s000", "-Dave", {
+        "1a": part("1a", "incorrect", "0.5", [crit("c1", 2, 0.0, "incorrect", "Not within tolerance.")]),
+        "1b": part("1b", "correct", "{'slope': 0.42, 'intercept': 3}", [
+            crit("slope", 1, 1.0, "correct", "Correct."), crit("intercept", 1, 1.0, "correct", "Correct.")]),
+        "2a": part("2a", "missing", None, [crit("c1", 1, 0.0, "missing", "No answer.")]),
+        "2b": essay(),
+    }, errors=["unknown part '9z' ignored"])
+
+
+def everyone() -> list[SubmissionResult]:
+    return [alice(), bob(), carol_unreadable(), dave()]
+
+
+@pytest.mark.parametrize("value, shown", [(1.0, "1"), (0.5, "0.5"), (7 / 3, "2.33"), (1.0000000001, "1"),
+                                          (23.5, "23.5"), (0.0, "0"), (-0.0001, "0"), (100.0, "100")])
+def test_scores_are_shown_compactly(value, shown):
+    assert format_score(value) == shown
+
+
+# --- student feedback -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("render", [render_markdown, render_html])
+def test_feedback_never_shows_reasons(render):
+    for result in everyone():
+        assert SECRET not in render(result)
+
+
+@pytest.mark.parametrize("render", [render_markdown, render_html])
+def test_feedback_shows_total_with_pending_manual_marks(render):
+    text = render(alice())
+    assert "5 / 15 (10 marks await manual grading)" in text
+    assert "Alice Ng (s001)" in text
+    assert "Homework 1: Regression" in text
+    assert "Awaiting marking by a person" in text
+
+
+def test_markdown_renders_every_part_with_its_criteria():
+    text = render_markdown(bob())
+    for pid in ("1a", "1b", "2a", "2b"):
+        assert f"### Part {pid}:" in text
+    assert ("| criterion slope | 0.33 / 1 | Partly correct | Close, but rounded too early.<br>Warning: Use 2 decimals. |"
+            in text)
+    assert "Expected: 0.42" in text
+    assert "**Hint:** Recall the normal equations." in text
+    assert "| criterion c1 | – / 10 | Awaiting marking by a person |" in render_markdown(alice())
+
+
+def test_markdown_keeps_hostile_answers_inert_and_on_one_line():
+    text = render_markdown(bob())
+    answer_line = next(line for line in text.splitlines() if line.startswith("- **Your answer:**") and "alert" in line)
+    assert answer_line == r"- **Your answer:** \<script\>alert('x')\</script\> \| 1 \|<br>second line"
+    assert "<script>" not in text
+    for row in (line for line in text.splitlines() if line.startswith("|")):
+        assert len(re.findall(r"(?<!\\)\|", row)) == 5, row
+
+
+def test_html_escapes_student_text_and_is_self_contained():
+    page = render_html(bob())
+    assert "<script" not in page
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; | 1 |\nsecond line" in page
+    assert "=HYPERLINK(&#34;http://evil&#34;)" in page
+    assert not re.search(r"<link|src=|href=|@import|url\(", page)
+
+
+def test_html_shows_expected_answer_warnings_and_badges():
+    page = render_html(bob())
+    assert "Expected: <code>0.42</code>" in page
+    assert "Warning: Use 2 decimals." in page
+    assert '<span class="badge partial">Partly correct</span>' in page
+    assert page.count('<section class="part">') == 4
+
+
+@pytest.mark.parametrize("render", [render_markdown, render_html])
+def test_unreadable_submission_feedback_says_so(render):
+    text = render(carol_unreadable())
+    assert "could not be read" in text
+    assert UNREADABLE_ERROR in text
+
+
+# --- gradebook ---------------------------------------------------------------------------------
+
+def read_gradebook(tmp_path) -> list[dict[str, str]]:
+    path = tmp_path / "gradebook.csv"
+    write_gradebook_csv(everyone(), ASSESSMENT, path)
+    with open(path, newline="", encoding="utf-8") as file:
+        return list(csv.DictReader(file))
+
+
+def test_gradebook_has_one_row_per_student_with_question_scores(tmp_path):
+    rows = read_gradebook(tmp_path)
+    assert list(rows[0]) == ["student_id", "student_name", "1", "2", "total", "max_score", "manual_pending",
+                             "status", "source"]
+    assert [row["student_id"] for row in rows] == ["s000", "s001", "s002", "s003"]
+    by_id = {row["student_id"]: row for row in rows}
+    assert by_id["s001"] == {"student_id": "s001", "student_name": "Alice Ng", "1": "4", "2": "1",
+                                  "total": "5", "max_score": "15", "manual_pending": "10", "status": "graded",
+                                  "source": "submissions/s001.json"}
+    assert (by_id["s002"]["1"], by_id["s002"]["total"]) == ("0.33", "0.33")
+    assert by_id["s003"]["status"] == "unreadable"
+    assert by_id["s003"]["total"] == "0"
+    assert by_id["s000"]["status"] == "graded with errors"
+
+
+def test_gradebook_defuses_spreadsheet_formulas(tmp_path):
+    by_id = {row["student_id"]: row for row in read_gradebook(tmp_path)}
+    assert by_id["s002"]["student_name"] == "'=HYPERLINK(\"http://evil\")"
+    assert by_id["s000"]["student_name"] == "'-Dave"
+    assert by_id["s001"]["student_name"] == "Alice Ng"
+
+
+# --- Gradescope ----------------------------------------------------------------------------------
+
+def test_gradescope_has_one_test_per_automatic_part():
+    document = gradescope_results(bob(), execution_time=1.5)
+    required = {"score", "execution_time", "output", "output_format", "visibility", "stdout_visibility", "tests"}
+    assert required <= set(document)
+    assert document["execution_time"] == 1.5
+    tests = document["tests"]
+    assert [t["number"] for t in tests] == ["1.1", "1.2", "2.1"]
+    for test in tests:
+        assert {"score", "max_score", "status", "name", "number", "output", "output_format", "visibility"} <= set(test)
+    assert [t["status"] for t in tests] == ["failed", "failed", "failed"]
+    assert [t["max_score"] for t in tests] == [2, 2, 1]
+    assert document["score"] == pytest.approx(sum(t["score"] for t in tests)) == pytest.approx(1 / 3)
+    assert "Close, but rounded too early." in tests[1]["output"]
+    assert "Expected: 0.42" in tests[0]["output"]
+
+
+def test_gradescope_full_marks_pass_and_manual_parts_are_named():
+    document = gradescope_results(alice())
+    assert all(t["status"] == "passed" for t in document["tests"])
+    assert document["score"] == 5
+    assert document["execution_time"] == 0.25
+    assert "Question 2, part 2b: 10 marks" in document["output"]
+
+
+def test_gradescope_unreadable_submission_fails_every_test():
+    document = gradescope_results(carol_unreadable())
+    assert document["score"] == 0
+    assert document["tests"] and all(t["status"] == "failed" and t["score"] == 0 for t in document["tests"])
+    assert UNREADABLE_ERROR in document["output"]
+
+
+def test_gradescope_file_is_json_without_reasons(tmp_path):
+    for result in everyone():
+        path = tmp_path / f"{result.student_id}.json"
+        write_gradescope(result, path)
+        text = path.read_text(encoding="utf-8")
+        assert SECRET not in text
+        assert json.loads(text) == json.loads(json.dumps(gradescope_results(result)))
+
+
+# --- instructor summary ---------------------------------------------------------------------------
+
+def summary_row(text: str, part_id: str) -> list[str]:
+    row = next(line for line in text.splitlines() if line.startswith(f"| {part_id[0]} | {part_id} |"))
+    return [cell.strip() for cell in re.split(r"(?<!\\)\|", row)[1:-1]]
+
+
+def test_summary_counts_submissions_and_lists_unreadable_ones():
+    text = render_summary_markdown(everyone(), ASSESSMENT)
+    assert "**Submissions:** 4 (3 readable, 1 unreadable)" in text
+    assert "carol.json: not valid JSON (line 3, column 7)" in text
+    assert "unknown part '9z' ignored" in text
+    assert "| 2.44 | 2 | 0.33 | 5 |" in text  # mean, median, min, max of 5, 0.33 and 2
+
+
+def test_summary_item_analysis_per_part():
+    text = render_summary_markdown(everyone(), ASSESSMENT)
+    hostile = r"\<script\>alert('x')\</script\> \| 1 \|<br>second line"
+    assert summary_row(text, "1a") == ["1", "1a", "2", "3", "0.67", "33.33%", "0%", f'"{hostile}" ×1; "0.5" ×1']
+    assert summary_row(text, "2a")[5:7] == ["33.33%", "66.67%"]
+    assert summary_row(text, "2b")[4] == "0 (3 pending)"
+    assert "<script>" not in text
