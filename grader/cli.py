@@ -1,8 +1,9 @@
 """The `grader` command line.
 
 Exit codes:
-  0  every answer file was read and graded (wrong answers are not failures)
-  1  graded, but at least one answer file could not be read; its row and report say why
+  0  every answer file was graded; an unreadable file is graded too (0 marks, with the reason),
+     so a CI job still uploads its results
+  1  with --strict: at least one answer file could not be read
   2  bad command line: unknown option, a path that does not exist, no answer files found
   3  the rubric is invalid; nothing was graded
 """
@@ -75,7 +76,10 @@ def cmd_grade(args: argparse.Namespace, out: Console, err: Console) -> int:
             table.add_row(r.student_id, _fmt(r.score), _fmt(r.max_score), _fmt(r.manual_pending), notes)
         out.print(table)
         out.print(f"graded {len(results)} file(s) in {elapsed:.2f} s; reports in {args.out}", highlight=False)
-    return EXIT_UNREADABLE if any(not r.readable for r in results) else EXIT_OK
+    unreadable = [r.source for r in results if not r.readable]
+    if unreadable and not args.quiet:
+        err.print(f"{len(unreadable)} answer file(s) could not be read: {', '.join(unreadable)}", highlight=False)
+    return EXIT_UNREADABLE if (unreadable and args.strict) else EXIT_OK
 
 
 def cmd_key(args: argparse.Namespace, out: Console, err: Console) -> int:
@@ -112,7 +116,8 @@ def cmd_schema(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="grader", description="Grade ML course assessments against YAML rubrics.",
-                                     epilog="exit codes: 0 graded; 1 some files unreadable; 2 usage; 3 invalid rubric")
+                                     epilog="exit codes: 0 graded; 1 unreadable answer files (with grade --strict); "
+                                            "2 usage; 3 invalid rubric")
     parser.add_argument("--version", action="version", version=f"grader {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -124,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--gradescope", metavar="FILE",
                        help="also write Gradescope results.json here (one submission), e.g. /autograder/results/results.json")
     grade.add_argument("--quiet", action="store_true", help="do not print the table of totals")
+    grade.add_argument("--strict", action="store_true", help="exit with 1 if any answer file could not be read")
     grade.set_defaults(run=cmd_grade)
 
     key = sub.add_parser("key", help="print the computed answer key as JSON")
@@ -144,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "jobs", None) is not None and args.jobs < 1:
         build_parser().error("--jobs must be at least 1")
-    out, err = Console(), Console(stderr=True)
+    out, err = Console(soft_wrap=True), Console(stderr=True, soft_wrap=True)
     return args.run(args, out, err)
 
 

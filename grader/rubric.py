@@ -231,9 +231,19 @@ def _clean_msg(message: str) -> str:
 
 
 def json_schema() -> dict[str, Any]:
-    """JSON Schema of rubric files, for editors' completion and validation."""
-    schema = Assessment.model_json_schema()
+    """JSON Schema of rubric files, for editors' completion: each kind's options are attached to it."""
+    schema = Assessment.model_json_schema(ref_template="#/$defs/{model}")
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "grader rubric"
-    schema.setdefault("$defs", {})["Part"]["properties"]["kind"]["description"] = "answer kind: " + ", ".join(kinds.names())
+    defs = schema.setdefault("$defs", {})
+    rules = []
+    for name in kinds.names():
+        options = kinds.get(name).Options.model_json_schema(ref_template="#/$defs/{model}")
+        defs.update(options.pop("$defs", {}))
+        defs[f"options.{name}"] = options
+        rules.append({"if": {"properties": {"kind": {"const": name}}, "required": ["kind"]},
+                      "then": {"properties": {"options": {"$ref": f"#/$defs/options.{name}"}}}})
+    for model in ("Part", "Criterion"):
+        defs[model]["properties"]["kind"] = {"enum": kinds.names(), "description": "answer kind"}
+        defs[model]["allOf"] = rules
     return schema

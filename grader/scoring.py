@@ -15,7 +15,7 @@ from typing import Any
 
 from grader.key import AnswerKey, KeyEntry
 from grader.kinds import InvalidAnswer
-from grader.kinds._values import short
+from grader.kinds._values import NonFinite, short
 from grader.results import CriterionResult, ItemStatus, PartResult, QuestionResult, SubmissionResult
 from grader.rubric import Criterion, Part, Rubric
 from grader.submission import Submission
@@ -24,11 +24,22 @@ _MISSING = object()
 
 
 def _display(raw: Any) -> str | None:
+    """The student's answer as they typed it (numbers keep their digits), bounded for reports."""
     if raw is _MISSING:
         return None
-    if isinstance(raw, str):
-        return short(raw, 200)
-    return short(json.dumps(raw, default=lambda v: str(v) if isinstance(v, Decimal) else repr(v)), 200)
+    return short(raw if isinstance(raw, str) else _render(raw), 200)
+
+
+def _render(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_render(v) for v in value[:50]) + (", …]" if len(value) > 50 else "]")
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)}: {_render(v)}" for k, v in list(value.items())[:50]) + "}"
+    if isinstance(value, (Decimal, NonFinite)):
+        return str(value)
+    if isinstance(value, (str, bool)) or value is None:
+        return json.dumps(value)
+    return str(value)
 
 
 def _round(x: float) -> float:

@@ -1,0 +1,48 @@
+"""Safe reading and comparison of typed formulas (plain text or LaTeX), for the `expression` kind.
+
+Students type derivation answers such as `(a2 - y)*w2*a1*(1 - a1)*x`, or LaTeX such as
+`(a_2 - y) w_2 a_1 (1 - a_1) x`, `\\sigma(z)(1-\\sigma(z))`, `1 - \\tanh^2(z)` or `e^{-z}`.
+Scalars only. Design, and why:
+
+* Never evaluate text. A tokenizer we wrote (`lexer`) and a lark LALR grammar (`parser`) build
+  our own small tree (`nodes`: Num, Var, Const, Neg, BinOp, Pow, Call). Nothing here calls
+  eval, exec, sympify, parse_expr, parse_latex or lambdify; numbers are computed by our own
+  evaluator over the tree (`numeric`, numpy), and sympy objects are constructed node by node
+  (`symbolic`). Student text never reaches anything that can run Python.
+* Names are declared. Only the declared variables, the built-in functions (`functions`), the
+  declared extra functions and the constants `e`, `pi` may appear; anything else is an error
+  that names it ("unknown name 'q'; this answer may use a1, a2, ..."), because silently
+  splitting `q` or `ab` into letters would grade typos. A run like `w2a1` that is exactly a
+  concatenation of known names is split, longest first, with a warning. Subscripts join
+  names (`a_1`, `a_{1}` -> a1); Greek letters (`\\theta`, `θ`) are names. Declared variables
+  shadow functions and constants. Functions need their argument in brackets (`ln(x)`).
+* Everything is bounded, with a message: length (`lexer.MAX_LENGTH` = 1000 characters),
+  bracket nesting (50), tree size (500 nodes) and depth (300), number literals (30 digits,
+  1e-100..1e100), constant exponents (at most 100 in size: `x^100000`, `2^(10^10)`,
+  `9**9**9**9` and `10^400` are rejected before anything computes them) and constant values
+  (1e100). So no step can build a huge integer or recurse without bound.
+* Time is bounded by a process. `client.check` runs parse, evaluation and sympy in a
+  long-lived worker (`worker`, JSON lines over pipes) and kills it when the time is up; sympy
+  itself gets only a share of that time (`client.symbolic_budget`) and numeric agreement
+  stands when it runs out. `compare.compare` is the same check in-process (unbounded in time:
+  for the worker and for tests).
+* Equivalence is numeric first, symbolic second: see `compare`.
+"""
+
+from grader.mathexpr.client import CheckTimeout, WorkerClient, WorkerError, check, shutdown, symbolic_budget
+from grader.mathexpr.compare import DEFAULT_DOMAIN, Outcome, ReferenceProblem, Settings, compare, sample_points
+from grader.mathexpr.functions import BUILTINS
+from grader.mathexpr.lexer import MAX_LENGTH, normalize_name
+from grader.mathexpr.nodes import (
+    BinOp, Call, Const, ExpressionError, Neg, Node, Num, Pow, Var, children, to_text, variables_of,
+)
+from grader.mathexpr.numeric import compile_tree, evaluate, evaluate_constant
+from grader.mathexpr.parser import Parsed, parse
+
+__all__ = [
+    "BUILTINS", "DEFAULT_DOMAIN", "MAX_LENGTH", "BinOp", "Call", "CheckTimeout", "Const",
+    "ExpressionError", "Neg", "Node", "Num", "Outcome", "Parsed", "Pow", "ReferenceProblem",
+    "Settings", "Var", "WorkerClient", "WorkerError", "check", "children", "compare",
+    "compile_tree", "evaluate", "evaluate_constant", "normalize_name", "parse", "sample_points",
+    "shutdown", "symbolic_budget", "to_text", "variables_of",
+]

@@ -1,0 +1,195 @@
+"""The grading process's side of the worker (`worker`): start lazily, bound time, survive death.
+
+`check` sends one comparison to a long-lived worker process and waits at most `timeout_s` for the
+reply (the worker's start-up, which imports sympy, is waited for separately and not counted).
+On timeout the worker is killed, `CheckTimeout` is raised, and the next check starts a fresh one.
+If the worker dies for any other reason (crash, killed, out of memory) `WorkerError` is raised
+and, again, the next check starts a fresh one. A lock serializes checks from several threads; a
+forked child starts its own worker rather than sharing its parent's pipes.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from grader.mathexpr.compare import Outcome, Settings
+from grader.mathexpr.nodes import ExpressionError
+
+STARTUP_TIMEOUT_S = 120.0
+_EOF = object()
+
+
+class WorkerError(RuntimeError):
+    """The worker could not start, died during a check, or failed internally."""
+
+
+class CheckTimeout(WorkerError):
+    """The check did not finish in time; the worker was stopped."""
+
+
+def symbolic_budget(timeout_s: float) -> float:
+    """The share of a check's time sympy may use before numeric agreement stands on its own."""
+    return min(0.5 * timeout_s, 1.5)
+
+
+class WorkerClient:
+    def __init__(self, command: list[str] | None = None, startup_timeout_s: float = STARTUP_TIMEOUT_S):
+        # -P: never put the working directory (which may hold submissions) on the import path.
+        self.command = command or [sys.executable, "-P", "-m", "grader.mathexpr.worker"]
+        self.startup_timeout_s = startup_timeout_s
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen | None = None
+        self._replies: queue.Queue | None = None
+        self._owner_pid = os.getpid()
+        self._next_id = 0
+        self.starts = 0  # how many worker processes this client has started
+
+    @property
+    def pid(self) -> int | None:
+        proc = self._proc
+        return proc.pid if proc is not None and proc.poll() is None else None
+
+    # --- process management ------------------------------------------------------------------
+    def _start(self) -> None:
+        root = str(Path(__file__).resolve().parents[2])
+        env = dict(os.environ)
+        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[var] = "1"  # no BLAS thread pools: they are not needed and cost address space
+        try:
+            proc = subprocess.Popen(
+                self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=root,
+                close_fds=True, start_new_session=True)
+        except OSError as exc:
+            raise WorkerError(f"the expression checker process could not be started: {exc}") from None
+        replies: queue.Queue = queue.Queue()
+
+        def pump(stream=proc.stdout, out=replies) -> None:
+            try:
+                for line in stream:
+                    try:
+                        out.put(json.loads(line))
+                    except ValueError:
+                        out.put({"error": "unreadable reply from the worker"})
+            except (OSError, ValueError):
+                pass
+            out.put(_EOF)
+
+        threading.Thread(target=pump, name="mathexpr-worker-reader", daemon=True).start()
+        self._proc, self._replies = proc, replies
+        self.starts += 1
+        try:
+            hello = replies.get(timeout=self.startup_timeout_s)
+        except queue.Empty:
+            hello = None
+        if not isinstance(hello, dict) or not hello.get("ready"):
+            self._kill()
+            raise WorkerError("the expression checker process could not be started")
+
+    def _kill(self) -> None:
+        proc, self._proc, self._replies = self._proc, None, None
+        if proc is None:
+            return
+        try:
+            proc.kill()
+        except OSError:
+            pass
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # pragma: no cover
+            pass
+        for stream in (proc.stdin, proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+    def _ensure(self) -> None:
+        if self._owner_pid != os.getpid():  # forked: the pipes belong to the parent
+            self._proc, self._replies, self._owner_pid = None, None, os.getpid()
+        if self._proc is not None and self._proc.poll() is not None:
+            self._kill()
+        if self._proc is None:
+            self._start()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._owner_pid == os.getpid():
+                self._kill()
+
+    # --- requests ----------------------------------------------------------------------------
+    def request(self, payload: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+        """Send one request and return the reply; CheckTimeout or WorkerError on failure."""
+        with self._lock:
+            for attempt in (1, 2):
+                self._ensure()
+                self._next_id += 1
+                ident = self._next_id
+                line = json.dumps({**payload, "id": ident}, ensure_ascii=True) + "\n"
+                try:
+                    self._proc.stdin.write(line.encode("ascii"))
+                    self._proc.stdin.flush()
+                    break
+                except (BrokenPipeError, OSError, ValueError):
+                    # Died while idle: nothing of this request ran, so one fresh start is fair.
+                    self._kill()
+                    if attempt == 2:
+                        raise WorkerError("the expression checker process stopped unexpectedly") from None
+            try:
+                reply = self._replies.get(timeout=timeout_s)
+            except queue.Empty:
+                self._kill()
+                raise CheckTimeout(f"the check took longer than {timeout_s:g} s") from None
+            if reply is _EOF:
+                code = self._proc.poll() if self._proc else None
+                self._kill()
+                raise WorkerError(f"the expression checker process stopped unexpectedly (exit status {code})")
+            if not isinstance(reply, dict) or reply.get("id") != ident:
+                self._kill()
+                raise WorkerError("the expression checker process replied out of turn")
+            return reply
+
+
+_default: WorkerClient | None = None
+_default_lock = threading.Lock()
+
+
+def default_client() -> WorkerClient:
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = WorkerClient()
+            atexit.register(_default.close)
+        return _default
+
+
+def shutdown() -> None:
+    """Stop the shared worker (a later check starts a new one)."""
+    if _default is not None:
+        _default.close()
+
+
+def check(answer: str, reference: str, settings: Settings, timeout_s: float = 3.0,
+          client: WorkerClient | None = None) -> Outcome:
+    """Compare `answer` with `reference` in the worker, within `timeout_s` seconds.
+
+    Raises ExpressionError when the answer does not parse (message for the student),
+    CheckTimeout when the time ran out, WorkerError when the worker failed or the reference is
+    unusable.
+    """
+    reply = (client or default_client()).request(
+        {"op": "compare", "answer": answer, "reference": reference, "settings": settings.to_json(),
+         "budget_s": symbolic_budget(timeout_s)}, timeout_s)
+    if "invalid" in reply:
+        raise ExpressionError(str(reply["invalid"]))
+    if "outcome" in reply:
+        return Outcome.from_json(reply["outcome"])
+    raise WorkerError(str(reply.get("error", "no result from the expression checker")))

@@ -1,0 +1,240 @@
+"""Equivalence of an answer and a reference expression: random points first, then sympy.
+
+1. Both texts are parsed with the declared names. Identical trees are equivalent outright.
+2. Both are evaluated at `points` random points drawn uniformly from each variable's interval
+   (default `DEFAULT_DOMAIN` = [0.1, 0.9]: positive, so log, sqrt and fractional powers are
+   defined; inside (0, 1), where activations, probabilities and sigmoid outputs live, so
+   expressions like a(1-a) or log(1-p) are meaningful; away from 0 and 1, where different
+   formulas often coincide: x^2 = x, log(1) = 0, 1 - a = 0). Points are seeded from the two texts
+   and the settings, so a grade is reproducible. Points where the reference is undefined or not
+   finite are redrawn (at most `20 * points` draws); where the reference is defined the answer
+   must be too. Values agree when |s - r| <= rtol * max(|s|, |r|) + ATOL: relative, with an
+   absolute floor ATOL = 1e-12 so a reference that is 0 (or nearly) still accepts rounding
+   noise. One disagreeing point makes the answer wrong; the point is reported.
+3. If every point agrees and `simplify` is on, sympy tries to reduce the difference to 0 within
+   the time budget (see `symbolic`). Either way the answer is equivalent: "symbolic" when
+   proven, "numeric" (agreement at N random points) when not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from grader.mathexpr.nodes import ExpressionError, Node, to_text
+from grader.mathexpr.numeric import Compiled, compile_tree, unknown_function
+from grader.mathexpr.parser import parse
+
+DEFAULT_DOMAIN = (0.1, 0.9)
+ATOL = 1e-12
+ATTEMPTS_PER_POINT = 20
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a check needs besides the two texts. Names must already be normalized."""
+
+    variables: tuple[str, ...]
+    functions: tuple[str, ...] = ()
+    domain: tuple[tuple[str, float, float], ...] = ()  # (name, low, high); others DEFAULT_DOMAIN
+    points: int = 10
+    rtol: float = 1e-6
+    simplify: bool = True
+
+    def __post_init__(self):
+        if self.points < 1 or not self.rtol > 0:
+            raise ValueError("need points >= 1 and rtol > 0")
+        for name, lo, hi in self.domain:
+            if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+                raise ValueError(f"bad interval for {name}: [{lo}, {hi}]")
+
+    def interval(self, name: str) -> tuple[float, float]:
+        for var, lo, hi in self.domain:
+            if var == name:
+                return (lo, hi)
+        return DEFAULT_DOMAIN
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "variables": list(self.variables), "functions": list(self.functions),
+            "domain": [list(d) for d in self.domain], "points": self.points, "rtol": self.rtol,
+            "simplify": self.simplify,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Settings":
+        return cls(
+            variables=tuple(str(v) for v in data["variables"]),
+            functions=tuple(str(f) for f in data.get("functions", ())),
+            domain=tuple((str(n), float(lo), float(hi)) for n, lo, hi in data.get("domain", ())),
+            points=int(data.get("points", 10)), rtol=float(data.get("rtol", 1e-6)),
+            simplify=bool(data.get("simplify", True)),
+        )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of a comparison.
+
+    `method`: "identical", "symbolic" or "numeric" when equivalent; "different" when not.
+    `point`, `answer_value`, `reference_value` describe the first disagreeing point (a value is
+    None where it is undefined). `note` says why a symbolic proof is missing, for instructors.
+    """
+
+    equivalent: bool
+    method: str
+    points: int = 0
+    proof: str = ""
+    note: str = ""
+    point: dict[str, float] | None = None
+    answer_value: float | None = None
+    reference_value: float | None = None
+    warnings: tuple[str, ...] = field(default=())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "equivalent": self.equivalent, "method": self.method, "points": self.points,
+            "proof": self.proof, "note": self.note, "point": self.point,
+            "answer_value": self.answer_value, "reference_value": self.reference_value,
+            "warnings": list(self.warnings),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Outcome":
+        point = data.get("point")
+        return cls(
+            equivalent=bool(data["equivalent"]), method=str(data["method"]),
+            points=int(data.get("points", 0)), proof=str(data.get("proof", "")),
+            note=str(data.get("note", "")),
+            point={str(k): float(v) for k, v in point.items()} if point else None,
+            answer_value=_opt_float(data.get("answer_value")),
+            reference_value=_opt_float(data.get("reference_value")),
+            warnings=tuple(str(w) for w in data.get("warnings", ())),
+        )
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+class ReferenceProblem(RuntimeError):
+    """The reference (instructor's) expression is unusable: a rubric bug, not the student's."""
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    node: Node
+    compiled: Compiled
+    functions: dict
+
+
+def _function_seed(reference: str, settings: Settings) -> int:
+    digest = hashlib.sha256(json.dumps([reference, settings.to_json()]).encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+@lru_cache(maxsize=256)
+def _prepare_reference(reference: str, settings: Settings) -> _Prepared:
+    try:
+        node = parse(reference, settings.variables, settings.functions).node
+    except ExpressionError as exc:
+        raise ReferenceProblem(f"the reference expression does not parse: {exc}") from None
+    seed = _function_seed(reference, settings)
+    functions = {name: unknown_function(name, seed) for name in settings.functions}
+    return _Prepared(node, compile_tree(node, functions), functions)
+
+
+@lru_cache(maxsize=64)
+def _reference_sympy(reference: str, settings: Settings):
+    from grader.mathexpr.symbolic import make_symbols, to_sympy
+
+    symbols = make_symbols({name: settings.interval(name) for name in settings.variables})
+    return to_sympy(_prepare_reference(reference, settings).node, symbols), symbols
+
+
+def _close(s: np.ndarray, r: np.ndarray, rtol: float) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        return np.isfinite(s) & (np.abs(s - r) <= rtol * np.maximum(np.abs(s), np.abs(r)) + ATOL)
+
+
+def sample_points(prepared_reference: Compiled, settings: Settings, seed: int):
+    """(env of `points` points where the reference is finite, reference values there)."""
+    rng = np.random.default_rng(seed)
+    names = sorted(settings.variables)
+    need = settings.points
+    budget = ATTEMPTS_PER_POINT * need
+    kept_env: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    kept_values: list[np.ndarray] = []
+    count = drawn = 0
+    while count < need and drawn < budget:
+        batch = min(max(2 * (need - count), 8), budget - drawn)
+        drawn += batch
+        env = {n: rng.uniform(*settings.interval(n), batch) for n in names}
+        values = np.broadcast_to(prepared_reference(env), (batch,))
+        ok = np.isfinite(values)
+        if ok.any():
+            for n in names:
+                kept_env[n].append(env[n][ok])
+            kept_values.append(values[ok])
+            count += int(ok.sum())
+    if count == 0:
+        return None, None
+    env = {n: np.concatenate(kept_env[n])[:need] for n in names}
+    return env, np.concatenate(kept_values)[:need]
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def compare(answer: str, reference: str, settings: Settings, budget_s: float = 1.0) -> Outcome:
+    """Compare two expression texts. ExpressionError: the answer does not parse (its message is
+    for the student). ReferenceProblem: the reference is unusable. `budget_s` bounds sympy."""
+    prepared = _prepare_reference(reference, settings)
+    parsed = parse(answer, settings.variables, settings.functions)
+    warnings = parsed.warnings
+    if parsed.node == prepared.node:
+        return Outcome(True, "identical", proof="the same expression", warnings=warnings)
+
+    digest = hashlib.sha256(json.dumps([answer, reference, settings.to_json()]).encode()).digest()
+    env, ref_values = sample_points(prepared.compiled, settings, int.from_bytes(digest[:8], "big"))
+    if env is None:
+        raise ReferenceProblem(f"the reference expression {to_text(prepared.node)} is undefined at every "
+                              f"point tried in its domain")
+    n = len(ref_values)
+    answer_values = np.broadcast_to(compile_tree(parsed.node, prepared.functions)(env), (n,))
+    close = _close(answer_values, ref_values, settings.rtol)
+    if not close.all():
+        k = int(np.argmin(close))
+        return Outcome(
+            False, "different", points=n,
+            point={name: float(env[name][k]) for name in sorted(env)},
+            answer_value=_finite_or_none(float(answer_values[k])),
+            reference_value=float(ref_values[k]), warnings=warnings)
+
+    if not settings.simplify:
+        return Outcome(True, "numeric", points=n, note="symbolic check is turned off", warnings=warnings)
+    from grader.mathexpr.symbolic import OutOfTime, disarm, prove_zero, time_limit, to_sympy
+
+    start = time.monotonic()
+    try:
+        with time_limit(budget_s):
+            ref_expr, symbols = _reference_sympy(reference, settings)
+            difference = to_sympy(parsed.node, symbols) - ref_expr
+        step, note = prove_zero(difference, budget_s - (time.monotonic() - start))
+    except OutOfTime:
+        step, note = None, "symbolic check ran out of time while building the expressions"
+    except (RecursionError, MemoryError, ValueError, TypeError, ArithmeticError) as exc:
+        step, note = None, f"symbolic check failed: {type(exc).__name__}"
+    finally:
+        disarm()
+    if step is None:
+        return Outcome(True, "numeric", points=n, note=note, warnings=warnings)
+    return Outcome(True, "symbolic", points=n, proof=step, warnings=warnings)

@@ -1,0 +1,109 @@
+"""The command line end to end, on the bundled example and on bad input."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from grader.cli import main
+from tests.conftest import ROOT
+
+RUBRIC = ROOT / "rubrics" / "dl-quiz.yaml"
+SUBMISSIONS = ROOT / "submissions" / "dl-quiz"
+PWNED = Path("/tmp/grader-pwned")
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "grader.cli", *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=300)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    PWNED.unlink(missing_ok=True)
+    out = tmp_path_factory.mktemp("out")
+    proc = run("grade", str(RUBRIC), str(SUBMISSIONS), "--out", str(out), "--jobs", "2")
+    return proc, out
+
+
+def test_grading_the_bundled_example(graded):
+    proc, out = graded
+    assert proc.returncode == 0, proc.stderr
+    assert "6 submission(s)" in proc.stdout and "1 answer file(s) could not be read" in proc.stderr
+    rows = {r["student_id"]: r for r in csv.DictReader((out / "gradebook.csv").open(encoding="utf-8"))}
+    assert set(rows) == {"s001", "published-solution", "s003", "s004", "s005-broken", "s006"}
+    assert float(rows["s001"]["total"]) == 9.0  # every automatic mark; 9 await a person
+    assert float(rows["s001"]["max_score"]) == 18.0 and float(rows["s001"]["manual_pending"]) == 9.0
+    assert float(rows["published-solution"]["total"]) == 9.0  # its roundings are within tolerance
+    assert float(rows["s004"]["total"]) == 0.0
+    assert rows["s005-broken"]["status"] == "unreadable"
+    lines = (out / "results.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 6 and all(json.loads(line)["assessment_id"] == "dl-quiz" for line in lines)
+    for student in rows:
+        folder = out / "students" / student
+        assert {p.name for p in folder.iterdir()} == {"feedback.md", "feedback.html", "results.json"}
+
+
+def test_hostile_submission_executed_nothing(graded):
+    _, out = graded
+    assert not PWNED.exists()
+    record = next(json.loads(line) for line in (out / "results.jsonl").open() if '"s004"' in line)
+    parts = {p["id"]: p for q in record["questions"] for p in q["parts"]}
+    assert parts["q4.a"]["status"] == "invalid"
+    assert all(p["auto_score"] == 0 for p in parts.values())
+    assert any("'score'" in w for w in record["warnings"])  # a forged score is an ignored unknown part
+    html = (out / "students" / "s004" / "feedback.html").read_text(encoding="utf-8")
+    assert "<script>alert(1)</script>" not in html
+
+
+def test_student_feedback_never_reveals_the_hidden_key(graded):
+    _, out = graded
+    feedback = (out / "students" / "s003" / "feedback.md").read_text(encoding="utf-8")
+    assert "0.200249" not in feedback and "0.428656" not in feedback
+    assert "expected -0.200249 within 1%, got 0.2002" in (out / "results.jsonl").read_text(encoding="utf-8")
+
+
+def test_gradescope_results_for_one_submission(tmp_path):
+    target = tmp_path / "results.json"
+    proc = run("grade", str(RUBRIC), str(SUBMISSIONS / "s003-grace.json"), "--out", str(tmp_path / "o"),
+               "--gradescope", str(target), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(target.read_text())
+    assert results["score"] == pytest.approx(sum(t["score"] for t in results["tests"]))
+    assert {t["status"] for t in results["tests"]} <= {"passed", "failed"}
+    assert all(set(t) >= {"name", "number", "score", "max_score", "status", "output", "visibility"}
+               for t in results["tests"])
+
+
+def test_exit_codes(tmp_path, capsys):
+    assert main(["grade", str(RUBRIC), str(SUBMISSIONS), "--out", str(tmp_path / "a"), "--jobs", "1", "--strict",
+                 "--quiet"]) == 1
+    assert main(["grade", str(RUBRIC), str(tmp_path / "nothing-here"), "--out", str(tmp_path / "b")]) == 2
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: x\nquestions: []\n")
+    assert main(["grade", str(bad), str(SUBMISSIONS), "--out", str(tmp_path / "c")]) == 3
+    assert main(["check-rubric", str(bad)]) == 3
+    err = capsys.readouterr().err
+    assert f"{bad}:2: questions: List should have at least 1 item" in err
+    with pytest.raises(SystemExit) as info:
+        main(["grade", str(RUBRIC)])
+    assert info.value.code == 2
+
+
+def test_check_rubric_and_key(capsys):
+    assert main(["check-rubric", str(RUBRIC)]) == 0
+    assert "ok: dl-quiz: 8 questions, 18 parts, 18 marks (9 automatic, 9 manual)" in capsys.readouterr().out
+    assert main(["key", str(RUBRIC)]) == 0
+    key = json.loads(capsys.readouterr().out)
+    values = {(e["part"], e["criterion"]): e["value"] for e in key["entries"]}
+    assert values[("q3.c", "answer")] == 13
+    assert values[("q5.a", "p")][0] == pytest.approx(0.636409, abs=1e-6)
+
+
+def test_schema_is_json(capsys):
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert "expression" in schema["$defs"]["Part"]["properties"]["kind"]["enum"]

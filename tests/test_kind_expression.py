@@ -1,0 +1,314 @@
+"""The `expression` kind end to end, through the worker process: grading, hostile input, timeouts."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from grader import mathexpr
+from grader.kinds import get, names
+from grader.kinds.base import InvalidAnswer, Verdict
+from grader.mathexpr import client as worker_client
+
+Expression = get("expression")
+NET = ["a_1", "a_2", "y", "w_2", "x"]
+BACKPROP = "(a2 - y)*w2*a1*(1 - a1)*x"
+PWNED = Path("/tmp/pwned_expr")
+
+
+def comparator(**options):
+    return Expression(Expression.Options(**options))
+
+
+@pytest.fixture(scope="module")
+def net():
+    c = comparator(variables=NET)
+    return c, c.reference(BACKPROP)
+
+
+@pytest.fixture(scope="module")
+def z():
+    return comparator(variables=["z"])
+
+
+def grade(c, answer, ref) -> Verdict:
+    verdict = c.check(answer, ref)
+    assert isinstance(verdict, Verdict)
+    assert ref not in verdict.message
+    return verdict
+
+
+# --- options and reference -----------------------------------------------------------------------
+
+def test_registered_with_documented_defaults():
+    assert "expression" in names()
+    options = Expression.Options(variables=["a_{1}", r"\theta", "x"])
+    assert options.variables == ["a1", "theta", "x"]
+    assert (options.functions, options.domain, options.points, options.rtol, options.timeout_s, options.simplify) \
+        == ([], {}, 10, 1e-6, 3.0, True)
+    assert mathexpr.DEFAULT_DOMAIN == (0.1, 0.9)
+
+
+@pytest.mark.parametrize("options", [
+    {},
+    {"variables": []},
+    {"variables": ["x"], "tolerance": 0.1},
+    {"variables": ["x", "x"]},
+    {"variables": ["1x"]},
+    {"variables": ["x"], "domain": {"y": [0, 1]}},
+    {"variables": ["x"], "domain": {"x": [1, 0]}},
+    {"variables": ["x"], "functions": ["exp"]},
+    {"variables": ["x"], "functions": ["x"]},
+    {"variables": ["x"], "points": 0},
+    {"variables": ["x"], "timeout_s": 0},
+])
+def test_bad_options_are_rejected(options):
+    with pytest.raises(ValidationError):
+        Expression.Options(**options)
+
+
+def test_reference_is_validated_and_canonical(net):
+    c, ref = net
+    assert ref == BACKPROP
+    assert c.reference(r"(a_2 - y) w_2 a_1 (1 - a_1) x") == BACKPROP
+    assert c.show(ref) == BACKPROP
+    for bad in ("(a2 - q)*x", "(a2 - y", "", r"\frac{}{}", float("nan"), None, True, ["x"]):
+        with pytest.raises(ValueError):
+            c.reference(bad)
+    assert c.reference(2) == "2"
+    with pytest.raises(ValueError, match="undefined"):
+        c.reference("log(-x)")
+    # ... unless the domain makes it defined.
+    neg = comparator(variables=["x"], domain={"x": [-2.0, -1.0]})
+    assert neg.reference("log(-x)") == "log(-x)"
+
+
+# --- grading -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("answer", [
+    BACKPROP,
+    r"(a_2 - y) w_2 a_1 (1 - a_1) x",
+    r"\left(a_{2} - y\right) \cdot w_{2} \cdot a_{1} \cdot \left(1 - a_{1}\right) \cdot x",
+    "(a2 − y)·w2·a1·(1 − a1)·x",
+    "x a1 (1 - a1) w2 (a2 - y)",
+    "w2a1(a2 - y)(1 - a1)x",
+    "a2*w2*a1*x - a2*w2*a1**2*x - y*w2*a1*x + y*w2*a1**2*x",
+])
+def test_equivalent_forms_earn_full_marks(net, answer):
+    c, ref = net
+    verdict = grade(c, answer, ref)
+    assert verdict.fraction == 1.0 and verdict.status == "correct"
+    assert "equivalent" in verdict.reason
+
+
+def test_reason_says_how_equivalence_was_established(net, z):
+    c, ref = net
+    assert "equivalent (symbolically" in grade(c, "x a1 (1 - a1) w2 (a2 - y)", ref).reason
+    off = comparator(variables=NET, simplify=False)
+    assert "equivalent at 10 random points" in grade(off, "x a1 (1 - a1) w2 (a2 - y)", ref).reason
+
+
+def test_greedy_split_is_reported_as_a_warning(net):
+    c, ref = net
+    verdict = grade(c, "w2a1(a2 - y)(1 - a1)x", ref)
+    assert verdict.fraction == 1.0
+    assert any("w2*a1" in w for w in verdict.warnings)
+
+
+@pytest.mark.parametrize("answer", [
+    r"\sigma(z)(1-\sigma(z))",
+    r"\sigma(z) \cdot (1 - \sigma(z))",
+    "σ(z)(1 − σ(z))",
+    "sigmoid(z)*(1 - sigmoid(z))",
+    r"\frac{e^{-z}}{(1+e^{-z})^2}",
+    r"\frac{\exp(-z)}{\left(1+\exp(-z)\right)^{2}}",
+])
+def test_sigmoid_derivative(z, answer):
+    ref = z.reference("exp(-z)/(1+exp(-z))^2")
+    assert grade(z, answer, ref).fraction == 1.0
+
+
+@pytest.mark.parametrize("answer", [r"1 - \tanh^2(z)", "1 - tanh(z)^2", r"\operatorname{sech}^2(z)", "1/cosh(z)**2"])
+def test_tanh_derivative(z, answer):
+    ref = z.reference("1/cosh(z)^2")
+    assert grade(z, answer, ref).fraction == 1.0
+
+
+@pytest.mark.parametrize("answer", [
+    "(y - a2)*w2*a1*(1 - a1)*x",  # sign error
+    "(a2 - y)*w2*a1*x",  # missing factor
+    r"(a_2 - y) w_2 a_1 (1 - a_1)",  # missing x
+    "x[0]",  # brackets group: x*0
+])
+def test_wrong_answers_get_zero_without_revealing_the_reference(net, answer):
+    c, ref = net
+    verdict = grade(c, answer, ref)
+    assert verdict.fraction == 0.0 and verdict.status == "incorrect"
+    assert "not equivalent" in verdict.message and " = " in verdict.message
+    assert "differs from" in verdict.reason and ref in verdict.reason
+    for fragment in ("a2 - y", "1 - a1", "w2*a1"):
+        assert fragment not in verdict.message
+
+
+def test_wrong_activation_derivatives(z):
+    assert grade(z, r"\sigma(z)(1+\sigma(z))", z.reference("exp(-z)/(1+exp(-z))^2")).fraction == 0.0
+    assert grade(z, r"1 + \tanh^2(z)", z.reference("1/cosh(z)^2")).fraction == 0.0
+
+
+def test_undeclared_variable_is_invalid_with_a_message(net):
+    c, ref = net
+    with pytest.raises(InvalidAnswer) as info:
+        c.check("(a2 - q)*w2*a1*(1 - a1)*x", ref)
+    message = str(info.value)
+    assert "unknown name 'q'" in message and "a1, a2, w2, x, y" in message
+    assert ref not in message
+
+
+# --- hostile input -------------------------------------------------------------------------------
+
+HOSTILE = [
+    "__import__('os').system('touch /tmp/pwned_expr')",
+    "(1).__class__.__base__.__subclasses__()",
+    "9**9**9**9",
+    "9^{9^{9}}",
+    r"\frac{}{}",
+    "lambda: 0",
+    "x.real",
+    "x[0]",
+    '"abc"',
+    "",
+    "x" * 1_000_000,
+    "x + \udc80",
+    "(" * 10_000 + "x" + ")" * 10_000,
+    "(" * 400 + "x" + ")" * 400,
+    "x^(10^10)",
+    "2^(10^10)",
+    "x^100000",
+    "10^400",
+    "exp(exp(exp(exp(x))))",
+    "open('/etc/passwd').read()",
+    "import os",
+    "x; import os",
+    "${x}$",
+    "\\input{/etc/passwd}",
+    "\x00x",
+    None,
+    ["x"],
+    {"x": 1},
+    True,
+]
+
+
+@pytest.mark.parametrize("answer", HOSTILE, ids=[repr(h)[:40] for h in HOSTILE])
+def test_hostile_input_is_rejected_quickly_and_never_run(net, answer):
+    c, ref = net
+    start = time.perf_counter()
+    try:
+        verdict = c.check(answer, ref)
+    except InvalidAnswer as exc:
+        message = str(exc)
+        assert message and len(message) < 300 and ref not in message
+    else:
+        assert verdict.fraction == 0.0 and verdict.message
+    assert time.perf_counter() - start < 5.0
+    assert not PWNED.exists()
+
+
+def test_invalid_messages_name_the_problem(net):
+    c, ref = net
+    expectations = {
+        "": "empty",
+        r"\frac{}{}": "empty brackets",
+        "(a1 + x": "never closed",
+        "a1 + x)": "unmatched ')'",
+        "a1 +": "ends too early",
+        "x.real": "unexpected character '.'",
+        "x^100000": "too large",
+        "x" * 1_000_000: "characters long",
+        "x + \udc80": "not valid UTF-8",
+        r"\ln x": "needs its argument in parentheses",
+    }
+    for answer, fragment in expectations.items():
+        with pytest.raises(InvalidAnswer, match=re.escape(fragment)):
+            c.check(answer, ref)
+
+
+# --- the worker ----------------------------------------------------------------------------------
+
+def test_worker_killed_mid_check_gives_zero_and_the_next_check_works(monkeypatch):
+    c = comparator(variables=["x", "y", "z", "w"], timeout_s=20.0)
+    heavy_ref = c.reference("(x+y+z+w)^30*x - (x+y+z+w)^30*y")
+    # Give sympy (not the parent) all the time, so the check is still running when we kill it.
+    monkeypatch.setattr(worker_client, "symbolic_budget", lambda timeout_s: 30.0)
+    worker = worker_client.default_client()
+    grade(c, "x", c.reference("x"))  # make sure a worker is running
+    pid = worker.pid
+    assert pid is not None
+    threading.Timer(0.5, os.kill, (pid, signal.SIGKILL)).start()
+    start = time.perf_counter()
+    verdict = c.check("(x+y+z+w)^30*(x-y)", heavy_ref)
+    assert time.perf_counter() - start < 10
+    assert verdict.fraction == 0.0 and "could not be checked" in verdict.message
+    monkeypatch.undo()
+    after = grade(c, "2x", c.reference("x + x"))
+    assert after.fraction == 1.0 and worker.pid not in (None, pid)
+
+
+def test_timeout_gives_zero_with_a_message_and_the_worker_restarts(monkeypatch):
+    c = comparator(variables=["x", "y", "z", "w"], timeout_s=0.5)
+    heavy_ref = c.reference("(x+y+z+w)^30*x - (x+y+z+w)^30*y")
+    monkeypatch.setattr(worker_client, "symbolic_budget", lambda timeout_s: 30.0)
+    worker = worker_client.default_client()
+    starts = worker.starts
+    start = time.perf_counter()
+    verdict = c.check("(x+y+z+w)^30*(x-y)", heavy_ref)
+    assert time.perf_counter() - start < 5
+    assert verdict.fraction == 0.0
+    assert "took longer than 0.5 s" in verdict.message and "took longer than 0.5 s" in verdict.reason
+    monkeypatch.undo()
+    assert grade(c, "x y", c.reference("y x")).fraction == 1.0
+    assert worker.starts == starts + 1
+
+
+def test_with_the_default_budget_a_heavy_check_stands_on_its_numbers():
+    c = comparator(variables=["x", "y", "z", "w"], timeout_s=1.0)
+    verdict = c.check("(x+y+z+w)^30*(x-y)", c.reference("(x+y+z+w)^30*x - (x+y+z+w)^30*y"))
+    assert verdict.fraction == 1.0 and "random points" in verdict.reason
+
+
+def test_timeout_of_a_raw_request_and_idle_death_are_survived():
+    worker = worker_client.default_client()
+    with pytest.raises(mathexpr.CheckTimeout):
+        worker.request({"op": "sleep", "seconds": 5}, 0.2)
+    assert worker.request({"op": "ping"}, 60)["pong"] is True
+    # Killed while idle: the next check starts a fresh worker transparently.
+    os.kill(worker.pid, signal.SIGKILL)
+    time.sleep(0.2)
+    c = comparator(variables=["x"])
+    assert grade(c, "x^2", c.reference("x*x")).fraction == 1.0
+
+
+def test_the_grading_process_never_imports_sympy():
+    import subprocess
+    import sys
+
+    code = ("import sys; from grader.kinds import get; E = get('expression'); "
+            "c = E(E.Options(variables=['x'])); v = c.check('2x', c.reference('x+x')); "
+            "assert v.fraction == 1.0, v; print('sympy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+
+
+def test_a_broken_reference_is_reported_not_raised():
+    c = comparator(variables=["x"])
+    verdict = c.check("x", "x +")  # a stored reference that no longer parses
+    assert verdict.fraction == 0.0 and "could not be checked" in verdict.message
