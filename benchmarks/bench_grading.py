@@ -25,7 +25,7 @@ from pathlib import Path
 from grader.batch import collect_answer_files, grade_files
 from grader.key import build_key
 from grader.kinds import InvalidAnswer
-from grader.output import ReportWriter
+from grader.output import ReportWriter, render_student_reports
 from grader.rubric import load_rubric
 from grader.submission import read_answer_file
 
@@ -44,6 +44,12 @@ EXPRESSIONS = {
     "delu": (["z", "alpha"], "alpha*exp(z)", [r"\alpha e^{z}", "alpha*exp(z)"], ["alpha*z", "exp(z)"]),
     "newton": (["g", "h"], "-g/h", ["-g/h", r"-\frac{g}{h}", "-(1/h)*g"], ["g/h", "-h/g"]),
 }
+
+
+def _distinct(rng: random.Random, form: str) -> str:
+    """An equivalent rewrite with a random factor, so the worker's cache does not flatter the timings."""
+    k = rng.randint(2, 10**6)
+    return f"{k}*({form})/{k}"
 
 
 def make_rubric(rng: random.Random) -> tuple[dict, dict]:
@@ -83,7 +89,8 @@ def make_rubric(rng: random.Random) -> tuple[dict, dict]:
     for name, (variables, reference, right, wrong) in EXPRESSIONS.items():
         add({"id": f"expr_{name}", "kind": "expression", "marks": 2, "options": {"variables": variables},
              "answer": reference},
-            lambda g, right=right, wrong=wrong: [g.choice(right), g.choice(wrong), "__import__('os')"])
+            lambda g, right=right, wrong=wrong: [_distinct(g, g.choice(right)), _distinct(g, g.choice(wrong)),
+                                                 "__import__('os')"])
     for i in range(2):
         add({"id": f"essay{i}", "kind": "manual", "marks": 5}, lambda g: ["An essay. " * 50] * 3)
     questions = [{"id": f"q{i + 1}", "parts": parts[i * 8:(i + 1) * 8]} for i in range(8)]
@@ -125,7 +132,7 @@ def run_batch(rubric_path: Path, files: list[Path], out: Path, jobs: int) -> flo
     rubric = load_rubric(rubric_path)
     writer = ReportWriter(out, rubric.assessment)
     started = time.perf_counter()
-    results = grade_files(rubric_path, files, jobs=jobs, on_result=writer.add)
+    results = grade_files(rubric_path, files, jobs=jobs, render=render_student_reports, on_result=writer.add)
     writer.finish(results)
     elapsed = time.perf_counter() - started
     assert len(results) == len(files)

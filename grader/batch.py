@@ -1,8 +1,9 @@
 """Grading many answer files in parallel, handing each result on as soon as it is ready.
 
-Workers load the rubric themselves from its path (no rubric objects are pickled) and send back
-each result as JSON. A file that breaks a worker is retried once in a fresh pool, then recorded as
-an internal error; the rest of the batch is graded either way.
+Workers load the rubric themselves from its path (no rubric objects are pickled), grade, render
+the student's reports (the costly part, so it runs in parallel too) and send back the result as
+JSON with the rendered documents. A file that breaks a worker is retried once in a fresh pool,
+then recorded as an internal error; the rest of the batch is graded either way.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.key import AnswerKey, build_key
@@ -19,7 +21,14 @@ from grader.rubric import Rubric, load_rubric
 from grader.scoring import grade_submission
 from grader.submission import Submission, read_answer_file
 
-_worker: tuple[Rubric, AnswerKey] | None = None
+Render = Callable[[SubmissionResult], dict[str, str]]
+_worker: tuple[Rubric, AnswerKey, Render | None] | None = None
+
+
+@dataclass
+class Graded:
+    result: SubmissionResult
+    documents: dict[str, str] = field(default_factory=dict)  # rendered reports by file name
 
 
 def collect_answer_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
@@ -41,15 +50,17 @@ def grade_file(rubric: Rubric, key: AnswerKey, path: Path) -> SubmissionResult:
     return grade_submission(rubric, key, read_answer_file(path))
 
 
-def _init_worker(rubric_path: str) -> None:
+def _init_worker(rubric_path: str, render: Render | None) -> None:
     global _worker
     rubric = load_rubric(rubric_path)
-    _worker = (rubric, build_key(rubric))
+    _worker = (rubric, build_key(rubric), render)
 
 
-def _grade_in_worker(path: str) -> str:
+def _grade_in_worker(path: str) -> tuple[str, dict[str, str]]:
     assert _worker is not None
-    return grade_file(*_worker, Path(path)).model_dump_json()
+    rubric, key, render = _worker
+    result = grade_file(rubric, key, Path(path))
+    return result.model_dump_json(), render(result) if render else {}
 
 
 def _internal_error(rubric: Rubric, key: AnswerKey, path: Path, why: str) -> SubmissionResult:
@@ -58,17 +69,20 @@ def _internal_error(rubric: Rubric, key: AnswerKey, path: Path, why: str) -> Sub
     return grade_submission(rubric, key, failed)
 
 
-def grade_files(rubric_path: str | Path, files: list[Path], jobs: int | None = None,
-                on_result: Callable[[SubmissionResult], None] = lambda r: None) -> list[SubmissionResult]:
-    """Grade `files` with `jobs` processes (default: all cores), calling `on_result` as each finishes."""
+def grade_files(rubric_path: str | Path, files: list[Path], jobs: int | None = None, render: Render | None = None,
+                on_result: Callable[[Graded], None] = lambda graded: None) -> list[SubmissionResult]:
+    """Grade `files` with `jobs` processes (default: all cores), calling `on_result` as each finishes.
+
+    `render` (a module-level function, as it runs in the workers) turns a result into documents.
+    """
     rubric = load_rubric(rubric_path)
     key = build_key(rubric)
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(files) or 1))
     results: list[SubmissionResult] = []
 
-    def deliver(result: SubmissionResult) -> None:
+    def deliver(result: SubmissionResult, documents: dict[str, str] | None = None) -> None:
         results.append(result)
-        on_result(result)
+        on_result(Graded(result, documents if documents is not None else render(result) if render else {}))
 
     if jobs == 1:
         for path in files:
@@ -78,11 +92,13 @@ def grade_files(rubric_path: str | Path, files: list[Path], jobs: int | None = N
     pending = list(files)
     for attempt in range(2):
         broken: list[Path] = []
-        with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(str(rubric_path),)) as pool:
+        with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
+                                 initargs=(str(rubric_path), render)) as pool:
             futures = {pool.submit(_grade_in_worker, str(path)): path for path in pending}
             for future in as_completed(futures):
                 try:
-                    deliver(SubmissionResult.model_validate_json(future.result()))
+                    result_json, documents = future.result()
+                    deliver(SubmissionResult.model_validate_json(result_json), documents)
                 except BrokenProcessPool:
                     broken.append(futures[future])
                 except Exception as exc:  # a grading bug costs this file, never the batch

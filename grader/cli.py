@@ -23,7 +23,7 @@ from grader import __version__
 from grader.batch import collect_answer_files, grade_files
 from grader.errors import RubricError
 from grader.key import build_key
-from grader.output import ReportWriter
+from grader.output import ReportWriter, render_student_reports
 from grader.reports import write_gradescope
 from grader.rubric import Rubric, json_schema, load_rubric
 
@@ -61,7 +61,7 @@ def cmd_grade(args: argparse.Namespace, out: Console, err: Console) -> int:
         return EXIT_USAGE
     writer = ReportWriter(args.out, rubric.assessment)
     started = time.perf_counter()
-    results = grade_files(args.rubric, files, jobs=args.jobs, on_result=writer.add)
+    results = grade_files(args.rubric, files, jobs=args.jobs, render=render_student_reports, on_result=writer.add)
     writer.finish(results)
     elapsed = time.perf_counter() - started
     if args.gradescope:
@@ -69,8 +69,9 @@ def cmd_grade(args: argparse.Namespace, out: Console, err: Console) -> int:
     results.sort(key=lambda r: (r.student_id, r.source))
     if not args.quiet:
         table = Table(title=f"{rubric.assessment.title or rubric.assessment.id}: {len(results)} submission(s)")
-        for column in ("student", "score", "of", "manual pending", "notes"):
-            table.add_column(column, justify="right" if column in ("score", "of", "manual pending") else "left")
+        for column in ("student", "score", "of", "manual pending"):
+            table.add_column(column, justify="left" if column == "student" else "right")
+        table.add_column("notes", no_wrap=True, overflow="ellipsis", max_width=60)
         for r in results:
             notes = "; ".join(r.errors[:1] + r.warnings[:1]) if (r.errors or r.warnings) else ""
             table.add_row(r.student_id, _fmt(r.score), _fmt(r.max_score), _fmt(r.manual_pending), notes)

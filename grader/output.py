@@ -11,13 +11,21 @@ so an interrupted batch keeps every finished result; batch-wide files are writte
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
-from grader.reports import (render_html, render_markdown, render_summary_markdown, write_gradebook_csv,
-                            write_gradescope)
+from grader.batch import Graded
+from grader.reports import (gradescope_results, render_html, render_markdown, render_summary_markdown,
+                            write_gradebook_csv)
 from grader.results import SubmissionResult
 from grader.rubric import Assessment
+
+
+def render_student_reports(result: SubmissionResult) -> dict[str, str]:
+    """Every per-student document, by file name; runs in the grading workers."""
+    return {"feedback.md": render_markdown(result), "feedback.html": render_html(result),
+            "results.json": json.dumps(gradescope_results(result), indent=2)}
 
 
 def safe_name(student_id: str) -> str:
@@ -47,12 +55,12 @@ class ReportWriter:
         self._used[candidate] = result.source
         return self.students / candidate
 
-    def add(self, result: SubmissionResult) -> None:
+    def add(self, graded: Graded) -> None:
+        result = graded.result
         folder = self.folder_for(result)
         folder.mkdir(exist_ok=True)
-        (folder / "feedback.md").write_text(render_markdown(result), encoding="utf-8")
-        (folder / "feedback.html").write_text(render_html(result), encoding="utf-8")
-        write_gradescope(result, folder / "results.json")
+        for name, text in (graded.documents or render_student_reports(result)).items():
+            (folder / name).write_text(text, encoding="utf-8")
         self._log.write(result.model_dump_json() + "\n")
         self._log.flush()
 

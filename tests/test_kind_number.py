@@ -128,3 +128,14 @@ def test_integer_is_exact():
         check(i, Decimal("1e400"), 13)
     with pytest.raises(InvalidAnswer):
         check(i, True, 1)
+
+
+def test_constant_expressions_are_numbers_without_eval():
+    n = make("number")
+    assert check(n, "sqrt(2)/2", 0.7071).fraction == 1.0
+    assert check(n, r"e^{-1}", 0.3679).fraction == 1.0
+    assert check(n, r"\frac{1}{3}", 0.3333).fraction == 1.0
+    with pytest.raises(InvalidAnswer, match="may not use variables"):
+        check(n, "x + 1", 1.0)
+    with pytest.raises(InvalidAnswer, match="too large"):
+        check(n, "9**9**9**9", 1.0)

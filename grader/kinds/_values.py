@@ -1,4 +1,4 @@
-"""Reading numbers out of raw student values without ever evaluating them.
+"""Reading numbers out of raw student values without ever running them.
 
 Answer files are parsed with `Decimal` for every number (see `grader.submission`), so the digits a
 student typed survive: `0.050` keeps three decimal places. That lets comparators warn when the
@@ -15,6 +15,7 @@ from fractions import Fraction
 from typing import Any
 
 from grader.kinds.base import InvalidAnswer
+from grader.mathexpr import ExpressionError, evaluate_constant
 
 MAX_TEXT = 200  # longest string we try to read as a number
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
@@ -60,7 +61,8 @@ def _from_decimal(number: Decimal, text: str) -> TypedNumber:
 
 
 def read_number(raw: Any) -> TypedNumber:
-    """Read a finite number from an int, a Decimal, or a string such as `0.0364`, `-3.2e-4` or `3/4`."""
+    """Read a finite number from an int, a Decimal, or a string such as `0.0364`, `-3.2e-4`, `3/4`, or a
+    constant expression such as `sqrt(2)/2` or `e^{-1}` (parsed by the whitelist grammar, never eval'd)."""
     if isinstance(raw, bool) or raw is None:
         raise InvalidAnswer(f"expected a number, got a {type_name(raw)}")
     if isinstance(raw, NonFinite):
@@ -95,7 +97,10 @@ def read_number(raw: Any) -> TypedNumber:
         raise InvalidAnswer(f"{short(text)}: write decimals with a point, not a comma")
     if text.lower().lstrip("+-") in ("nan", "inf", "infinity"):
         raise InvalidAnswer(f"{short(text)} is not a finite number")
-    raise InvalidAnswer(f"{short(text)} is not a number (write e.g. 0.25, 2.5e-3 or 1/4)")
+    try:
+        return TypedNumber(evaluate_constant(text), text)
+    except ExpressionError as exc:
+        raise InvalidAnswer(f"{short(text)} is not a number (write e.g. 0.25, 2.5e-3, 1/4 or sqrt(2)/2): {exc}") from None
 
 
 def type_name(raw: Any) -> str:
