@@ -16,7 +16,8 @@ ItemStatus = Literal["correct", "partial", "incorrect", "invalid", "missing", "m
 
 class CriterionResult(BaseModel):
     id: str
-    description: str
+    description: str  # student-facing
+    guidance: str = ""  # the rubric's full description, for the instructor and markers
     marks: float
     score: float | None
     status: ItemStatus

@@ -36,7 +36,9 @@ class Criterion(_Strict):
     """A share of a part's marks with its own check, or for a person to award when it has no kind."""
 
     id: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=64)
-    description: str = Field(min_length=1)
+    description: str = Field(min_length=1, description="what earns the marks; students see it only for "
+                             "automatic checks or where answers are shown, since markers' notes often hold the answer")
+    label: str | None = Field(None, description="a name for students that is always safe to show")
     marks: float = Field(gt=0)
     kind: str | None = None
     options: dict[str, Any] = {}

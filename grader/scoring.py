@@ -47,7 +47,8 @@ def _round(x: float) -> float:
 
 
 def _check_item(rubric: Rubric, entry: KeyEntry | None, item: Criterion, raw: Any, reveal: bool) -> CriterionResult:
-    base = dict(id=item.id, description=item.description, marks=item.marks)
+    shown = item.label or (item.description if reveal or not item.manual else f"marked by a person ({item.id})")
+    base = dict(id=item.id, description=shown, guidance=item.description, marks=item.marks)
     if item.manual:
         return CriterionResult(**base, score=None, status="manual", reason="awaits marking by a person",
                                message="to be marked by a person")

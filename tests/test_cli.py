@@ -63,6 +63,8 @@ def test_student_feedback_never_reveals_the_hidden_key(graded):
     _, out = graded
     feedback = (out / "students" / "s003" / "feedback.md").read_text(encoding="utf-8")
     assert "0.200249" not in feedback and "0.428656" not in feedback
+    assert "independent of theta" not in feedback  # a marker's note for a manual criterion holds the answer
+    assert "independent of theta" in (out / "results.jsonl").read_text(encoding="utf-8")
     assert "expected -0.200249 within 1%, got 0.2002" in (out / "results.jsonl").read_text(encoding="utf-8")
 
 

@@ -133,3 +133,17 @@ def test_json_schema_describes_rubrics():
     assert schema["title"] == "grader rubric"
     assert "questions" in schema["required"]
     json.dumps(schema)
+
+
+def test_bundled_rubrics_validate_against_the_published_schema():
+    jsonschema = pytest.importorskip("jsonschema")
+    import yaml
+
+    validator = jsonschema.Draft202012Validator(json_schema())
+    for path in sorted((ROOT / "rubrics").glob("*.yaml")):
+        assert list(validator.iter_errors(yaml.safe_load(path.read_text()))) == []
+    broken = yaml.safe_load((ROOT / "rubrics" / "dl-quiz.yaml").read_text())
+    broken["questions"][2]["parts"][2]["options"] = {"rtol": "loose"}  # q3.c: an integer part
+    broken["questions"][3]["parts"][2]["criteria"][0]["options"] = {"rtol": "loose"}  # a number criterion
+    messages = [e.message for e in validator.iter_errors(broken)]
+    assert any("'loose' is not of type 'number'" in m for m in messages), messages

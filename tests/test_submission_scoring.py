@@ -157,3 +157,33 @@ def test_parallel_batch_matches_serial_and_survives_bad_files(rubric, write, tmp
 def test_grade_file_reads_and_scores(rubric, write):
     result = grade_file(rubric, build_key(rubric), write("x.json", json.dumps(answers(q2="C"))))
     assert result.score == 1 and result.student_name == "Ada"
+
+
+HOSTILE_EXPRESSIONS = [
+    "__import__('os').system('touch /tmp/grader-expr-pwned')",
+    "(1).__class__.__base__.__subclasses__()",
+    "9**9**9**9",
+    r"\frac{}{}",
+    "",
+    "x" * 1_000_000,
+    "lambda: 0",
+    "bad \udc80 bytes",
+]
+
+
+@pytest.mark.parametrize("attack", HOSTILE_EXPRESSIONS, ids=lambda a: a[:30])
+def test_hostile_expressions_cost_only_their_part(write, attack):
+    import time
+    from pathlib import Path
+
+    from tests.conftest import ROOT
+
+    rubric = load_rubric(ROOT / "rubrics" / "dl-quiz.yaml")
+    started = time.perf_counter()
+    result = grade(rubric, write, answers(**{"q4.a": attack, "q3.c": 13}))
+    assert time.perf_counter() - started < 10
+    parts = by_part(result)
+    assert parts["q4.a"].status == "invalid" and parts["q4.a"].auto_score == 0
+    assert parts["q4.a"].criteria[0].message  # says what is wrong
+    assert parts["q3.c"].status == "correct"
+    assert not Path("/tmp/grader-expr-pwned").exists()
