@@ -69,9 +69,11 @@ def cmd_grade(args: argparse.Namespace, out: Console, err: Console) -> int:
     results.sort(key=lambda r: (r.student_id, r.source))
     if not args.quiet:
         table = Table(title=f"{rubric.assessment.title or rubric.assessment.id}: {len(results)} submission(s)")
-        for column in ("student", "score", "of", "manual pending"):
-            table.add_column(column, justify="left" if column == "student" else "right")
-        table.add_column("notes", no_wrap=True, overflow="ellipsis", max_width=60)
+        id_width = min(30, max(len(r.student_id) for r in results))
+        table.add_column("student", no_wrap=True, min_width=max(7, id_width))
+        for column in ("score", "of", "manual"):
+            table.add_column(column, justify="right", no_wrap=True, min_width=6)
+        table.add_column("notes", no_wrap=True, overflow="ellipsis", max_width=40)
         for r in results:
             notes = "; ".join(r.errors[:1] + r.warnings[:1]) if (r.errors or r.warnings) else ""
             table.add_row(r.student_id, _fmt(r.score), _fmt(r.max_score), _fmt(r.manual_pending), notes)
