@@ -1,7 +1,8 @@
 """The answer key: every automatic check's canonical answer, as JSON, computed from the rubric.
 
-Today each answer is the rubric's literal; the reference solvers will compute them. The key is
-what scoring compares against, and what `grader key` prints, so instructors can review it.
+An answer is either the rubric's literal or a reference-solver output (`source: solver`, with the
+output it came from). The key carries every solver's full outputs, intermediates included, so an
+instructor reviewing `grader key` sees how each answer was reached. Scoring compares against it.
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ class KeyEntry(BaseModel):
     kind: str
     value: Any
     shown: str  # the answer as a person would write it, with its tolerance
-    source: Literal["literal"] = "literal"
+    source: Literal["literal", "solver"] = "literal"
+    solution: str | None = None  # INSTANCE.OUTPUT for solver answers
 
 
 class AnswerKey(BaseModel):
     schema_version: Literal[1] = 1
     assessment_id: str
     entries: list[KeyEntry]
+    solutions: dict[str, dict[str, Any]] = {}  # every solver run's outputs, intermediates included
 
     def lookup(self) -> dict[tuple[str, str], KeyEntry]:
         return {(e.part, e.criterion): e for e in self.entries}
@@ -35,6 +38,8 @@ def build_key(rubric: Rubric) -> AnswerKey:
     entries = []
     for (part_id, criterion_id), comparator in rubric.comparators.items():
         value = rubric.references[(part_id, criterion_id)]
+        solution = rubric.sources.get((part_id, criterion_id))
         entries.append(KeyEntry(part=part_id, criterion=criterion_id, kind=comparator.kind, value=value,
-                                shown=comparator.show(value)))
-    return AnswerKey(assessment_id=rubric.assessment.id, entries=entries)
+                                shown=comparator.show(value), source="solver" if solution else "literal",
+                                solution=solution))
+    return AnswerKey(assessment_id=rubric.assessment.id, entries=entries, solutions=rubric.solutions)

@@ -12,6 +12,7 @@ marks it. `kind: manual` marks the whole part for a person (essays).
 
 from __future__ import annotations
 
+import difflib
 import json
 from functools import cached_property
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+import reference as solvers
 from grader import kinds
 from grader.errors import Problem, RubricError
 from grader.yamlsource import SourceMap, load_yaml
@@ -43,6 +45,7 @@ class Criterion(_Strict):
     kind: str | None = None
     options: dict[str, Any] = {}
     answer: Any = None
+    solution: str | None = Field(None, description="the canonical answer is this solver output: INSTANCE.OUTPUT")
     field: str | None = Field(None, description="grade this key of the student's answer object instead of the whole answer")
 
     @property
@@ -57,6 +60,7 @@ class Part(_Strict):
     kind: str | None = None
     options: dict[str, Any] = {}
     answer: Any = None
+    solution: str | None = Field(None, description="the canonical answer is this solver output: INSTANCE.OUTPUT")
     criteria: list[Criterion] = []
     feedback: str = Field("", description="shown to the student when the part is not fully right")
     show_answer: bool | None = Field(None, description="overrides the assessment's show_answers for this part")
@@ -66,8 +70,8 @@ class Part(_Strict):
         if self.criteria:
             if self.kind not in (None, "manual"):
                 raise ValueError("a part with criteria puts each check in its criterion, not kind at the part")
-            if self.answer is not None or self.options:
-                raise ValueError("a part with criteria puts answer and options in its criteria")
+            if self.answer is not None or self.solution is not None or self.options:
+                raise ValueError("a part with criteria puts answer, solution and options in its criteria")
             total = sum(c.marks for c in self.criteria)
             if self.marks is not None and abs(total - self.marks) > 1e-9:
                 raise ValueError(f"marks is {self.marks:g} but its criteria add up to {total:g}")
@@ -96,11 +100,19 @@ class Part(_Strict):
         if self.criteria:
             return [c if c.id else c.model_copy(update={"id": c.field or f"c{i + 1}"}) for i, c in enumerate(self.criteria)]
         return [Criterion(id="answer", description=self.prompt or self.id, marks=self.marks or 0.0, kind=self.kind,
-                          options=self.options, answer=self.answer)]
+                          options=self.options, answer=self.answer, solution=self.solution)]
 
     def item_locs(self) -> list[tuple]:
         """Field paths (within the part) of each item's check, for error messages."""
         return [("criteria", i) for i in range(len(self.criteria))] if self.criteria else [()]
+
+
+class SolverSpec(_Strict):
+    """One run of a reference solver; its outputs are named INSTANCE.OUTPUT in `solution:`."""
+
+    solver: str
+    params: dict[str, Any] = {}
+    note: str = Field("", description="how an inconsistent source was read, or anything a reviewer should know")
 
 
 class Question(_Strict):
@@ -122,6 +134,7 @@ class Assessment(_Strict):
     title: str = ""
     show_answers: bool = Field(False, description="let student feedback quote the expected answers")
     defaults: dict[str, dict[str, Any]] = Field({}, description="default options per answer kind")
+    solvers: dict[str, SolverSpec] = Field({}, description="named reference-solver runs whose outputs checks use")
     questions: list[Question] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -147,6 +160,8 @@ class Rubric:
         self.source = source
         self.comparators: dict[tuple[str, str], kinds.Comparator] = {}
         self.references: dict[tuple[str, str], Any] = {}
+        self.solutions: dict[str, dict[str, Any]] = {}  # solver instance -> output name -> value
+        self.sources: dict[tuple[str, str], str] = {}  # check -> the solver output it comes from
 
     @cached_property
     def part_index(self) -> dict[str, tuple[Question, Part]]:
@@ -156,9 +171,50 @@ class Rubric:
         return {**self.assessment.defaults.get(item.kind or "", {}), **item.options}
 
 
+def _solve(rubric: Rubric, where: SourceMap) -> list[Problem]:
+    """Run every named solver on its validated parameters; an unusable one is a load error."""
+    problems: list[Problem] = []
+    for instance, spec in rubric.assessment.solvers.items():
+        loc = ("solvers", instance)
+        try:
+            solver_cls = solvers.get(spec.solver)
+        except KeyError as exc:
+            problems.append(where.problem(loc + ("solver",), exc.args[0]))
+            continue
+        try:
+            params = solver_cls.Params.model_validate(spec.params)
+        except ValidationError as exc:
+            problems += [where.problem(loc + ("params",) + _clean_loc(e["loc"]), _clean_msg(e["msg"]))
+                         for e in exc.errors()]
+            continue
+        try:
+            rubric.solutions[instance] = solver_cls(params).solve()
+        except (ValueError, ArithmeticError) as exc:
+            problems.append(where.problem(loc + ("params",), f"the {spec.solver} solver cannot solve these: {exc}"))
+    return problems
+
+
+def _answer_of(rubric: Rubric, item: Criterion) -> tuple[Any, str | None]:
+    """The check's canonical answer and, for solver outputs, where it came from; ValueError if unknown."""
+    if item.solution is None:
+        return item.answer, None
+    instance, _, output = item.solution.partition(".")
+    if instance not in rubric.assessment.solvers:
+        known = ", ".join(rubric.assessment.solvers) or "none"
+        raise ValueError(f"no solver instance {instance!r} in solvers (defined: {known})")
+    outputs = rubric.solutions.get(instance)
+    if outputs is None:
+        raise ValueError(f"solver instance {instance!r} failed, see its own error")
+    if output not in outputs:
+        hint = difflib.get_close_matches(output, list(outputs), n=3)
+        raise ValueError(f"solver {instance!r} has no output {output!r}"
+                         + (f"; did you mean {', '.join(hint)}?" if hint else f"; it has {', '.join(list(outputs)[:20])}"))
+    return outputs[output], item.solution
+
+
 def _compile(rubric: Rubric, where: SourceMap) -> list[Problem]:
     """Build each check's comparator and reference; collect every problem with its place."""
-    problems: list[Problem] = []
+    problems: list[Problem] = _solve(rubric, where)
     seen_parts: dict[str, tuple] = {}
     seen_questions: set[str] = set()
     for kind, options in rubric.assessment.defaults.items():
@@ -180,7 +236,7 @@ def _compile(rubric: Rubric, where: SourceMap) -> list[Problem]:
             for item, item_loc in zip(part.items(), part.item_locs()):
                 loc = part_loc + item_loc
                 if item.manual:
-                    if item.answer is not None:
+                    if item.answer is not None or item.solution is not None:
                         problems.append(where.problem(loc + ("answer",), "a manual check takes no answer"))
                     continue
                 try:
@@ -194,17 +250,22 @@ def _compile(rubric: Rubric, where: SourceMap) -> list[Problem]:
                     problems += [where.problem(loc + ("options",) + tuple(e["loc"]), e["msg"]) for e in exc.errors()]
                     continue
                 comparator = comparator_cls(options)
-                if item.answer is None:
-                    problems.append(where.problem(loc + ("answer",), f"kind {item.kind!r} needs an answer"))
+                field = "solution" if item.solution is not None else "answer"
+                if (item.answer is None) == (item.solution is None):
+                    problems.append(where.problem(loc + (field,), f"kind {item.kind!r} needs exactly one of answer "
+                                                  "(a literal) or solution (a solver output)"))
                     continue
                 try:
-                    reference = comparator.reference(item.answer)
+                    value, source = _answer_of(rubric, item)
+                    reference = comparator.reference(value)
                     json.dumps(reference)
                 except (ValueError, TypeError) as exc:
-                    problems.append(where.problem(loc + ("answer",), str(exc)))
+                    problems.append(where.problem(loc + (field,), str(exc)))
                     continue
                 rubric.comparators[(part.id, item.id)] = comparator
                 rubric.references[(part.id, item.id)] = reference
+                if source:
+                    rubric.sources[(part.id, item.id)] = source
     return problems
 
 

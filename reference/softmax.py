@@ -1,0 +1,63 @@
+"""Softmax with temperature: probabilities, expected counts, the Jacobian, and cross-entropy.
+
+p_i(T) = exp(z_i / T) / sum_j exp(z_j / T), computed in float64 with torch; the Jacobian
+dp_i/dz_j comes from autograd, not from the closed form p_i (delta_ij - p_j) / T, so a test can
+hold the two against each other.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from pydantic import Field, model_validator
+
+from reference.registry import Params, Solver, register
+
+
+class SoftmaxParams(Params):
+    logits: list[float] = Field(min_length=2)
+    temperature: float = Field(1.0, gt=0)
+    samples: int | None = Field(None, ge=1, description="draws for the expected counts")
+    target: int | None = Field(None, ge=0, description="class index for the cross-entropy")
+    labels: list[str] | None = Field(None, description="names of the classes, e.g. tokens a..e")
+
+    @model_validator(mode="after")
+    def _sizes(self) -> "SoftmaxParams":
+        if self.labels is not None and len(self.labels) != len(self.logits):
+            raise ValueError(f"labels: expected {len(self.logits)} names, one per logit, got {len(self.labels)}")
+        if self.target is not None and self.target >= len(self.logits):
+            raise ValueError(f"target: class index {self.target} is out of range for {len(self.logits)} logits")
+        return self
+
+
+@register
+class Softmax(Solver):
+    name = "softmax"
+    Params = SoftmaxParams
+
+    def solve(self) -> dict[str, Any]:
+        p: SoftmaxParams = self.params
+        z = torch.tensor(p.logits, dtype=torch.float64)
+
+        def softmax(logits: torch.Tensor) -> torch.Tensor:
+            return torch.softmax(logits / p.temperature, dim=0)
+
+        probs = softmax(z)
+        best = int(torch.argmax(probs))
+        out: dict[str, Any] = {
+            "scaled_logits": (z / p.temperature).tolist(),
+            "exp": torch.exp(z / p.temperature).tolist(),
+            "partition": float(torch.exp(z / p.temperature).sum()),
+            "probs": probs.tolist(),
+            "argmax": best,
+            "jacobian": torch.autograd.functional.jacobian(softmax, z).tolist(),
+            "entropy": float(-(probs * torch.log(probs)).sum()),
+        }
+        if p.labels:
+            out["most_likely"] = p.labels[best]
+        if p.samples is not None:
+            out["expected_counts"] = (probs * p.samples).tolist()
+        if p.target is not None:
+            out["cross_entropy"] = float(-torch.log(probs[p.target]))
+        return out
