@@ -1,0 +1,299 @@
+"""Solver `dense_network`: forward pass, loss, gradients and one gradient-descent step of a small
+fully connected network, for one training example.
+
+Every gradient comes from torch autograd in float64, never from a hand-derived chain rule: hand
+derivations are exactly where published worked solutions go wrong (the lab-8 solution gets dL/dh1,
+dL/dh2, dL/db1 and the first-layer weight gradients wrong), so the answer key must not share them.
+
+Layer l computes z[l] = weights[l] @ a[l-1] + bias[l] and a[l] = activation(z[l]), with a[-1] the
+input. Outputs (l from 0):
+
+- `forward.z[l]`, `forward.a[l]`, `loss`; with `cross_entropy` also `forward.probabilities`
+  (softmax of the last layer's z);
+- `grad.weights[l]`, `grad.bias[l]` (a number for a shared bias: the sum over the layer's
+  neurons; a list for per-neuron biases; absent for a layer without bias), `grad.a[l]` (dL/da),
+  `grad.z[l]` (dL/dz);
+- with `learning_rate`: `updated.weights[l]`, `updated.bias[l]`, the parameters after one step;
+- for each name in `neuron_names`: `forward.<n>`, `forward.z.<n>`, `grad.<n>` (dL/da),
+  `grad.z.<n>` (dL/dz);
+- for each name in `names`: `value.<p>`, `grad.<p>` and, with `learning_rate`, `updated.<p>`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Literal, NamedTuple
+
+import torch
+from pydantic import ConfigDict, Field, model_validator
+
+from reference.registry import Params, Solver, register
+
+Activation = Literal["sigmoid", "tanh", "relu", "leaky_relu", "elu", "linear"]
+Loss = Literal["mse_half", "squared_error", "mse", "bce", "cross_entropy"]
+
+_PARAMETER_PATH = re.compile(r"layers\[(\d+)\]\.(?:weights\[(\d+)\]\[(\d+)\]|bias(?:\[(\d+)\])?)")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# activation options that only mean something for one activation; given elsewhere they are mistakes
+_ACTIVATION_OPTIONS = {"negative_slope": "leaky_relu", "alpha": "elu"}
+
+
+class _FiniteParams(Params):
+    """A NaN or infinite weight would only surface later as NaN answers; reject it up front."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
+
+class Layer(_FiniteParams):
+    """z = weights @ previous + bias, a = activation(z). A shared bias (one number) is how the lab
+    writes b1 and b2; its gradient is the sum over the layer's neurons."""
+
+    weights: list[list[float]] = Field(
+        min_length=1, description="row j holds the weights into neuron j: shape (n_out, n_in)"
+    )
+    bias: float | list[float] | None = Field(
+        None, description="one number shared by every neuron, one per neuron, or none"
+    )
+    activation: Activation
+    negative_slope: float = Field(0.01, description="leaky_relu only: the slope for z < 0")
+    alpha: float = Field(1.0, description="elu only: alpha * (exp(z) - 1) for z < 0")
+
+
+class ParameterRef(NamedTuple):
+    """One scalar parameter: `index` into the layer's weight matrix or bias (empty when shared)."""
+
+    layer: int
+    tensor: Literal["weights", "bias"]
+    index: tuple[int, ...]
+
+
+def parse_parameter_path(path: str) -> ParameterRef:
+    """`layers[0].weights[1][0]`, `layers[0].bias` or `layers[0].bias[1]` as a ParameterRef."""
+    match = _PARAMETER_PATH.fullmatch(path.replace(" ", ""))
+    if match is None:
+        raise ValueError(
+            f"{path!r} is not a parameter path; write layers[L].weights[J][K], layers[L].bias "
+            "or layers[L].bias[J]"
+        )
+    layer, row, column, bias_index = match.groups()
+    if row is not None:
+        return ParameterRef(int(layer), "weights", (int(row), int(column)))
+    return ParameterRef(int(layer), "bias", () if bias_index is None else (int(bias_index),))
+
+
+class DenseParams(_FiniteParams):
+    layers: list[Layer] = Field(min_length=1)
+    input: list[float] = Field(min_length=1)
+    target: float | list[float] = Field(
+        description="one value per output (a single number for one output); for cross_entropy "
+        "a class index or a one-hot vector"
+    )
+    loss: Loss
+    learning_rate: float | None = Field(
+        None, description="when given, also output the parameters after one gradient-descent step"
+    )
+    names: dict[str, str] = Field(
+        default_factory=dict, description="friendly parameter name -> path, e.g. w1: layers[0].weights[0][0]"
+    )
+    neuron_names: list[list[str]] | None = Field(
+        None, description="per layer, one name per neuron for its activated output"
+    )
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> DenseParams:
+        n_in, source = len(self.input), f"the input has {len(self.input)} values"
+        for l, layer in enumerate(self.layers):
+            where = f"layers[{l}]"
+            for j, row in enumerate(layer.weights):
+                if len(row) != n_in:
+                    raise ValueError(f"{where}.weights[{j}]: expected {n_in} columns ({source}), got {len(row)}")
+            n_out = len(layer.weights)
+            if isinstance(layer.bias, list) and len(layer.bias) != n_out:
+                raise ValueError(
+                    f"{where}.bias: expected one number shared by the layer or {n_out} values "
+                    f"(one per neuron), got {len(layer.bias)}"
+                )
+            for option, owner in _ACTIVATION_OPTIONS.items():
+                if option in layer.model_fields_set and layer.activation != owner:
+                    raise ValueError(f"{where}.{option} applies only to {owner}, not {layer.activation}")
+            n_in, source = n_out, f"the previous layer has {n_out} neurons"
+        self._check_target(n_out=n_in)
+        self._check_neuron_names()
+        self._check_names()
+        return self
+
+    def _check_target(self, n_out: int) -> None:
+        last, activation = f"layers[{len(self.layers) - 1}].activation", self.layers[-1].activation
+        if isinstance(self.target, list) or self.loss != "cross_entropy":
+            n_targets = len(self.target) if isinstance(self.target, list) else 1
+            if n_targets != n_out:
+                raise ValueError(f"target: expected {n_out} values (the last layer has {n_out} neurons), got {n_targets}")
+        if self.loss == "cross_entropy":
+            if activation != "linear":
+                raise ValueError(
+                    f"{last}: cross_entropy applies softmax to the last layer's pre-activations, "
+                    f"so its activation must be linear, got {activation}"
+                )
+            if not isinstance(self.target, list):
+                if not (self.target.is_integer() and 0 <= self.target < n_out):
+                    raise ValueError(
+                        f"target: a cross_entropy class index must be an integer from 0 to {n_out - 1}, "
+                        f"got {self.target:g}"
+                    )
+            elif min(self.target) < 0 or not math.isclose(sum(self.target), 1.0, abs_tol=1e-9):
+                raise ValueError(
+                    f"target: a cross_entropy target vector must be one-hot (a distribution summing to 1), "
+                    f"got {self.target}"
+                )
+        elif self.loss == "bce":
+            if activation != "sigmoid":
+                raise ValueError(
+                    f"{last}: bce compares probabilities, so the last activation must be sigmoid, got {activation}"
+                )
+            if any(not 0 <= t <= 1 for t in self.target_vector()):
+                raise ValueError(f"target: bce targets must lie between 0 and 1, got {self.target}")
+
+    def _check_neuron_names(self) -> None:
+        if self.neuron_names is None:
+            return
+        if len(self.neuron_names) != len(self.layers):
+            raise ValueError(
+                f"neuron_names: expected one list per layer ({len(self.layers)}), got {len(self.neuron_names)}"
+            )
+        for l, (names, layer) in enumerate(zip(self.neuron_names, self.layers)):
+            if len(names) != len(layer.weights):
+                raise ValueError(
+                    f"neuron_names[{l}]: expected {len(layer.weights)} names (one per neuron), got {len(names)}"
+                )
+
+    def _check_names(self) -> None:
+        """Names are identifiers, distinct across parameters and neurons, naming scalars that exist."""
+        seen: set[str] = set()
+        for name in [*self.names, *(name for names in self.neuron_names or [] for name in names)]:
+            if not _IDENTIFIER.fullmatch(name):
+                raise ValueError(f"name {name!r} must be an identifier (letters, digits, _)")
+            if name in seen:
+                raise ValueError(f"name {name!r} is used twice; its outputs grad.{name} etc. would clash")
+            seen.add(name)
+        for name, path in self.names.items():
+            ref = parse_parameter_path(path)
+            if ref.layer >= len(self.layers):
+                raise ValueError(f"names.{name}: {path} does not exist, the network has {len(self.layers)} layers")
+            layer, where = self.layers[ref.layer], f"names.{name}: layers[{ref.layer}]"
+            if ref.tensor == "weights":
+                n_rows, n_columns = len(layer.weights), len(layer.weights[0])
+                if ref.index[0] >= n_rows or ref.index[1] >= n_columns:
+                    raise ValueError(f"{where}.weights is {n_rows}x{n_columns}, so {path} does not exist")
+            elif layer.bias is None:
+                raise ValueError(f"{where} has no bias")
+            elif isinstance(layer.bias, list) and (not ref.index or ref.index[0] >= len(layer.bias)):
+                raise ValueError(
+                    f"{where} has {len(layer.bias)} per-neuron biases; "
+                    f"name one as layers[{ref.layer}].bias[J] with J < {len(layer.bias)}"
+                )
+            elif not isinstance(layer.bias, list) and ref.index:
+                raise ValueError(f"{where} has one shared bias; name it layers[{ref.layer}].bias")
+
+    def target_vector(self) -> list[float]:
+        """The target as one value per output; a cross_entropy class index becomes one-hot."""
+        if isinstance(self.target, list):
+            return self.target
+        if self.loss == "cross_entropy":
+            return [float(j == self.target) for j in range(len(self.layers[-1].weights))]
+        return [self.target]
+
+
+def _activate(layer: Layer, z: torch.Tensor) -> torch.Tensor:
+    match layer.activation:
+        case "sigmoid":
+            return torch.sigmoid(z)
+        case "tanh":
+            return torch.tanh(z)
+        case "relu":
+            return torch.relu(z)
+        case "leaky_relu":
+            return torch.nn.functional.leaky_relu(z, layer.negative_slope)
+        case "elu":
+            return torch.nn.functional.elu(z, layer.alpha)
+        case "linear":
+            return z
+
+
+def _loss(loss: Loss, target: torch.Tensor, z_out: torch.Tensor, a_out: torch.Tensor) -> torch.Tensor:
+    """The loss as written in the course; autograd differentiates it, so it is the definition."""
+    match loss:
+        case "mse_half":
+            return 0.5 * ((target - a_out) ** 2).sum()
+        case "squared_error":
+            return ((target - a_out) ** 2).sum()
+        case "mse":
+            return ((target - a_out) ** 2).mean()
+        case "bce":
+            return -(target * torch.log(a_out) + (1 - target) * torch.log(1 - a_out)).sum()
+        case "cross_entropy":
+            return -(target * torch.log_softmax(z_out, dim=0)).sum()
+
+
+def _parameter(values: float | list) -> torch.Tensor:
+    return torch.tensor(values, dtype=torch.float64, requires_grad=True)
+
+
+@register
+class DenseNetwork(Solver):
+    """Forward pass, loss, autograd gradients and one SGD step of a small dense network."""
+
+    name = "dense_network"
+    Params = DenseParams
+
+    def solve(self) -> dict[str, Any]:
+        p: DenseParams = self.params
+        weights = [_parameter(layer.weights) for layer in p.layers]
+        biases = [None if layer.bias is None else _parameter(layer.bias) for layer in p.layers]
+
+        zs: list[torch.Tensor] = []
+        activations: list[torch.Tensor] = []
+        signal = torch.tensor(p.input, dtype=torch.float64)
+        for layer, w, b in zip(p.layers, weights, biases):
+            z = w @ signal if b is None else w @ signal + b
+            signal = _activate(layer, z)
+            z.retain_grad()
+            signal.retain_grad()
+            zs.append(z)
+            activations.append(signal)
+        loss = _loss(p.loss, torch.tensor(p.target_vector(), dtype=torch.float64), zs[-1], activations[-1])
+        loss.backward()
+
+        out: dict[str, Any] = {}
+        for l, (z, a) in enumerate(zip(zs, activations)):
+            out[f"forward.z[{l}]"] = z.tolist()
+            out[f"forward.a[{l}]"] = a.tolist()
+        if p.loss == "cross_entropy":
+            out["forward.probabilities"] = torch.softmax(zs[-1], dim=0).tolist()
+        out["loss"] = loss.item()
+        for l, (w, b, z, a) in enumerate(zip(weights, biases, zs, activations)):
+            out[f"grad.weights[{l}]"] = w.grad.tolist()
+            if b is not None:
+                out[f"grad.bias[{l}]"] = b.grad.tolist()
+            out[f"grad.a[{l}]"] = a.grad.tolist()
+            out[f"grad.z[{l}]"] = z.grad.tolist()
+        if p.learning_rate is not None:
+            for l, (w, b) in enumerate(zip(weights, biases)):
+                out[f"updated.weights[{l}]"] = (w - p.learning_rate * w.grad).tolist()
+                if b is not None:
+                    out[f"updated.bias[{l}]"] = (b - p.learning_rate * b.grad).tolist()
+
+        for l, names in enumerate(p.neuron_names or []):
+            for j, name in enumerate(names):
+                out[f"forward.{name}"] = activations[l][j].item()
+                out[f"forward.z.{name}"] = zs[l][j].item()
+                out[f"grad.{name}"] = activations[l].grad[j].item()
+                out[f"grad.z.{name}"] = zs[l].grad[j].item()
+        for name, path in p.names.items():
+            ref = parse_parameter_path(path)
+            tensor = (weights if ref.tensor == "weights" else biases)[ref.layer]
+            out[f"value.{name}"] = tensor[ref.index].item()
+            out[f"grad.{name}"] = tensor.grad[ref.index].item()
+            if p.learning_rate is not None:
+                out[f"updated.{name}"] = (tensor[ref.index] - p.learning_rate * tensor.grad[ref.index]).item()
+        return out
