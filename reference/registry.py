@@ -3,14 +3,11 @@ touches one file."""
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-_REGISTRY: dict[str, type["Solver"]] = {}
-_loaded = False
+from grader.registry import Registry
 
 
 class Params(BaseModel):
@@ -36,32 +33,5 @@ class Solver:
         raise NotImplementedError
 
 
-def register(cls: type[Solver]) -> type[Solver]:
-    if cls.name in _REGISTRY:
-        raise RuntimeError(f"solver {cls.name!r} registered twice")
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-def _load_all() -> None:
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    package = importlib.import_module("reference")
-    for module in pkgutil.iter_modules(package.__path__):
-        if module.name not in ("registry",) and not module.name.startswith("_"):
-            importlib.import_module(f"reference.{module.name}")
-
-
-def get(name: str) -> type[Solver]:
-    _load_all()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise KeyError(f"unknown solver {name!r}; known solvers: {', '.join(names())}") from None
-
-
-def names() -> list[str]:
-    _load_all()
-    return sorted(_REGISTRY)
+_solvers: Registry[type[Solver]] = Registry("reference", "solver", "name", skip=("registry",))
+register, get, names = _solvers.register, _solvers.get, _solvers.names

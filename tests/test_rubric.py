@@ -59,7 +59,7 @@ def test_unknown_kind_names_file_line_and_field(write):
     found = problems(write, GOOD.replace("kind: integer", "kind: integr"))
     assert len(found) == 1
     assert found[0].startswith(f"{Path(write('x', '')).parent}/rubric.yaml:8: questions[0].parts[0].kind: unknown answer kind 'integr'")
-    assert "known kinds:" in found[0] and "integer" in found[0]
+    assert "known answer kinds:" in found[0] and "integer" in found[0]
 
 
 def test_every_problem_is_reported_at_once(write):
