@@ -184,8 +184,7 @@ def _solve(rubric: Rubric, where: SourceMap) -> list[Problem]:
         try:
             params = solver_cls.Params.model_validate(spec.params)
         except ValidationError as exc:
-            problems += [where.problem(loc + ("params",) + _clean_loc(e["loc"]), _clean_msg(e["msg"]))
-                         for e in exc.errors()]
+            problems += where.validation_problems(exc, loc + ("params",))
             continue
         try:
             rubric.solutions[instance] = solver_cls(params).solve()
@@ -223,7 +222,7 @@ def _compile(rubric: Rubric, where: SourceMap) -> list[Problem]:
         except KeyError as exc:
             problems.append(where.problem(("defaults", kind), exc.args[0]))
         except ValidationError as exc:
-            problems += [where.problem(("defaults", kind) + tuple(e["loc"]), e["msg"]) for e in exc.errors()]
+            problems += where.validation_problems(exc, ("defaults", kind))
     for qi, question in enumerate(rubric.assessment.questions):
         if question.id in seen_questions:
             problems.append(where.problem(("questions", qi, "id"), f"question id {question.id!r} is used twice"))
@@ -247,7 +246,7 @@ def _compile(rubric: Rubric, where: SourceMap) -> list[Problem]:
                 try:
                     options = comparator_cls.Options.model_validate(rubric.options_for(item))
                 except ValidationError as exc:
-                    problems += [where.problem(loc + ("options",) + tuple(e["loc"]), e["msg"]) for e in exc.errors()]
+                    problems += where.validation_problems(exc, loc + ("options",))
                     continue
                 comparator = comparator_cls(options)
                 field = "solution" if item.solution is not None else "answer"
@@ -277,20 +276,12 @@ def load_rubric(path: str | Path) -> Rubric:
     try:
         assessment = Assessment.model_validate(data)
     except ValidationError as exc:
-        raise RubricError([where.problem(_clean_loc(e["loc"]), _clean_msg(e["msg"])) for e in exc.errors()]) from None
+        raise RubricError(where.validation_problems(exc)) from None
     rubric = Rubric(assessment, str(path))
     problems = _compile(rubric, where)
     if problems:
         raise RubricError(problems)
     return rubric
-
-
-def _clean_loc(loc: tuple) -> tuple:
-    return tuple(item for item in loc if not (isinstance(item, str) and item.startswith("function-")))
-
-
-def _clean_msg(message: str) -> str:
-    return message.removeprefix("Value error, ")
 
 
 def json_schema() -> dict[str, Any]:

@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
-from grader.errors import Problem, RubricError
+from grader.errors import Problem, RubricError, dotted
 
 
 class SourceMap:
@@ -27,9 +28,12 @@ class SourceMap:
         return self._lines.get((), None)
 
     def problem(self, loc: tuple, message: str) -> Problem:
-        from grader.errors import dotted
-
         return Problem(self.file, self.line(loc), dotted(loc), message)
+
+    def validation_problems(self, exc: ValidationError, prefix: tuple = ()) -> list[Problem]:
+        """One problem per pydantic error, placed at `prefix` + the error's own field path."""
+        return [self.problem(prefix + tuple(item for item in e["loc"] if not str(item).startswith("function-")),
+                             e["msg"].removeprefix("Value error, ")) for e in exc.errors()]
 
 
 def _record(node: yaml.Node, loc: tuple, lines: dict[tuple, int]) -> None:

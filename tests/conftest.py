@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 
 from grader import kinds
+from grader.errors import RubricError
+from grader.rubric import load_rubric
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,3 +32,10 @@ def write(tmp_path):
         return path
 
     return _write
+
+
+def rubric_problems(path: Path) -> list[str]:
+    """The problems loading the rubric at `path` reports, as `file:line: field: message` lines."""
+    with pytest.raises(RubricError) as info:
+        load_rubric(path)
+    return [str(p) for p in info.value.problems]

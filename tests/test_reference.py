@@ -7,10 +7,9 @@ import pytest
 from pydantic import ValidationError
 
 import reference
-from grader.errors import RubricError
 from grader.key import build_key
 from grader.rubric import load_rubric
-from tests.conftest import ROOT
+from tests.conftest import ROOT, rubric_problems
 
 
 def solve(name, **params):
@@ -85,9 +84,7 @@ questions:
 
 
 def load_problems(write, text):
-    with pytest.raises(RubricError) as info:
-        load_rubric(write("r.yaml", text))
-    return [str(p) for p in info.value.problems]
+    return rubric_problems(write("r.yaml", text))
 
 
 def test_rubric_solution_comes_from_the_solver(write):

@@ -5,10 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from grader.errors import RubricError
 from grader.key import build_key
 from grader.rubric import json_schema, load_rubric
-from tests.conftest import ROOT
+from tests.conftest import ROOT, rubric_problems
 
 GOOD = """\
 id: mini
@@ -33,9 +32,7 @@ questions:
 
 
 def problems(write, text):
-    with pytest.raises(RubricError) as info:
-        load_rubric(write("rubric.yaml", text))
-    return [str(p) for p in info.value.problems]
+    return rubric_problems(write("rubric.yaml", text))
 
 
 def test_good_rubric_loads_with_criteria_and_manual_parts(write):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from lark import Lark, Token, Transformer
-from lark.exceptions import UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedInput
 from lark.lexer import Lexer
 
 from grader.mathexpr.functions import BUILTINS
@@ -215,9 +215,7 @@ def parse(text: str, variables=(), functions=()) -> Parsed:
                                          tok.value, start_pos=tok.pos))
         current = None
         node = interactive.feed_eof()
-    except UnexpectedToken as exc:
-        raise ExpressionError(_describe(current), current.pos if current else None) from None
-    except UnexpectedInput:  # pragma: no cover - other lark input errors
+    except UnexpectedInput:
         raise ExpressionError(_describe(current), current.pos if current else None) from None
     notes = list(warnings)
     _juxtaposition_warnings(node, notes)
