@@ -3,7 +3,7 @@
 Exit codes:
   0  every answer file was graded; an unreadable file is graded too (0 marks, with the reason),
      so a CI job still uploads its results
-  1  with --strict: at least one answer file could not be read
+  1  with --strict: at least one answer file could not be read; for `audit`: discrepancies found
   2  bad command line: unknown option, a path that does not exist, no answer files found
   3  the rubric is invalid; nothing was graded
 """
@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from grader import __version__
+from grader.audit import audit_file, render_audit
 from grader.batch import collect_answer_files, grade_files
 from grader.errors import RubricError
 from grader.key import build_key
@@ -28,6 +29,7 @@ from grader.reports import write_gradescope
 from grader.rubric import Rubric, json_schema, load_rubric
 
 EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, EXIT_RUBRIC = 0, 1, 2, 3
+EXIT_DISCREPANCIES = 1
 
 
 def _load(path: str, err: Console) -> Rubric | None:
@@ -97,6 +99,19 @@ def cmd_key(args: argparse.Namespace, out: Console, err: Console) -> int:
     return EXIT_OK
 
 
+def cmd_audit(args: argparse.Namespace, out: Console, err: Console) -> int:
+    rubric = _load(args.rubric, err)
+    if rubric is None:
+        return EXIT_RUBRIC
+    path = Path(args.answers)
+    if not path.is_file():
+        err.print(f"[red]no such answer file:[/] {path}", highlight=False)
+        return EXIT_USAGE
+    report = audit_file(rubric, build_key(rubric), path)
+    sys.stdout.write(report.model_dump_json(indent=2) + "\n" if args.json else render_audit(report))
+    return EXIT_OK if report.clean else EXIT_DISCREPANCIES
+
+
 def cmd_check_rubric(args: argparse.Namespace, out: Console, err: Console) -> int:
     status = EXIT_OK
     for path in args.rubrics:
@@ -119,7 +134,8 @@ def cmd_schema(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="grader", description="Grade ML course assessments against YAML rubrics.",
-                                     epilog="exit codes: 0 graded; 1 unreadable answer files (with grade --strict); "
+                                     epilog="exit codes: 0 graded; 1 unreadable answer files (with grade --strict) or audit "
+                                            "discrepancies; "
                                             "2 usage; 3 invalid rubric")
     parser.add_argument("--version", action="version", version=f"grader {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -139,6 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
     key.add_argument("rubric")
     key.add_argument("--out", help="write to this file instead of standard output")
     key.set_defaults(run=cmd_key)
+
+    audit = sub.add_parser("audit", help="list where a worked solution disagrees with the computed key, "
+                           "and which step each error came from")
+    audit.add_argument("rubric")
+    audit.add_argument("answers", help="the solution as an answer file (.json)")
+    audit.add_argument("--json", action="store_true", help="print the findings as JSON")
+    audit.set_defaults(run=cmd_audit)
 
     check = sub.add_parser("check-rubric", help="validate rubric files")
     check.add_argument("rubrics", nargs="+")

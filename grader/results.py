@@ -14,6 +14,25 @@ from pydantic import BaseModel
 ItemStatus = Literal["correct", "partial", "incorrect", "invalid", "missing", "manual"]
 
 
+class Antecedent(BaseModel):
+    """An earlier wrong answer a check was recomputed from."""
+
+    part: str
+    criterion: str
+    output: str  # the solver output it answers
+    answer: str | None  # as the student wrote it
+
+
+class FollowThrough(BaseModel):
+    """A wrong answer judged again against the value that follows from the student's own wrong
+    earlier answers (error carried forward)."""
+
+    consistent: bool  # does the answer follow from them?
+    share: float  # the share of the marks a consistent answer earns
+    recomputed: str  # what the earlier answers give, for the instructor
+    antecedents: list[Antecedent]
+
+
 class CriterionResult(BaseModel):
     id: str
     description: str  # student-facing
@@ -25,6 +44,8 @@ class CriterionResult(BaseModel):
     message: str
     warnings: list[str] = []
     expected: str | None = None  # the reference, shown to students only when the rubric allows
+    answer: str | None = None  # what was checked: the answer, or its field, abbreviated for display
+    follow_through: FollowThrough | None = None
 
 
 class PartResult(BaseModel):

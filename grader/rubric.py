@@ -24,6 +24,7 @@ import reference as solvers
 from grader import kinds
 from grader.errors import Problem, RubricError
 from grader.yamlsource import SourceMap, load_yaml
+from reference.graph import StepGraph
 
 SCHEMA_VERSION = 1
 RESERVED_COLUMNS = {"student_id", "student_name", "total", "max_score", "manual_pending", "status", "source"}
@@ -47,6 +48,8 @@ class Criterion(_Strict):
     answer: Any = None
     solution: str | None = Field(None, description="the canonical answer is this solver output: INSTANCE.OUTPUT")
     field: str | None = Field(None, description="grade this key of the student's answer object instead of the whole answer")
+    follow_through: float | None = Field(None, ge=0, le=1, description="share of the marks for a wrong answer that follows "
+                                     "correctly from the student's own wrong earlier answers; overrides the assessment's")
 
     @property
     def manual(self) -> bool:
@@ -64,6 +67,8 @@ class Part(_Strict):
     criteria: list[Criterion] = []
     feedback: str = Field("", description="shown to the student when the part is not fully right")
     show_answer: bool | None = Field(None, description="overrides the assessment's show_answers for this part")
+    follow_through: float | None = Field(None, ge=0, le=1, description="share of the marks for a wrong answer that follows "
+                                     "correctly from the student's own wrong earlier answers; overrides the assessment's")
 
     @model_validator(mode="after")
     def _shape(self) -> "Part":
@@ -100,7 +105,8 @@ class Part(_Strict):
         if self.criteria:
             return [c if c.id else c.model_copy(update={"id": c.field or f"c{i + 1}"}) for i, c in enumerate(self.criteria)]
         return [Criterion(id="answer", description=self.prompt or self.id, marks=self.marks or 0.0, kind=self.kind,
-                          options=self.options, answer=self.answer, solution=self.solution)]
+                          options=self.options, answer=self.answer, solution=self.solution,
+                          follow_through=self.follow_through)]
 
     def item_locs(self) -> list[tuple]:
         """Field paths (within the part) of each item's check, for error messages."""
@@ -135,6 +141,10 @@ class Assessment(_Strict):
     show_answers: bool = Field(False, description="let student feedback quote the expected answers")
     defaults: dict[str, dict[str, Any]] = Field({}, description="default options per answer kind")
     solvers: dict[str, SolverSpec] = Field({}, description="named reference-solver runs whose outputs checks use")
+    follow_through: float = Field(
+        1.0, ge=0, le=1,
+        description="share of a check's marks earned by a wrong answer that follows correctly from the student's "
+        "own wrong earlier answers to the same solver's outputs (error carried forward); 0 turns it off")
     questions: list[Question] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -162,6 +172,7 @@ class Rubric:
         self.references: dict[tuple[str, str], Any] = {}
         self.solutions: dict[str, dict[str, Any]] = {}  # solver instance -> output name -> value
         self.sources: dict[tuple[str, str], str] = {}  # check -> the solver output it comes from
+        self.graphs: dict[str, StepGraph] = {}  # solver instance -> its step graph, for follow-through
 
     @cached_property
     def part_index(self) -> dict[str, tuple[Question, Part]]:
@@ -169,6 +180,12 @@ class Rubric:
 
     def options_for(self, item: Criterion) -> dict[str, Any]:
         return {**self.assessment.defaults.get(item.kind or "", {}), **item.options}
+
+    def follow_through_share(self, part: Part, item: Criterion) -> float:
+        for share in (item.follow_through, part.follow_through):
+            if share is not None:
+                return share
+        return self.assessment.follow_through
 
 
 def _solve(rubric: Rubric, where: SourceMap) -> list[Problem]:
@@ -186,8 +203,14 @@ def _solve(rubric: Rubric, where: SourceMap) -> list[Problem]:
         except ValidationError as exc:
             problems += where.validation_problems(exc, loc + ("params",))
             continue
+        solver = solver_cls(params)
         try:
-            rubric.solutions[instance] = solver_cls(params).solve()
+            outputs = solver.solve()
+            graph = solver.steps()
+            if graph is not None:
+                graph.check_against(outputs)
+                rubric.graphs[instance] = graph
+            rubric.solutions[instance] = outputs
         except (ValueError, ArithmeticError) as exc:
             problems.append(where.problem(loc + ("params",), f"the {spec.solver} solver cannot solve these: {exc}"))
     return problems

@@ -13,6 +13,7 @@ import time
 from decimal import Decimal
 from typing import Any
 
+from grader.followthrough import apply_follow_through
 from grader.key import AnswerKey, KeyEntry
 from grader.kinds import InvalidAnswer
 from grader.kinds._values import NonFinite, short
@@ -59,6 +60,7 @@ def _check_item(rubric: Rubric, entry: KeyEntry | None, item: Criterion, raw: An
                                    reason=f"answer is not an object with field {item.field!r}",
                                    message=f"expected an object with a field {item.field!r}")
         raw = raw.get(item.field, _MISSING)
+    base["answer"] = _display(raw)
     if raw is _MISSING:
         what = f"field {item.field!r}" if item.field else "answer"
         return CriterionResult(**base, score=0.0, status="missing", expected=expected,
@@ -94,9 +96,7 @@ def _part_status(criteria: list[CriterionResult], marks: float, score: float) ->
     return "invalid" if statuses <= {"invalid", "manual"} else "incorrect"
 
 
-def _grade_part(rubric: Rubric, lookup: dict, part: Part, raw: Any) -> PartResult:
-    reveal = part.show_answer if part.show_answer is not None else rubric.assessment.show_answers
-    criteria = [_check_item(rubric, lookup.get((part.id, item.id)), item, raw, reveal) for item in part.items()]
+def _aggregate_part(rubric: Rubric, part: Part, criteria: list[CriterionResult], raw: Any) -> PartResult:
     auto = _round(sum(c.score or 0.0 for c in criteria))
     pending = any(c.status == "manual" for c in criteria)
     marks = part.total_marks
@@ -106,15 +106,31 @@ def _grade_part(rubric: Rubric, lookup: dict, part: Part, raw: Any) -> PartResul
                       feedback=part.feedback if status not in ("correct", "manual") else "")
 
 
+def _raw_for(item: Criterion, raw: Any) -> Any:
+    """The value a criterion checks: the whole answer, or one field of an answer object."""
+    if item.field is not None and isinstance(raw, dict):
+        return raw.get(item.field, _MISSING)
+    return raw
+
+
 def grade_submission(rubric: Rubric, key: AnswerKey, submission: Submission) -> SubmissionResult:
     """Score one submission; always returns a result, whatever the submission holds."""
     started = time.perf_counter()
     assessment = rubric.assessment
     lookup = key.lookup()
     answers = submission.answers if submission.readable else {}
+    items = {(part.id, item.id): (part, item) for _, part in assessment.parts() for item in part.items()}
+    results = {}
+    for (part_id, item_id), (part, item) in items.items():
+        reveal = part.show_answer if part.show_answer is not None else assessment.show_answers
+        results[(part_id, item_id)] = _check_item(rubric, lookup.get((part_id, item_id)), item,
+                                                  answers.get(part_id, _MISSING), reveal)
+    results = apply_follow_through(rubric, lookup, items,
+                                   lambda check: _raw_for(items[check][1], answers.get(check[0], _MISSING)), results)
     questions = []
     for question in assessment.questions:
-        parts = [_grade_part(rubric, lookup, part, answers.get(part.id, _MISSING)) for part in question.parts]
+        parts = [_aggregate_part(rubric, part, [results[(part.id, item.id)] for item in part.items()],
+                                 answers.get(part.id, _MISSING)) for part in question.parts]
         questions.append(QuestionResult(id=question.id, title=question.title, marks=question.total_marks,
                                         auto_score=_round(sum(p.auto_score for p in parts)),
                                         manual_marks=sum(p.manual_marks for p in parts), parts=parts))

@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import math
 import re
+from functools import partial
 from typing import Any, Literal, NamedTuple
 
 import torch
 from pydantic import ConfigDict, Field, model_validator
 
+from reference.graph import StepGraph
 from reference.registry import Params, Solver, register
 
 Activation = Literal["sigmoid", "tanh", "relu", "leaky_relu", "elu", "linear"]
@@ -297,3 +299,220 @@ class DenseNetwork(Solver):
             if p.learning_rate is not None:
                 out[f"updated.{name}"] = (tensor[ref.index] - p.learning_rate * tensor.grad[ref.index]).item()
         return out
+
+    def steps(self) -> StepGraph:
+        """Backpropagation as it is done by hand: z = W a + b, a = f(z), dL/dz = dL/da * f'(z) with
+        f' written through the activation's output where the course does (sigmoid: a(1 - a), tanh:
+        1 - a^2), dL/da of the layer below = W^T dL/dz, dL/dW = dL/dz a^T, then one SGD step.
+        Replacing a student's wrong dL/dh1 here yields the dL/dw1 that follows from it."""
+        p: DenseParams = self.params
+        g = StepGraph()
+        previous = _givens(g, "input", p.input)
+        targets = _givens(g, "target", p.target_vector())
+        layer_nodes, parameters = [], []
+        for l, layer in enumerate(p.layers):
+            rows = [_givens(g, f"weights[{l}][{j}]", row) for j, row in enumerate(layer.weights)]
+            g.group(f"weights[{l}]", [f"weights[{l}][{j}]" for j in range(len(rows))])
+            if isinstance(layer.bias, list):
+                biases = _givens(g, f"bias[{l}]", layer.bias)
+            elif layer.bias is not None:
+                g.given(f"bias[{l}]", layer.bias)
+                biases = [f"bias[{l}]"] * len(rows)
+            else:
+                biases = [None] * len(rows)
+            parameters += [w for row in rows for w in row] + sorted({b for b in biases if b}, key=biases.index)
+            zs, activations = [], []
+            for j, (row, bias) in enumerate(zip(rows, biases)):
+                z, a = f"forward.z[{l}][{j}]", f"forward.a[{l}][{j}]"
+                g.step(z, [*row, *previous, *([bias] if bias else [])], partial(_affine, len(row)))
+                g.step(a, [z], partial(_activation_value, layer))
+                zs.append(z)
+                activations.append(a)
+            g.group(f"forward.z[{l}]", zs)
+            g.group(f"forward.a[{l}]", activations)
+            layer_nodes.append((rows, biases, zs, activations, previous))
+            previous = activations
+
+        last_z, last_a = layer_nodes[-1][2], layer_nodes[-1][3]
+        if p.loss == "cross_entropy":
+            for j in range(len(last_z)):
+                g.step(f"forward.probabilities[{j}]", last_z, partial(_softmax_entry, j))
+            g.group("forward.probabilities", [f"forward.probabilities[{j}]" for j in range(len(last_z))])
+            g.step("loss", [*last_z, *targets], _cross_entropy)
+        else:
+            g.step("loss", [*last_a, *targets], partial(_elementwise_loss, p.loss))
+
+        upstream = []  # dL/da of the current layer, starting from the loss
+        for j, (a, t) in enumerate(zip(last_a, targets)):
+            name = f"grad.a[{len(p.layers) - 1}][{j}]"
+            if p.loss == "cross_entropy":
+                g.step(name, [*last_z, t], partial(_cross_entropy_grad, j))
+            else:
+                g.step(name, [a, t], partial(_loss_grad, p.loss, len(targets)))
+            upstream.append(name)
+        for l in reversed(range(len(p.layers))):
+            layer = p.layers[l]
+            rows, biases, zs, activations, below = layer_nodes[l]
+            dz = []
+            for j, (z, a, da) in enumerate(zip(zs, activations, upstream)):
+                g.step(f"grad.z[{l}][{j}]", [da, a, z], partial(_through_activation, layer))
+                dz.append(f"grad.z[{l}][{j}]")
+            g.group(f"grad.a[{l}]", upstream)
+            g.group(f"grad.z[{l}]", dz)
+            for j, row in enumerate(rows):
+                for k, x in enumerate(below):
+                    g.step(f"grad.weights[{l}][{j}][{k}]", [dz[j], x], _product)
+                g.group(f"grad.weights[{l}][{j}]", [f"grad.weights[{l}][{j}][{k}]" for k in range(len(below))])
+            g.group(f"grad.weights[{l}]", [f"grad.weights[{l}][{j}]" for j in range(len(rows))])
+            if isinstance(layer.bias, list):
+                for j in range(len(rows)):
+                    g.step(f"grad.bias[{l}][{j}]", [dz[j]], float)
+                g.group(f"grad.bias[{l}]", [f"grad.bias[{l}][{j}]" for j in range(len(rows))])
+            elif layer.bias is not None:
+                g.step(f"grad.bias[{l}]", dz, _sum)
+            if l > 0:
+                upstream = []
+                for k in range(len(below)):
+                    name = f"grad.a[{l - 1}][{k}]"
+                    g.step(name, [*(row[k] for row in rows), *dz], partial(_backward_sum, len(rows)))
+                    upstream.append(name)
+
+        if p.learning_rate is not None:
+            for name in parameters:
+                g.step(f"updated.{name}", [name, f"grad.{name}"], partial(_sgd, p.learning_rate))
+            for l, layer in enumerate(p.layers):
+                for j, row in enumerate(layer.weights):
+                    g.group(f"updated.weights[{l}][{j}]", [f"updated.weights[{l}][{j}][{k}]" for k in range(len(row))])
+                g.group(f"updated.weights[{l}]", [f"updated.weights[{l}][{j}]" for j in range(len(layer.weights))])
+                if isinstance(layer.bias, list):
+                    g.group(f"updated.bias[{l}]", [f"updated.bias[{l}][{j}]" for j in range(len(layer.bias))])
+
+        for l, names in enumerate(p.neuron_names or []):
+            for j, name in enumerate(names):
+                g.alias(f"forward.{name}", f"forward.a[{l}][{j}]")
+                g.alias(f"forward.z.{name}", f"forward.z[{l}][{j}]")
+                g.alias(f"grad.{name}", f"grad.a[{l}][{j}]")
+                g.alias(f"grad.z.{name}", f"grad.z[{l}][{j}]")
+        for name, path in p.names.items():
+            ref = parse_parameter_path(path)
+            node = f"{ref.tensor}[{ref.layer}]" + "".join(f"[{i}]" for i in ref.index)
+            g.alias(f"value.{name}", node)
+            g.alias(f"grad.{name}", f"grad.{node}")
+            if p.learning_rate is not None:
+                g.alias(f"updated.{name}", f"updated.{node}")
+        return g
+
+
+def _givens(g: StepGraph, name: str, values: list[float]) -> list[str]:
+    """One given per value, named name[i], and name itself as their group."""
+    names = [f"{name}[{i}]" for i in range(len(values))]
+    for n, v in zip(names, values):
+        g.given(n, v)
+    g.group(name, names)
+    return names
+
+
+def _affine(n: int, *values: float) -> float:
+    """z = sum_k w_k x_k (+ b): the first n values are weights, the next n inputs, then the bias."""
+    weights, inputs, bias = values[:n], values[n:2 * n], values[2 * n:]
+    return sum(w * x for w, x in zip(weights, inputs)) + sum(bias)
+
+
+def _activation_value(layer: Layer, z: float) -> float:
+    match layer.activation:
+        case "sigmoid":
+            return 1 / (1 + math.exp(-z))
+        case "tanh":
+            return math.tanh(z)
+        case "relu":
+            return max(z, 0.0)
+        case "leaky_relu":
+            return z if z > 0 else layer.negative_slope * z
+        case "elu":
+            return z if z > 0 else layer.alpha * math.expm1(z)
+        case "linear":
+            return z
+
+
+def _through_activation(layer: Layer, da: float, a: float, z: float) -> float:
+    """dL/dz = dL/da * f'(z), with f' as the course writes it (torch's choice at z = 0)."""
+    match layer.activation:
+        case "sigmoid":
+            return da * a * (1 - a)
+        case "tanh":
+            return da * (1 - a * a)
+        case "relu":
+            return da if z > 0 else 0.0
+        case "leaky_relu":
+            return da if z > 0 else da * layer.negative_slope
+        case "elu":
+            return da if z > 0 else da * (a + layer.alpha)
+        case "linear":
+            return da
+
+
+def _elementwise_loss(loss: Loss, *values: float) -> float:
+    n = len(values) // 2
+    pairs = list(zip(values[:n], values[n:]))
+    match loss:
+        case "mse_half":
+            return 0.5 * sum((t - a) ** 2 for a, t in pairs)
+        case "squared_error":
+            return sum((t - a) ** 2 for a, t in pairs)
+        case "mse":
+            return sum((t - a) ** 2 for a, t in pairs) / n
+        case "bce":
+            return -sum(t * math.log(a) + (1 - t) * math.log(1 - a) for a, t in pairs)
+    raise ValueError(loss)
+
+
+def _loss_grad(loss: Loss, n: int, a: float, t: float) -> float:
+    """dL/da for one output."""
+    match loss:
+        case "mse_half":
+            return a - t
+        case "squared_error":
+            return 2 * (a - t)
+        case "mse":
+            return 2 * (a - t) / n
+        case "bce":
+            return -t / a + (1 - t) / (1 - a)
+    raise ValueError(loss)
+
+
+def _softmax(zs: tuple[float, ...]) -> list[float]:
+    top = max(zs)
+    exps = [math.exp(z - top) for z in zs]
+    return [e / sum(exps) for e in exps]
+
+
+def _softmax_entry(j: int, *zs: float) -> float:
+    return _softmax(zs)[j]
+
+
+def _cross_entropy(*values: float) -> float:
+    n = len(values) // 2
+    zs, targets = values[:n], values[n:]
+    return -sum(t * math.log(s) for s, t in zip(_softmax(zs), targets) if t)
+
+
+def _cross_entropy_grad(j: int, *values: float) -> float:
+    """dL/dz_j = softmax(z)_j - t_j for a target distribution."""
+    return _softmax(values[:-1])[j] - values[-1]
+
+
+def _product(a: float, b: float) -> float:
+    return a * b
+
+
+def _sum(*values: float) -> float:
+    return sum(values)
+
+
+def _backward_sum(n: int, *values: float) -> float:
+    """dL/da_k = sum_j w_jk dL/dz_j: the first n values are the weights, the rest dL/dz."""
+    return sum(w * d for w, d in zip(values[:n], values[n:]))
+
+
+def _sgd(learning_rate: float, value: float, grad: float) -> float:
+    return value - learning_rate * grad

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from grader.registry import Registry
+from reference.graph import StepGraph
 
 
 class Params(BaseModel):
@@ -31,6 +32,12 @@ class Solver:
 
     def solve(self) -> dict[str, Any]:
         raise NotImplementedError
+
+    def steps(self) -> StepGraph | None:
+        """The computation as a chain of named steps whose names match `solve()`'s outputs, so that
+        follow-through marking can recompute later answers from a student's earlier ones. None for
+        a solver whose outputs do not build on one another."""
+        return None
 
 
 _solvers: Registry[type[Solver]] = Registry("reference", "solver", "name", skip=("registry",))

@@ -87,6 +87,12 @@ class _Array(Comparator):
             raise ValueError(f"answer must be {'a vector' if self.depth == 1 else 'a matrix'}, got {_shape_words(shape)}")
         return _nest([n.value for n in flat], shape)
 
+    def value_of(self, answer: Any) -> list:
+        shape, flat = _read_array(answer, self.depth)
+        if len(shape) != self.depth or 0 in shape:
+            raise InvalidAnswer(f"expected {'a vector' if self.depth == 1 else 'a matrix'}, got {_shape_words(shape)}")
+        return _nest([n.value for n in flat], shape)
+
     def show(self, reference: list) -> str:
         return json.dumps(_map(reference, fmt)).replace('"', "") + f" ({self.options.describe()})"
 

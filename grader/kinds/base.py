@@ -65,3 +65,8 @@ class Comparator:
 
     def check(self, answer: Any, reference: Any) -> Verdict:
         raise NotImplementedError
+
+    def value_of(self, answer: Any) -> Any:
+        """The student's answer as a value to compute with (follow-through marking recomputes later
+        answers from it); None for kinds whose answers are not numbers. Raises InvalidAnswer."""
+        return None

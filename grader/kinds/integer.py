@@ -47,6 +47,9 @@ class Integer(Comparator):
         except InvalidAnswer as exc:
             raise ValueError(f"answer must be a whole number: {exc}") from None
 
+    def value_of(self, answer: Any) -> int:
+        return read_integer(answer)
+
     def check(self, answer: Any, reference: int) -> Verdict:
         got = read_integer(answer)
         if got == reference:

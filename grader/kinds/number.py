@@ -29,6 +29,9 @@ class Number(Comparator):
     def show(self, reference: float) -> str:
         return f"{fmt(reference)} ({self.options.describe()})"
 
+    def value_of(self, answer: Any) -> float:
+        return read_number(answer).value
+
     def check(self, answer: Any, reference: float) -> Verdict:
         typed = read_number(answer)
         tol: Tolerance = self.options
