@@ -11,6 +11,7 @@ Exit codes:
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+import reference
 from grader import __version__
 from grader.audit import audit_file, render_audit
 from grader.batch import collect_answer_files, grade_files
@@ -127,6 +129,24 @@ def cmd_check_rubric(args: argparse.Namespace, out: Console, err: Console) -> in
     return status
 
 
+def cmd_solvers(args: argparse.Namespace, out: Console, err: Console) -> int:
+    if args.name is None:
+        for name in reference.names():
+            solver = reference.get(name)
+            summary = (inspect.getdoc(sys.modules[solver.__module__]) or "").split("\n\n")[0].replace("\n", " ")
+            follows = "follow-through" if solver.steps is not reference.Solver.steps else ""
+            sys.stdout.write(f"{name:22} {follows:15} {summary}\n")
+        return EXIT_OK
+    try:
+        solver = reference.get(args.name)
+    except KeyError as exc:
+        err.print(exc.args[0], highlight=False, markup=False)
+        return EXIT_USAGE
+    sys.stdout.write((inspect.getdoc(sys.modules[solver.__module__]) or "") + "\n\nParameters (JSON Schema):\n"
+                     + json.dumps(solver.Params.model_json_schema(), indent=2) + "\n")
+    return EXIT_OK
+
+
 def cmd_schema(args: argparse.Namespace, out: Console, err: Console) -> int:
     sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
     return EXIT_OK
@@ -166,6 +186,10 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-rubric", help="validate rubric files")
     check.add_argument("rubrics", nargs="+")
     check.set_defaults(run=cmd_check_rubric)
+
+    listing = sub.add_parser("solvers", help="list the reference solvers, or describe one: outputs and parameters")
+    listing.add_argument("name", nargs="?")
+    listing.set_defaults(run=cmd_solvers)
 
     schema = sub.add_parser("schema", help="print the JSON Schema of rubric files")
     schema.set_defaults(run=cmd_schema)

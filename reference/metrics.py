@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from reference.graph import StepGraph
 from reference.registry import Params, Solver, register
 
 
@@ -54,3 +55,20 @@ class ThresholdMetrics(Solver):
         out["best.value"] = by_threshold[best][p.metric]
         out["table"] = [[t, r["precision"], r["recall"], r[p.metric]] for t, r in by_threshold.items()]
         return out
+
+    def steps(self) -> StepGraph:
+        """Counts at each threshold, then the rates computed from them: a wrong precision or recall
+        carries into their product and F1."""
+        p: ThresholdParams = self.params
+        g = StepGraph()
+        for t in p.thresholds:
+            at = f"at[{t:g}]."
+            rates = _rates(p.scores, p.labels, t)
+            for count in ("tp", "fp", "fn", "tn"):
+                g.given(at + count, rates[count])
+            g.step(at + "precision", [at + "tp", at + "fp"], lambda tp, fp: tp / (tp + fp) if tp + fp else 0.0)
+            g.step(at + "recall", [at + "tp", at + "fn"], lambda tp, fn: tp / (tp + fn) if tp + fn else 0.0)
+            g.step(at + "f1", [at + "precision", at + "recall"], lambda pr, rc: 2 * pr * rc / (pr + rc) if pr + rc else 0.0)
+            g.step(at + "precision_x_recall", [at + "precision", at + "recall"], lambda pr, rc: pr * rc)
+            g.step(at + "accuracy", [at + "tp", at + "tn"], lambda tp, tn: (tp + tn) / len(p.labels))
+        return g

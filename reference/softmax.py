@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import math
+
 import torch
 from pydantic import Field, model_validator
 
+from reference.graph import StepGraph
 from reference.registry import Params, Solver, register
 
 
@@ -61,3 +64,30 @@ class Softmax(Solver):
         if p.target is not None:
             out["cross_entropy"] = float(-torch.log(probs[p.target]))
         return out
+
+    def steps(self) -> StepGraph:
+        """Probabilities from the logits, then what is computed from the probabilities: a student's
+        wrong probabilities carry into their expected counts and cross-entropy."""
+        p: SoftmaxParams = self.params
+        g = StepGraph()
+        logits = [f"logits[{i}]" for i in range(len(p.logits))]
+        for name, z in zip(logits, p.logits):
+            g.given(name, z)
+        probs = [f"probs[{i}]" for i in range(len(logits))]
+        for i, name in enumerate(probs):
+            g.step(name, logits, lambda *zs, i=i: _softmax(zs, p.temperature)[i])
+        g.group("probs", probs)
+        g.step("entropy", probs, lambda *ps: -sum(q * math.log(q) for q in ps if q > 0))
+        if p.samples is not None:
+            for i, name in enumerate(probs):
+                g.step(f"expected_counts[{i}]", [name], lambda q: q * p.samples)
+            g.group("expected_counts", [f"expected_counts[{i}]" for i in range(len(probs))])
+        if p.target is not None:
+            g.step("cross_entropy", [probs[p.target]], lambda q: -math.log(q))
+        return g
+
+
+def _softmax(logits: tuple[float, ...], temperature: float) -> list[float]:
+    top = max(logits)
+    exps = [math.exp((z - top) / temperature) for z in logits]
+    return [e / sum(exps) for e in exps]

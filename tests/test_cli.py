@@ -109,3 +109,13 @@ def test_schema_is_json(capsys):
     assert main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
     assert "expression" in schema["$defs"]["Part"]["properties"]["kind"]["enum"]
+
+
+def test_solvers_listing_and_description(capsys):
+    assert main(["solvers"]) == 0
+    listing = capsys.readouterr().out
+    assert "dense_network" in listing and "follow-through" in listing.split("dense_network")[1].split("\n")[0]
+    assert main(["solvers", "dense_network"]) == 0
+    described = capsys.readouterr().out
+    assert "forward pass, loss, gradients" in described and '"learning_rate"' in described
+    assert main(["solvers", "dense_netwrk"]) == 2

@@ -227,3 +227,31 @@ def test_follow_through_share_must_be_a_fraction(write):
     bad = RUBRIC.replace("follow_through: 0.5", "follow_through: 2")
     [problem] = rubric_problems(write("ft.yaml", bad))
     assert "ft.yaml:2: follow_through:" in problem and "less than or equal to 1" in problem
+
+
+def test_softmax_and_threshold_chains_agree_with_their_solvers():
+    from reference.metrics import ThresholdMetrics, ThresholdParams
+    from reference.softmax import Softmax, SoftmaxParams
+
+    for solver in [Softmax(SoftmaxParams(logits=[2.0, 1.0, 0.1], temperature=0.5, samples=100, target=1)),
+                   ThresholdMetrics(ThresholdParams(scores=[0.9, 0.8, 0.4, 0.3, 0.1], labels=[1, 0, 1, 1, 0],
+                                                    thresholds=[0.2, 0.5], metric="precision_x_recall"))]:
+        outputs = solver.solve()
+        solver.steps().check_against(outputs)
+
+
+def test_expected_counts_follow_from_wrong_probabilities(write):
+    rubric = """\
+        id: sm
+        solvers:
+          t2: {solver: softmax, params: {logits: [2.0, 1.0, 0.1], temperature: 2, samples: 200}}
+        questions:
+          - id: q
+            parts:
+              - {id: q.probs, kind: vector, marks: 1, solution: t2.probs, options: {rtol: 0.01}}
+              - {id: q.counts, kind: vector, marks: 1, solution: t2.expected_counts, options: {rtol: 0.01}}
+        """
+    checks, _ = _grade(write, {"q.probs": [0.5, 0.3, 0.2], "q.counts": [100, 60, 40]}, rubric)
+    assert checks[("q.probs", "answer")].score == 0
+    counts = checks[("q.counts", "answer")]
+    assert counts.score == 1 and counts.follow_through.antecedents[0].part == "q.probs"
