@@ -39,27 +39,33 @@ def apply_follow_through(
 ) -> dict[CheckId, CriterionResult]:
     """Return `results` with every wrong solver-backed check re-judged against the value its
     wrong antecedents give; `raw_answer(check)` is the student's raw value for that check."""
+    wrong_checks = [check for check, result in results.items()
+                    if result.status in _WRONG and (entry := key.get(check)) is not None and entry.solution
+                    and _split(entry.solution)[0] in rubric.graphs]
+    if not wrong_checks:
+        return results
+    instances = {_split(key[check].solution)[0] for check in wrong_checks}
     values: dict[str, dict[str, tuple[CheckId, Any]]] = {}  # instance -> output -> (check, value)
     for check, result in results.items():
         entry = key.get(check)
         if result.status not in _ANSWERED or entry is None or entry.solution is None:
+            continue
+        instance, output = _split(entry.solution)
+        if instance not in instances:
             continue
         try:
             value = rubric.comparators[check].value_of(raw_answer(check))
         except InvalidAnswer:
             continue
         if value is not None:
-            instance, output = _split(entry.solution)
             values.setdefault(instance, {})[output] = (check, value)
 
     updated = dict(results)
-    for check, result in results.items():
-        entry = key.get(check)
-        if result.status not in _WRONG or entry is None or entry.solution is None:
-            continue
-        instance, output = _split(entry.solution)
-        graph = rubric.graphs.get(instance)
-        if graph is None or output not in graph:
+    for check in wrong_checks:
+        result = results[check]
+        instance, output = _split(key[check].solution)
+        graph = rubric.graphs[instance]
+        if output not in graph:
             continue
         ancestors = graph.ancestors(output)
         upstream = {o: cv for o, cv in values.get(instance, {}).items() if o in ancestors}

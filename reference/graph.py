@@ -32,6 +32,7 @@ class StepGraph:
         self._given: dict[str, float] = {}
         self._groups: dict[str, tuple[str, ...]] = {}
         self._aliases: dict[str, str] = {}
+        self._ancestors: dict[str, frozenset[str]] = {}  # memo; graphs are built once, then queried per answer
 
     def given(self, name: str, value: float) -> None:
         self._add(name, (), None)
@@ -65,6 +66,7 @@ class StepGraph:
         self._functions[name] = fn
 
     def _check_new(self, name: str) -> None:
+        self._ancestors.clear()
         if name in self._functions or name in self._groups or name in self._aliases:
             raise KeyError(f"{name!r} is defined twice")
 
@@ -85,9 +87,14 @@ class StepGraph:
             return [n for member in self._groups[name] for n in self._nodes(member)]
         return [name]
 
-    def ancestors(self, name: str) -> set[str]:
+    def ancestors(self, name: str) -> frozenset[str]:
         """Every name whose value `name` is computed from (groups and aliases included when all
         their nodes are ancestors), not counting `name` itself."""
+        if name not in self._ancestors:
+            self._ancestors[name] = frozenset(self._find_ancestors(name))
+        return self._ancestors[name]
+
+    def _find_ancestors(self, name: str) -> set[str]:
         seen: set[str] = set()
         stack = [i for node in self._nodes(name) for i in self._inputs[node]]
         while stack:
