@@ -255,3 +255,12 @@ def test_expected_counts_follow_from_wrong_probabilities(write):
     assert checks[("q.probs", "answer")].score == 0
     counts = checks[("q.counts", "answer")]
     assert counts.score == 1 and counts.follow_through.antecedents[0].part == "q.probs"
+
+
+def test_the_key_lists_which_checks_each_answer_is_computed_from():
+    rubric = load_rubric("rubrics/lab8.yaml")
+    entries = {(e.part, e.criterion): e for e in build_key(rubric).entries}
+    assert "p1.hidden_grads/h1" in entries[("p1.hidden_grads", "w1")].depends_on
+    assert "p1.forward/h1" in entries[("p1.hidden_grads", "w1")].depends_on
+    assert "p1.hidden_grads/w3" not in entries[("p1.hidden_grads", "w1")].depends_on
+    assert entries[("p1.forward", "h1")].depends_on == []
