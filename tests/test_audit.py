@@ -76,3 +76,12 @@ def test_audit_command_exit_codes_and_json(capsys, tmp_path):
     assert main(["audit", lab8, str(not_json)]) == 1
     out = capsys.readouterr().out
     assert out.startswith(f"cannot audit {not_json}: the file could not be read") and "line 1 column 2" in out
+
+
+def test_exam_published_solution_two_errors_and_the_attention_answers_match():
+    report = _audit("exam.yaml", "exam/published-solution.json")
+    kinds = {f"{f.part}.{f.criterion}": f.kind for f in report.findings}
+    # obj1: the printed "log(0.7)" lost its minus sign (the loss is -log 0.7 = 0.357);
+    # obj10: statement (a) is false, a diagonal A with unequal entries is no multiple of the Euclidean distance
+    assert kinds == {"obj1.value": "error", "obj10.answer": "error"}
+    assert report.matching == report.checked - 2 and report.matching >= 20
