@@ -33,6 +33,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from grader import mathexpr
 from grader.mathexpr import BinOp, Call, ExpressionError, Neg, Node, Pow, Var
+from reference.graph import StepGraph
 from reference.registry import Params, Solver, register
 
 _TORCH: dict[str, Callable[..., torch.Tensor]] = {
@@ -129,10 +130,7 @@ class GradientDescent(Solver):
         node = p.tree()
 
         def value_and_grad(x: float) -> tuple[float, float]:
-            point = torch.tensor(x, dtype=torch.float64, requires_grad=True)
-            value = torch_value(node, point)
-            (grad,) = torch.autograd.grad(value, point)
-            return value.item(), grad.item()
+            return _value_and_grad(node, x)
 
         iterates, values, grads = [p.start], [], []
         for k in range(p.steps + 1):
@@ -167,3 +165,26 @@ class GradientDescent(Solver):
                 out["faster_rates"] = [max(0.0, low), high]
                 out["diverging_rate"] = 2 / curvature
         return out
+
+    def steps(self) -> StepGraph:
+        """Each iterate from the one before: a student's wrong x_1 carries into their f'(x_1) and x_2."""
+        p: GradientDescentParams = self.params
+        node = p.tree()
+        g = StepGraph()
+        g.given("x[0]", p.start)
+        for k in range(p.steps + 1):
+            x = f"x[{k}]"
+            g.step(f"f[{k}]", [x], lambda v: _value_and_grad(node, v)[0])
+            g.step(f"grad[{k}]", [x], lambda v: _value_and_grad(node, v)[1])
+            if k < p.steps:
+                g.step(f"x[{k + 1}]", [x, f"grad[{k}]"], lambda v, d: v - p.learning_rate * d)
+        g.group("iterates", [f"x[{k}]" for k in range(p.steps + 1)])
+        return g
+
+
+def _value_and_grad(node: Node, x: float) -> tuple[float, float]:
+    """f(x) and f'(x) by autograd through the torch interpreter of the tree."""
+    point = torch.tensor(float(x), dtype=torch.float64, requires_grad=True)
+    value = torch_value(node, point)
+    (grad,) = torch.autograd.grad(value, point, allow_unused=True)
+    return value.item(), 0.0 if grad is None else grad.item()

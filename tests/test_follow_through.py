@@ -264,3 +264,19 @@ def test_the_key_lists_which_checks_each_answer_is_computed_from():
     assert "p1.forward/h1" in entries[("p1.hidden_grads", "w1")].depends_on
     assert "p1.hidden_grads/w3" not in entries[("p1.hidden_grads", "w1")].depends_on
     assert entries[("p1.forward", "h1")].depends_on == []
+
+
+def test_gradient_descent_iterates_follow_from_a_wrong_first_gradient(write):
+    """Exam: f = w^2 + 2w + 1 from w0 = 5, rate 0.1. Forgetting the +2 gives f'(w0) = 10 (not 12);
+    w1 = 4.0, f'(w1) = 10 and w2 = 3.0 then follow from it (key: 3.8, 9.6, 2.84)."""
+    rubric = load_rubric("rubrics/exam.yaml")
+    graph = rubric.graphs["descent"]
+    graph.check_against(rubric.solutions["descent"])
+    path = write("a.json", json.dumps({"format": "grader-answers/1", "student_id": "s", "answers": {
+        "gd.a": {"grad_w0": 10, "w1": 4.0, "grad_w1": 10, "w2": 3.0}}}))
+    result = grade_submission(rubric, build_key(rubric), read_answer_file(path))
+    gd = {c.id: c for p in result.parts() if p.id == "gd.a" for c in p.criteria}
+    assert gd["grad_w0"].score == 0 and gd["grad_w0"].follow_through is None
+    for later, source in [("w1", "grad_w0"), ("grad_w1", "w1"), ("w2", "grad_w1")]:
+        assert gd[later].score == gd[later].marks and gd[later].follow_through.consistent
+        assert [a.criterion for a in gd[later].follow_through.antecedents] == [source]
