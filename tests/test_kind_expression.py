@@ -312,3 +312,102 @@ def test_a_broken_reference_is_reported_not_raised():
     c = comparator(variables=["x"])
     verdict = c.check("x", "x +")  # a stored reference that no longer parses
     assert verdict.fraction == 0.0 and "could not be checked" in verdict.message
+
+
+# --- definitions: named intermediates ------------------------------------------------------------
+
+INPUTS = ["x", "w1", "b1", "w2", "b2", "y"]
+FORWARD = {"z1": "w1*x + b1", "a1": "sigmoid(z1)", "z2": "w2*a1 + b2", "a2": "sigmoid(z2)"}
+
+
+@pytest.fixture(scope="module")
+def forward():
+    return comparator(variables=INPUTS, definitions=FORWARD)
+
+
+@pytest.mark.parametrize("answer", [
+    "a1*(1-a1)",
+    "sigmoid(z1)*(1-sigmoid(z1))",
+    "sigmoid(w1*x+b1)*(1-sigmoid(w1*x+b1))",
+    r"\sigma(z_1)\left(1 - \sigma(z_1)\right)",
+    r"\frac{e^{-z_1}}{(1 + e^{-z_1})^2}",
+])
+def test_defined_names_and_what_they_stand_for_are_the_same_answer(forward, answer):
+    verdict = grade(forward, answer, forward.reference("a1*(1 - a1)"))
+    assert verdict.fraction == 1.0 and "equivalent (symbolically" in verdict.reason
+
+
+def test_the_backprop_gradient_in_names_or_in_inputs(forward):
+    ref = forward.reference("(a2 - y)*w2*a1*(1 - a1)*x")
+    expanded = "(sigmoid(w2*sigmoid(w1*x + b1) + b2) - y)*w2*sigmoid(w1*x + b1)*(1 - sigmoid(w1*x + b1))*x"
+    assert grade(forward, expanded, ref).fraction == 1.0
+    assert grade(forward, r"(a_2 - y) w_2 a_1 (1 - a_1) x", ref).fraction == 1.0
+
+
+@pytest.mark.parametrize("answer", [
+    "(y - a2)*w2*a1*(1 - a1)*x",  # sign of dL/dz2
+    "(a2 - y)*a1*(1 - a1)*x",  # w2 dropped
+    "(a2 - y)*w2*a1*(1 + a1)*x",  # sigma' as sigma (1 + sigma)
+    "(a2 - y)*w2*z1*(1 - z1)*x",  # sigma' at the wrong quantity
+])
+def test_wrong_gradients_differ_at_a_point_of_the_inputs(forward, answer):
+    verdict = grade(forward, answer, forward.reference("(a2 - y)*w2*a1*(1 - a1)*x"))
+    assert verdict.fraction == 0.0
+    point = verdict.message.split("at ", 1)[1].split(" your expression")[0]
+    assert sorted(part.split(" = ")[0] for part in point.split(", ")) == sorted(INPUTS)  # no defined name
+
+
+def test_students_are_told_they_may_use_the_defined_names(forward):
+    with pytest.raises(InvalidAnswer, match=r"this answer may use a1, a2, b1, b2, w1, w2, x, y, z1, z2"):
+        forward.check("h1*(1 - h1)", forward.reference("a1*(1 - a1)"))
+
+
+def test_a_reference_undefined_through_its_definitions_is_rejected():
+    c = comparator(variables=["x"], definitions={"u": "x - 2"})
+    with pytest.raises(ValueError, match="undefined at 100% of random points"):
+        c.reference("log(u)")
+    assert comparator(variables=["x"], definitions={"u": "x - 2"}, domain={"x": [3, 4]}).reference("log(u)") == "log(u)"
+
+
+def test_definitions_may_use_declared_functions():
+    c = comparator(variables=["x"], functions=["f"], definitions={"u": "f(x)^2"})
+    ref = c.reference("2*u")
+    assert grade(c, "u + f(x)^2", ref).fraction == 1.0
+    assert grade(c, "2*f(x)", ref).fraction == 0.0
+
+
+@pytest.mark.parametrize("definitions, message", [
+    ({"a1": "sigmoid(z1)", "z1": "w1*x + b1"}, "a1: uses z1, defined after it"),
+    ({"z1": "w1*z1"}, "z1: its definition uses z1 itself"),
+    ({"z1": "w1*q"}, "z1: unknown name 'q'"),
+    ({"x": "w1"}, "x: a definition cannot have the name of a variable"),
+    ({"tanh": "w1"}, "tanh: a definition cannot have the name of a function or constant"),
+    ({"e": "w1"}, "e: a definition cannot have the name of a function or constant"),
+    ({"a_1": "w1", "a1": "x"}, "a1 and another definition are both named a1"),
+    ({"z1": "w1*x +"}, "z1: the expression ends too early"),
+])
+def test_bad_definitions_are_rejected_with_the_name_at_fault(definitions, message):
+    with pytest.raises(ValidationError) as info:
+        Expression.Options(variables=INPUTS, definitions=definitions)
+    assert f"definitions\n  Value error, {message}" in str(info.value)
+
+
+def test_bad_definitions_fail_at_rubric_load_with_file_and_line(write):
+    from tests.conftest import rubric_problems
+
+    path = write("r.yaml", """\
+    id: r
+    defaults:
+      expression:
+        variables: [x, w]
+        definitions:
+          a: sigmoid(z)
+          z: w*x
+    questions:
+      - id: q1
+        parts:
+          - {id: a, kind: expression, marks: 1, answer: "a*(1 - a)*x"}
+    """)
+    problems = rubric_problems(path)
+    assert any(":5: defaults.expression.definitions: a: uses z, defined after it" in p for p in problems), problems
+    assert any(":11: questions[0].parts[0].options.definitions: a: uses z" in p for p in problems), problems

@@ -10,7 +10,12 @@ Options:
   variables  the declared symbols (required); students may write `a_1`/`a_{1}` for `a1` and
              `\\theta`/`θ` for `theta`. Names outside this list are errors, not letters.
   functions  extra function names, treated as unknown functions (f(x) matches only f(x)).
-  domain     sampling interval per variable; default [0.1, 0.9] (positive so log/sqrt are
+  definitions  named intermediates, in order: `{z1: w1*x + b1, a1: sigmoid(z1)}`; each uses
+             variables and earlier names only. Answers and the reference may use the names;
+             they are compared as functions of the free `variables` (see
+             `grader.mathexpr.definitions`), so `a1*(1-a1)` and `sigmoid(w1*x+b1)*(1-sigmoid(w1*x+b1))`
+             are the same answer. Names may not repeat variables, functions or constants.
+  domain     sampling interval per free variable; default [0.1, 0.9] (positive so log/sqrt are
              defined, inside (0, 1) where activations and probabilities live, away from 0
              and 1 where different formulas coincide).
   points     random points compared (10); rtol relative tolerance (1e-6, with a 1e-12
@@ -29,7 +34,7 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from grader import mathexpr
 from grader.kinds import register
@@ -47,6 +52,7 @@ class Options(BaseModel):
 
     variables: list[str] = Field(min_length=1)
     functions: list[str] = []
+    definitions: dict[str, str] = {}
     domain: dict[str, tuple[float, float]] = {}
     points: int = Field(10, ge=1, le=200)
     rtol: float = Field(1e-6, gt=0.0, lt=1.0)
@@ -60,6 +66,22 @@ class Options(BaseModel):
         duplicates = sorted({n for n in out if out.count(n) > 1})
         if duplicates:
             raise ValueError(f"declared more than once: {', '.join(duplicates)}")
+        return out
+
+    @field_validator("definitions")
+    @classmethod
+    def _definitions(cls, definitions: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for raw, text in definitions.items():
+            name = mathexpr.normalize_name(raw)
+            if name in out:
+                raise ValueError(f"{raw} and another definition are both named {name}")
+            out[name] = text
+        if "variables" in info.data and "functions" in info.data:  # else their own errors are reported
+            try:
+                mathexpr.parse_definitions(tuple(out.items()), info.data["variables"], info.data["functions"])
+            except mathexpr.ExpressionError as exc:
+                raise ValueError(str(exc)) from None
         return out
 
     @field_validator("domain")
@@ -86,7 +108,8 @@ class Options(BaseModel):
         return mathexpr.Settings(
             variables=tuple(self.variables), functions=tuple(self.functions),
             domain=tuple((n, lo, hi) for n, (lo, hi) in sorted(self.domain.items())),
-            points=self.points, rtol=self.rtol, simplify=self.simplify)
+            points=self.points, rtol=self.rtol, simplify=self.simplify,
+            definitions=tuple(self.definitions.items()))
 
 
 def _fmt(value: float | None) -> str:
@@ -105,18 +128,21 @@ class Expression(Comparator):
     def __init__(self, options: Options):
         super().__init__(options)
         self.settings = options.settings()
+        self.definitions = mathexpr.parse_definitions(self.settings.definitions, self.settings.variables,
+                                                      self.settings.functions)
 
     def reference(self, value: Any) -> str:
         if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
             raise ValueError(f"answer must be an expression as text, got a {type_name(value)}")
         text = repr(value) if isinstance(value, float) else str(value)
+        names = self.settings.names
         try:
-            node = mathexpr.parse(text, self.settings.variables, self.settings.functions).node
+            node = mathexpr.parse(text, names, self.settings.functions).node
         except mathexpr.ExpressionError as exc:
             raise ValueError(f"the expression {short(text)!r} cannot be used: {exc}") from None
         canonical = mathexpr.to_text(node)
         try:
-            round_trip = mathexpr.parse(canonical, self.settings.variables, self.settings.functions).node
+            round_trip = mathexpr.parse(canonical, names, self.settings.functions).node
         except mathexpr.ExpressionError as exc:
             raise ValueError(f"the expression {short(text)!r} cannot be used: in canonical form, {exc}") from None
         if round_trip != node:  # pragma: no cover - a printer bug
@@ -126,7 +152,7 @@ class Expression(Comparator):
         trials = 200
         env = {n: rng.uniform(*self.settings.interval(n), trials) for n in self.settings.variables}
         functions = {f: unknown_function(f, 0) for f in self.settings.functions}
-        values = mathexpr.evaluate(node, env, functions)
+        values = mathexpr.evaluate(node, mathexpr.compile_definitions(self.definitions, functions)(env), functions)
         defined = float(np.isfinite(values).mean())
         if defined < MIN_DEFINED:
             raise ValueError(f"the expression {canonical} is undefined at {100 * (1 - defined):.0f}% of random "

@@ -27,9 +27,12 @@ Scalars only. Design, and why:
   stands when it runs out. `compare.compare` is the same check in-process (unbounded in time:
   for the worker and for tests).
 * Equivalence is numeric first, symbolic second: see `compare`.
+* Named intermediates (`a1 = sigmoid(z1)`) may appear in answers; they are evaluated or
+  substituted, so answers are compared as functions of the free variables: see `definitions`.
 """
 
 from grader.mathexpr.client import CheckTimeout, WorkerClient, WorkerError, check, shutdown, symbolic_budget
+from grader.mathexpr.definitions import compile_definitions, parse_definitions
 from grader.mathexpr.compare import DEFAULT_DOMAIN, Outcome, ReferenceProblem, Settings, compare, sample_points
 from grader.mathexpr.functions import BUILTINS
 from grader.mathexpr.lexer import MAX_LENGTH, normalize_name
@@ -43,6 +46,6 @@ __all__ = [
     "BUILTINS", "DEFAULT_DOMAIN", "MAX_LENGTH", "BinOp", "Call", "CheckTimeout", "Const",
     "ExpressionError", "Neg", "Node", "Num", "Outcome", "Parsed", "Pow", "ReferenceProblem",
     "Settings", "Var", "WorkerClient", "WorkerError", "check", "children", "compare",
-    "compile_tree", "evaluate", "evaluate_constant", "normalize_name", "parse", "sample_points",
-    "shutdown", "symbolic_budget", "to_text", "variables_of",
+    "compile_definitions", "compile_tree", "evaluate", "evaluate_constant", "normalize_name", "parse",
+    "parse_definitions", "sample_points", "shutdown", "symbolic_budget", "to_text", "variables_of",
 ]

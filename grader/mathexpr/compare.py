@@ -1,19 +1,22 @@
 """Equivalence of an answer and a reference expression: random points first, then sympy.
 
-1. Both texts are parsed with the declared names. Identical trees are equivalent outright.
+1. Both texts are parsed with the declared names (variables and defined names, see
+   `definitions`). Identical trees are equivalent outright.
 2. Both are evaluated at `points` random points drawn uniformly from each variable's interval
    (default `DEFAULT_DOMAIN` = [0.1, 0.9]: positive, so log, sqrt and fractional powers are
    defined; inside (0, 1), where activations, probabilities and sigmoid outputs live, so
    expressions like a(1-a) or log(1-p) are meaningful; away from 0 and 1, where different
    formulas often coincide: x^2 = x, log(1) = 0, 1 - a = 0). Points are seeded from the two texts
-   and the settings, so a grade is reproducible. Points where the reference is undefined or not
+   and the settings, so a grade is reproducible. Only the free variables are drawn; defined names
+   are evaluated from them, in order, at each point. Points where the reference is undefined or not
    finite are redrawn (at most `20 * points` draws); where the reference is defined the answer
    must be too. Values agree when |s - r| <= rtol * max(|s|, |r|) + ATOL: relative, with an
    absolute floor ATOL = 1e-12 so a reference that is 0 (or nearly) still accepts rounding
    noise. One disagreeing point makes the answer wrong; the point is reported.
 3. If every point agrees and `simplify` is on, sympy tries to reduce the difference to 0 within
    the time budget (see `symbolic`). Either way the answer is equivalent: "symbolic" when
-   proven, "numeric" (agreement at N random points) when not.
+   proven, "numeric" (agreement at N random points) when not. Defined names are replaced by their
+   definitions first, so the proof is about functions of the free variables.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from grader.mathexpr.definitions import Extend, compile_definitions, parse_definitions
 from grader.mathexpr.nodes import ExpressionError, Node, to_text
 from grader.mathexpr.numeric import Compiled, compile_tree, unknown_function
 from grader.mathexpr.parser import parse
@@ -47,6 +51,12 @@ class Settings:
     points: int = 10
     rtol: float = 1e-6
     simplify: bool = True
+    definitions: tuple[tuple[str, str], ...] = ()  # (name, expression), in order
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every name an expression may use: the free variables, then the defined names."""
+        return self.variables + tuple(name for name, _ in self.definitions)
 
     def __post_init__(self):
         if self.points < 1 or not self.rtol > 0:
@@ -65,7 +75,7 @@ class Settings:
         return {
             "variables": list(self.variables), "functions": list(self.functions),
             "domain": [list(d) for d in self.domain], "points": self.points, "rtol": self.rtol,
-            "simplify": self.simplify,
+            "simplify": self.simplify, "definitions": [list(d) for d in self.definitions],
         }
 
     @classmethod
@@ -76,6 +86,7 @@ class Settings:
             domain=tuple((str(n), float(lo), float(hi)) for n, lo, hi in data.get("domain", ())),
             points=int(data.get("points", 10)), rtol=float(data.get("rtol", 1e-6)),
             simplify=bool(data.get("simplify", True)),
+            definitions=tuple((str(n), str(text)) for n, text in data.get("definitions", ())),
         )
 
 
@@ -133,6 +144,7 @@ class _Prepared:
     node: Node
     compiled: Compiled
     functions: dict
+    extend: Extend
 
 
 def _function_seed(reference: str, settings: Settings) -> int:
@@ -140,22 +152,38 @@ def _function_seed(reference: str, settings: Settings) -> int:
     return int.from_bytes(digest[:8], "big")
 
 
+@lru_cache(maxsize=64)
+def _definitions(settings: Settings):
+    try:
+        return parse_definitions(settings.definitions, settings.variables, settings.functions)
+    except ExpressionError as exc:
+        raise ReferenceProblem(f"a definition is unusable: {exc}") from None
+
+
+def _compile(node: Node, functions: dict, extend: Extend) -> Compiled:
+    """Values of `node` at points of the free variables, the defined names evaluated first."""
+    compiled = compile_tree(node, functions)
+    return lambda env: compiled(extend(env))
+
+
 @lru_cache(maxsize=256)
 def _prepare_reference(reference: str, settings: Settings) -> _Prepared:
     try:
-        node = parse(reference, settings.variables, settings.functions).node
+        node = parse(reference, settings.names, settings.functions).node
     except ExpressionError as exc:
         raise ReferenceProblem(f"the reference expression does not parse: {exc}") from None
     seed = _function_seed(reference, settings)
     functions = {name: unknown_function(name, seed) for name in settings.functions}
-    return _Prepared(node, compile_tree(node, functions), functions)
+    extend = compile_definitions(_definitions(settings), functions)
+    return _Prepared(node, _compile(node, functions, extend), functions, extend)
 
 
 @lru_cache(maxsize=64)
 def _reference_sympy(reference: str, settings: Settings):
-    from grader.mathexpr.symbolic import make_symbols, to_sympy
+    from grader.mathexpr.symbolic import make_symbols, to_sympy, with_definitions
 
     symbols = make_symbols({name: settings.interval(name) for name in settings.variables})
+    symbols = with_definitions(symbols, _definitions(settings))
     return to_sympy(_prepare_reference(reference, settings).node, symbols), symbols
 
 
@@ -198,7 +226,7 @@ def compare(answer: str, reference: str, settings: Settings, budget_s: float = 1
     """Compare two expression texts. ExpressionError: the answer does not parse (its message is
     for the student). ReferenceProblem: the reference is unusable. `budget_s` bounds sympy."""
     prepared = _prepare_reference(reference, settings)
-    parsed = parse(answer, settings.variables, settings.functions)
+    parsed = parse(answer, settings.names, settings.functions)
     warnings = parsed.warnings
     if parsed.node == prepared.node:
         return Outcome(True, "identical", proof="the same expression", warnings=warnings)
@@ -209,7 +237,7 @@ def compare(answer: str, reference: str, settings: Settings, budget_s: float = 1
         raise ReferenceProblem(f"the reference expression {to_text(prepared.node)} is undefined at every "
                               f"point tried in its domain")
     n = len(ref_values)
-    answer_values = np.broadcast_to(compile_tree(parsed.node, prepared.functions)(env), (n,))
+    answer_values = np.broadcast_to(_compile(parsed.node, prepared.functions, prepared.extend)(env), (n,))
     close = _close(answer_values, ref_values, settings.rtol)
     if not close.all():
         k = int(np.argmin(close))

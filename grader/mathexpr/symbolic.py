@@ -6,7 +6,13 @@ exact integer sympy computes is bounded by the limits in `nodes` (exponents at m
 constants at most 1e100).
 
 Symbols carry the sign their sampling interval implies (positive for the default [0.1, 0.9]),
-so a proof holds on the domain the numeric check samples, e.g. sqrt(x^2) = x.
+so a proof holds on the domain the numeric check samples, e.g. sqrt(x^2) = x. Defined names
+(`definitions`) map to their definitions' sympy expressions (`with_definitions`).
+
+The other direction, `from_sympy`, writes a sympy expression back as a tree of our grammar; the
+`derivatives` solver uses it to emit the derivatives it computes. For that, `ABSTRACT` keeps
+sigmoid and softplus as functions whose derivatives are written through their own values
+(sigmoid' = sigmoid (1 - sigmoid)), as a person writes them, instead of expanding them into exp.
 
 `prove_zero` tries cheap rewritings of the difference first (automatic evaluation, `expand`,
 `together`+`cancel`, the same after rewriting hyperbolic/trigonometric functions as `exp`) and
@@ -21,7 +27,8 @@ import signal
 import threading
 import time
 from contextlib import contextmanager
-from typing import Iterator, Mapping
+from fractions import Fraction
+from typing import Callable, Iterator, Mapping
 
 import sympy as sp
 
@@ -42,6 +49,29 @@ _FUNCTIONS = {
 }
 
 
+class Sigmoid(sp.Function):
+    """sigmoid(x) kept whole, so that its derivative reads sigmoid(x)*(1 - sigmoid(x))."""
+
+    def fdiff(self, argindex=1):
+        return self * (1 - self)
+
+    def _eval_rewrite_as_exp(self, x, **kwargs):
+        return _sigmoid(x)
+
+
+class Softplus(sp.Function):
+    """softplus(x) = log(1 + e^x) kept whole, so that its derivative reads sigmoid(x)."""
+
+    def fdiff(self, argindex=1):
+        return Sigmoid(self.args[0])
+
+    def _eval_rewrite_as_exp(self, x, **kwargs):
+        return sp.log(1 + sp.exp(x))
+
+
+ABSTRACT: dict[str, Callable] = {"sigmoid": Sigmoid, "softplus": Softplus}
+
+
 def make_symbols(domain: Mapping[str, tuple[float, float]]) -> dict[str, sp.Symbol]:
     out = {}
     for name, (lo, hi) in domain.items():
@@ -54,8 +84,20 @@ def make_symbols(domain: Mapping[str, tuple[float, float]]) -> dict[str, sp.Symb
     return out
 
 
-def to_sympy(node: Node, symbols: Mapping[str, sp.Symbol]) -> sp.Expr:
-    """The sympy expression of a tree (declared functions become undefined sympy Functions)."""
+def with_definitions(symbols: Mapping[str, sp.Expr], definitions, functions=None) -> dict[str, sp.Expr]:
+    """`symbols` plus each defined name as its definition in terms of the free variables."""
+    out = dict(symbols)
+    for name, node in definitions:
+        out[name] = to_sympy(node, out, functions)
+    return out
+
+
+def to_sympy(node: Node, symbols: Mapping[str, sp.Expr], functions: Mapping[str, Callable] | None = None) -> sp.Expr:
+    """The sympy expression of a tree (declared functions become undefined sympy Functions).
+
+    `symbols` maps each name to its symbol (or, for a defined name, its expression); `functions`
+    overrides how built-in functions are built (e.g. `ABSTRACT`).
+    """
     if isinstance(node, Num):
         return sp.Rational(node.exact.numerator, node.exact.denominator)
     if isinstance(node, Var):
@@ -63,9 +105,9 @@ def to_sympy(node: Node, symbols: Mapping[str, sp.Symbol]) -> sp.Expr:
     if isinstance(node, Const):
         return sp.E if node.name == "e" else sp.pi
     if isinstance(node, Neg):
-        return -to_sympy(node.operand, symbols)
+        return -to_sympy(node.operand, symbols, functions)
     if isinstance(node, BinOp):
-        a, b = to_sympy(node.left, symbols), to_sympy(node.right, symbols)
+        a, b = to_sympy(node.left, symbols, functions), to_sympy(node.right, symbols, functions)
         if node.op == "+":
             return a + b
         if node.op == "-":
@@ -74,14 +116,100 @@ def to_sympy(node: Node, symbols: Mapping[str, sp.Symbol]) -> sp.Expr:
             return a * b
         return a / b
     if isinstance(node, Pow):
-        return sp.Pow(to_sympy(node.base, symbols), to_sympy(node.exponent, symbols))
+        return sp.Pow(to_sympy(node.base, symbols, functions), to_sympy(node.exponent, symbols, functions))
     if isinstance(node, Call):
-        args = [to_sympy(a, symbols) for a in node.args]
-        f = _FUNCTIONS.get(node.func)
+        args = [to_sympy(a, symbols, functions) for a in node.args]
+        f = (functions or {}).get(node.func) or _FUNCTIONS.get(node.func)
         if f is None:
             f = sp.Function(node.func)
         return f(*args)
     raise TypeError(f"not an expression node: {node!r}")  # pragma: no cover
+
+
+# sympy's function classes as our grammar names them (the inverse of _FUNCTIONS and ABSTRACT)
+_NAMES = {
+    "exp": "exp", "log": "log", "sin": "sin", "cos": "cos", "tan": "tan", "sec": "sec", "csc": "csc",
+    "cot": "cot", "asin": "arcsin", "acos": "arccos", "atan": "arctan", "sinh": "sinh", "cosh": "cosh",
+    "tanh": "tanh", "sech": "sech", "csch": "csch", "coth": "coth", "Abs": "abs", "Max": "max",
+    "Min": "min", "Sigmoid": "sigmoid", "Softplus": "softplus",
+}
+
+
+def _number(value: sp.Rational) -> Node:
+    magnitude = Fraction(abs(int(value.p)), int(value.q))
+    node: Node = Num(Fraction(magnitude.numerator))
+    if magnitude.denominator != 1:
+        node = BinOp("/", node, Num(Fraction(magnitude.denominator)))
+    return Neg(node) if value < 0 else node
+
+
+def _product(factors: list[Node]) -> Node:
+    out = factors[0]
+    for factor in factors[1:]:
+        out = BinOp("*", out, factor)
+    return out
+
+
+def product_from_sympy(factors: list[sp.Expr]) -> Node:
+    """The product of `factors`, written in their order: `[a2 - y, w2, a1*(1 - a1), x]` becomes
+    (a2 - y)*w2*a1*(1 - a1)*x, the sign on the first factor, and powers with negative exponents (and
+    rational coefficients' denominators) gathered into one denominator."""
+    sign, numerator, denominator = 1, [], []
+    for factor in factors:
+        for part in sp.Mul.make_args(factor):
+            if part.is_Rational:
+                sign *= -1 if part < 0 else 1
+                if abs(part.p) != 1:
+                    numerator.append(Num(Fraction(abs(int(part.p)))))
+                if part.q != 1:
+                    denominator.append(Num(Fraction(int(part.q))))
+            elif part.is_Pow and part.exp.is_Rational and part.exp < 0:
+                denominator.append(from_sympy(part.base ** -part.exp))
+            else:
+                numerator.append(from_sympy(part))
+    numerator = numerator or [Num(Fraction(1))]
+    if sign < 0:
+        numerator[0] = Neg(numerator[0])
+    node = _product(numerator)
+    return BinOp("/", node, _product(denominator)) if denominator else node
+
+
+def from_sympy(expr: sp.Expr) -> Node:
+    """A tree of our grammar for `expr`; ValueError naming what the grammar cannot write
+    (a Heaviside step from relu', a float, a derivative of an unknown function)."""
+    if expr.is_Symbol:
+        return Var(expr.name)
+    if expr.is_Rational:
+        return _number(expr)
+    if expr is sp.E:
+        return Const("e")
+    if expr is sp.pi:
+        return Const("pi")
+    if expr.is_Add:
+        terms = sorted(expr.args, key=lambda t: t.could_extract_minus_sign())  # stable: positive terms first
+        first = terms[0]
+        node = Neg(from_sympy(-first)) if first.could_extract_minus_sign() else from_sympy(first)
+        for term in terms[1:]:
+            negative = term.could_extract_minus_sign()
+            node = BinOp("-" if negative else "+", node, from_sympy(-term if negative else term))
+        return node
+    if expr.is_Mul:
+        return product_from_sympy([expr])
+    if expr.is_Pow:
+        base, exponent = expr.base, expr.exp
+        if exponent.is_Rational and exponent < 0:
+            return product_from_sympy([expr])
+        if exponent == sp.Rational(1, 2):
+            return Call("sqrt", (from_sympy(base),))
+        return Pow(from_sympy(base), from_sympy(exponent))
+    name = _NAMES.get(type(expr).__name__)
+    if name is not None:
+        args = [from_sympy(a) for a in expr.args]
+        node = Call(name, tuple(args[:2]))
+        for arg in args[2:]:  # sympy's Max and Min take any number of arguments; ours take two
+            node = Call(name, (node, arg))
+        return node
+    raise ValueError(f"{expr} cannot be written in the expression grammar")
 
 
 class OutOfTime(Exception):

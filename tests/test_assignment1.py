@@ -1,0 +1,102 @@
+"""Assignment 1's rubric: its marks as the document gives them, Q2(b)'s computed gradients, and the
+sample answer files graded by the real scorer, part by part."""
+
+import numpy as np
+import pytest
+
+from grader import mathexpr
+from grader.batch import collect_answer_files, grade_file, grade_files
+from grader.key import build_key
+from grader.rubric import load_rubric
+from tests.conftest import ROOT
+
+GRADIENTS = ["q2.b.dL_dw2", "q2.b.dL_db2", "q2.b.dL_dw1", "q2.b.dL_db1"]
+
+
+@pytest.fixture(scope="module")
+def rubric():
+    return load_rubric(ROOT / "rubrics" / "assignment1.yaml")
+
+
+@pytest.fixture(scope="module")
+def graded(rubric):
+    key = build_key(rubric)
+    files = sorted((ROOT / "submissions" / "assignment1").glob("*.json"))
+    return {path.stem: grade_file(rubric, key, path) for path in files}
+
+
+def statuses(result) -> dict[str, str]:
+    return {part.id: part.status for part in result.parts()}
+
+
+def test_marks_are_the_documents(rubric):
+    assessment = rubric.assessment
+    assert {q.id: q.total_marks for q in assessment.questions} == {"q1": 8, "q2": 8, "q3": 5, "q4": 4, "coding": 15}
+    assert assessment.total_marks == 40
+
+
+def test_only_q2b_is_automatic_and_the_coding_ids_are_fixed(rubric):
+    automatic = [part.id for _, part in rubric.assessment.parts() if not part.manual]
+    assert automatic == GRADIENTS
+    coding = next(q for q in rubric.assessment.questions if q.id == "coding")
+    assert [p.id for p in coding.parts] == ["coding.model", "coding.convergence", "coding.inference"]
+    assert all(p.manual and p.criteria for p in coding.parts)
+
+
+def test_q2b_answers_are_the_solvers_gradients_of_the_documents_network(rubric):
+    """Only hidden neuron 1 feeds the output; the key must be the gradients of that network."""
+    key = {e.part: e for e in build_key(rubric).entries}
+    options = rubric.comparators[("q2.b.dL_dw1", "answer")].settings
+    definitions = mathexpr.compile_definitions(mathexpr.parse_definitions(options.definitions, options.variables))
+    rng = np.random.default_rng(0)
+    env = {name: rng.uniform(-1, 1, 10) for name in options.variables}
+    env["y"] = rng.uniform(0, 1, 10)
+
+    def loss(v):
+        a2 = 1 / (1 + np.exp(-(v["w2"] / (1 + np.exp(-(v["w1"] * v["x"] + v["b1"]))) + v["b2"])))
+        return -(v["y"] * np.log(a2) + (1 - v["y"]) * np.log(1 - a2))
+
+    for part in GRADIENTS:
+        assert key[part].source == "solver" and key[part].solution == f"q2_bce.{part.removeprefix('q2.b.')}"
+        wrt = part.removeprefix("q2.b.dL_d")
+        up, down = dict(env), dict(env)
+        up[wrt], down[wrt] = env[wrt] + 1e-6, env[wrt] - 1e-6
+        node = mathexpr.parse(key[part].value, options.names).node
+        np.testing.assert_allclose(mathexpr.evaluate(node, definitions(env)), (loss(up) - loss(down)) / 2e-6,
+                                   rtol=1e-6, atol=1e-9)
+        assert "exp" not in key[part].value  # written in the network's names, as students write it
+
+
+def test_all_correct_answers_in_latex_plain_and_expanded_forms(graded):
+    result = graded["s101-correct"]
+    parts = statuses(result)
+    assert {parts[p] for p in GRADIENTS} == {"correct"}
+    assert {status for part, status in parts.items() if part not in GRADIENTS} == {"manual"}
+    assert result.score == 4 and result.manual_pending == 36 and not result.warnings and not result.errors
+
+
+def test_typical_mistakes_lose_their_parts(graded):
+    result = graded["s102-mistakes"]
+    parts = {part.id: part for part in result.parts()}
+    assert parts["q2.b.dL_dw2"].status == "incorrect"  # (y - a2): the sign of dL/dz2
+    assert parts["q2.b.dL_db2"].status == "correct"
+    assert parts["q2.b.dL_dw1"].status == "incorrect"  # the w2 factor dropped
+    assert parts["q2.b.dL_db1"].status == "incorrect"  # sigma' written as sigma (1 + sigma)
+    assert parts["q2.b.dL_dw1"].feedback.startswith("Chain dL/dz2 through dz2/da1 = w2")
+    assert result.score == 1
+
+
+def test_a_typod_part_id_is_reported_and_the_part_is_missing(graded):
+    result = graded["s103-typo"]
+    parts = statuses(result)
+    assert parts["q2.b.dL_dw1"] == "missing"
+    assert {parts[p] for p in GRADIENTS if p != "q2.b.dL_dw1"} == {"correct"}
+    assert result.warnings == ["answer for unknown part 'q2.b.dl_dw1' was ignored (did you mean 'q2.b.dL_dw1'?)"]
+    assert result.score == 3
+
+
+def test_grading_the_folder_in_parallel_gives_the_same_scores(graded):
+    """The rubric is loaded again (solvers, sympy and all) in each forked grading process."""
+    files, _ = collect_answer_files([ROOT / "submissions" / "assignment1"])
+    results = grade_files(ROOT / "rubrics" / "assignment1.yaml", files, jobs=2)
+    assert {r.student_id: r.score for r in results} == {r.student_id: r.score for r in graded.values()}
