@@ -2,6 +2,10 @@
 
 The model is built from its description (Linear and Conv1d layers, optional biases) and counted
 with `numel` over `parameters()`; the output shape comes from a forward pass on zeros.
+
+Outputs: `params.total`, `params[i]` (layer i), `weights.total` / `biases.total` and per layer
+`weights[i]` / `biases[i]` (the same count split by torch's parameter names), and with
+`input_shape` the `output_shape`.
 """
 
 from __future__ import annotations
@@ -57,6 +61,11 @@ class ModelSize(Solver):
         counts = [sum(t.numel() for t in layer.parameters() if t.requires_grad) for layer in model]
         out: dict[str, Any] = {"params.total": sum(counts)}
         out.update({f"params[{i}]": n for i, n in enumerate(counts)})
+        for kind in ("weight", "bias"):
+            per_layer = [sum(t.numel() for name, t in layer.named_parameters() if name == kind) for layer in model]
+            plural = "weights" if kind == "weight" else "biases"
+            out[f"{plural}.total"] = sum(per_layer)
+            out.update({f"{plural}[{i}]": n for i, n in enumerate(per_layer)})
         if p.input_shape is not None:
             try:
                 with torch.no_grad():

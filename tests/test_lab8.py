@@ -104,14 +104,15 @@ def test_activation_slope_keys_match_autograd(rubric):
         assert slope == pytest.approx(key_formula(rubric, "p4.c", field)(x=x, alpha=1.5), abs=1e-12)
 
 
-def test_bias_count_literals_match_torch(rubric):
-    """Problem 5: model_size counts weights only when biases are off; the biases are the difference."""
-    network = [{"type": "linear", "in_features": 300, "out_features": 80},
-               {"type": "linear", "in_features": 80, "out_features": 1}]
-    with_biases = solve("model_size", layers=network)["params.total"]
-    assert with_biases - rubric.references[("p5.d", "weights")] == rubric.references[("p5.d", "biases")]
-    logistic = solve("model_size", layers=[{"type": "linear", "in_features": 300, "out_features": 1}])
-    assert logistic["params.total"] - rubric.references[("p5.b", "weights")] == rubric.references[("p5.b", "bias")]
+def test_weight_and_bias_counts_come_from_torch(rubric):
+    """Problem 5: weights and biases are counted apart by model_size, and add up to the parameters."""
+    refs = rubric.references
+    assert (refs[("p5.b", "weights")], refs[("p5.b", "bias")]) == (300, 1)
+    assert (refs[("p5.d", "weights")], refs[("p5.d", "biases")]) == (300 * 80 + 80, 80 + 1)
+    network = solve("model_size", layers=[{"type": "linear", "in_features": 300, "out_features": 80},
+                                          {"type": "linear", "in_features": 80, "out_features": 1}])
+    assert network["weights.total"] + network["biases.total"] == network["params.total"]
+    assert rubric.sources[("p5.d", "biases")] == "p5_network_weights.biases.total"
 
 
 def test_p7_hidden_gradient_is_the_marking_notes_formula_not_the_worked_solutions():
