@@ -85,3 +85,18 @@ def test_exam_published_solution_two_errors_and_the_attention_answers_match():
     # obj10: statement (a) is false, a diagonal A with unequal entries is no multiple of the Euclidean distance
     assert kinds == {"obj1.value": "error", "obj10.answer": "error"}
     assert report.matching == report.checked - 2 and report.matching >= 20
+
+
+def test_quiz_published_0637_passes_under_the_rubrics_tolerance_but_not_a_tight_one():
+    """p(a) = exp(3) / sum exp(3..-1) = 0.63641, which rounds to 0.636; the quiz prints 0.637.
+    1% (or 0.0005 absolute) is the sensible window for a 3-decimal answer; 0.05% is not."""
+    from grader.kinds import get
+
+    rubric = load_rubric(ROOT / "rubrics" / "dl-quiz.yaml")
+    probs = rubric.solutions["softmax_t1"]["probs"]
+    assert round(probs[0], 3) == 0.636
+    comparator = rubric.comparators[("q5.a", "p")]
+    published = [0.637, 0.234, 0.086, 0.032, 0.012]
+    assert comparator.check(published, probs).status == "correct"
+    tight = get("vector")(get("vector").Options(rtol=0.0005))
+    assert tight.check(published, probs).status == "incorrect"
