@@ -60,27 +60,12 @@ class DerivativesParams(Params):
     @field_validator("variables")
     @classmethod
     def _variables(cls, names: list[str]) -> list[str]:
-        out = [mathexpr.normalize_name(n) for n in names]
-        repeated = sorted({n for n in out if out.count(n) > 1})
-        if repeated:
-            raise ValueError(f"declared more than once: {', '.join(repeated)}")
-        return out
+        return mathexpr.declared_names(names)
 
     @field_validator("definitions")
     @classmethod
     def _definitions(cls, definitions: dict[str, str], info: ValidationInfo) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for raw, text in definitions.items():
-            name = mathexpr.normalize_name(raw)
-            if name in out:
-                raise ValueError(f"{raw} and another definition are both named {name}")
-            out[name] = text
-        if "variables" in info.data:  # else the variables' own error is reported
-            try:
-                mathexpr.parse_definitions(tuple(out.items()), info.data["variables"])
-            except mathexpr.ExpressionError as exc:
-                raise ValueError(str(exc)) from None
-        return out
+        return mathexpr.checked_definitions(definitions, info.data.get("variables"))  # None: its own error
 
     @field_validator("derivatives")
     @classmethod

@@ -62,27 +62,14 @@ class Options(BaseModel):
     @field_validator("variables", "functions")
     @classmethod
     def _names(cls, names: list[str]) -> list[str]:
-        out = [mathexpr.normalize_name(n) for n in names]
-        duplicates = sorted({n for n in out if out.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"declared more than once: {', '.join(duplicates)}")
-        return out
+        return mathexpr.declared_names(names)
 
     @field_validator("definitions")
     @classmethod
     def _definitions(cls, definitions: dict[str, str], info: ValidationInfo) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for raw, text in definitions.items():
-            name = mathexpr.normalize_name(raw)
-            if name in out:
-                raise ValueError(f"{raw} and another definition are both named {name}")
-            out[name] = text
-        if "variables" in info.data and "functions" in info.data:  # else their own errors are reported
-            try:
-                mathexpr.parse_definitions(tuple(out.items()), info.data["variables"], info.data["functions"])
-            except mathexpr.ExpressionError as exc:
-                raise ValueError(str(exc)) from None
-        return out
+        valid = "variables" in info.data and "functions" in info.data  # else their own errors are reported
+        return mathexpr.checked_definitions(definitions, info.data["variables"] if valid else None,
+                                            info.data.get("functions", ()))
 
     @field_validator("domain")
     @classmethod

@@ -70,13 +70,7 @@ class Options(BaseModel):
     @field_validator("variables", "second_point")
     @classmethod
     def _names(cls, names: list[str] | None) -> list[str] | None:
-        if names is None:
-            return None
-        out = [mathexpr.normalize_name(n) for n in names]
-        duplicates = sorted({n for n in out if out.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"declared more than once: {', '.join(duplicates)}")
-        return out
+        return None if names is None else mathexpr.declared_names(names)
 
     @field_validator("domain")
     @classmethod

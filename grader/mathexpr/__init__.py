@@ -32,7 +32,7 @@ Scalars only. Design, and why:
 """
 
 from grader.mathexpr.client import CheckTimeout, WorkerClient, WorkerError, check, shutdown, symbolic_budget
-from grader.mathexpr.definitions import compile_definitions, parse_definitions
+from grader.mathexpr.definitions import checked_definitions, compile_definitions, declared_names, parse_definitions
 from grader.mathexpr.compare import DEFAULT_DOMAIN, Outcome, ReferenceProblem, Settings, compare, sample_points
 from grader.mathexpr.functions import BUILTINS
 from grader.mathexpr.lexer import MAX_LENGTH, normalize_name
@@ -45,7 +45,7 @@ from grader.mathexpr.parser import Parsed, parse
 __all__ = [
     "BUILTINS", "DEFAULT_DOMAIN", "MAX_LENGTH", "BinOp", "Call", "CheckTimeout", "Const",
     "ExpressionError", "Neg", "Node", "Num", "Outcome", "Parsed", "Pow", "ReferenceProblem",
-    "Settings", "Var", "WorkerClient", "WorkerError", "check", "children", "compare",
-    "compile_definitions", "compile_tree", "evaluate", "evaluate_constant", "normalize_name", "parse",
+    "Settings", "Var", "WorkerClient", "WorkerError", "check", "checked_definitions", "children", "compare",
+    "compile_definitions", "compile_tree", "declared_names", "evaluate", "evaluate_constant", "normalize_name", "parse",
     "parse_definitions", "sample_points", "shutdown", "symbolic_budget", "to_text", "variables_of",
 ]

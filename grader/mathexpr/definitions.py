@@ -16,11 +16,39 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from grader.mathexpr.functions import FUNCTION_NAMES
+from grader.mathexpr.lexer import normalize_name
 from grader.mathexpr.nodes import CONSTANTS, ExpressionError, Node, variables_of
 from grader.mathexpr.numeric import compile_tree
 from grader.mathexpr.parser import parse
 
 Definitions = tuple[tuple[str, Node], ...]
+
+
+def declared_names(names: Sequence[str]) -> list[str]:
+    """Declared names as the lexer reads them (`x_1` is `x1`); ValueError if one is declared twice."""
+    out = [normalize_name(n) for n in names]
+    repeated = sorted({n for n in out if out.count(n) > 1})
+    if repeated:
+        raise ValueError(f"declared more than once: {', '.join(repeated)}")
+    return out
+
+
+def checked_definitions(definitions: Mapping[str, str], variables: Sequence[str] | None,
+                        functions: Sequence[str] = ()) -> dict[str, str]:
+    """Definitions keyed by normalised names and parsed against `variables` (skipped when None,
+    i.e. when the variables are themselves invalid); ValueError naming the bad definition."""
+    out: dict[str, str] = {}
+    for raw, text in definitions.items():
+        name = normalize_name(raw)
+        if name in out:
+            raise ValueError(f"{raw} and another definition are both named {name}")
+        out[name] = text
+    if variables is not None:
+        try:
+            parse_definitions(tuple(out.items()), variables, functions)
+        except ExpressionError as exc:
+            raise ValueError(str(exc)) from None
+    return out
 
 
 def parse_definitions(definitions: Sequence[tuple[str, str]], variables: Sequence[str],
