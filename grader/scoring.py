@@ -96,7 +96,7 @@ def _part_status(criteria: list[CriterionResult], marks: float, score: float) ->
     return "invalid" if statuses <= {"invalid", "manual"} else "incorrect"
 
 
-def _aggregate_part(rubric: Rubric, part: Part, criteria: list[CriterionResult], raw: Any) -> PartResult:
+def _aggregate_part(part: Part, criteria: list[CriterionResult], raw: Any) -> PartResult:
     auto = _round(sum(c.score or 0.0 for c in criteria))
     pending = any(c.status == "manual" for c in criteria)
     marks = part.total_marks
@@ -129,7 +129,7 @@ def grade_submission(rubric: Rubric, key: AnswerKey, submission: Submission) -> 
                                    lambda check: _raw_for(items[check][1], answers.get(check[0], _MISSING)), results)
     questions = []
     for question in assessment.questions:
-        parts = [_aggregate_part(rubric, part, [results[(part.id, item.id)] for item in part.items()],
+        parts = [_aggregate_part(part, [results[(part.id, item.id)] for item in part.items()],
                                  answers.get(part.id, _MISSING)) for part in question.parts]
         questions.append(QuestionResult(id=question.id, title=question.title, marks=question.total_marks,
                                         auto_score=_round(sum(p.auto_score for p in parts)),

@@ -29,6 +29,7 @@ from typing import Any, Literal, NamedTuple
 import torch
 from pydantic import ConfigDict, Field, model_validator
 
+from reference.activations import ActivationSpec, activate
 from reference.graph import StepGraph
 from reference.registry import Params, Solver, register
 
@@ -207,19 +208,10 @@ class DenseParams(_FiniteParams):
 
 
 def _activate(layer: Layer, z: torch.Tensor) -> torch.Tensor:
-    match layer.activation:
-        case "sigmoid":
-            return torch.sigmoid(z)
-        case "tanh":
-            return torch.tanh(z)
-        case "relu":
-            return torch.relu(z)
-        case "leaky_relu":
-            return torch.nn.functional.leaky_relu(z, layer.negative_slope)
-        case "elu":
-            return torch.nn.functional.elu(z, layer.alpha)
-        case "linear":
-            return z
+    """The layer's activation, as the activation_gradients solver defines it (the layer's options
+    were validated with the layer)."""
+    return activate(ActivationSpec.model_construct(name=layer.activation, negative_slope=layer.negative_slope,
+                                                   alpha=layer.alpha), z)
 
 
 def _loss(loss: Loss, target: torch.Tensor, z_out: torch.Tensor, a_out: torch.Tensor) -> torch.Tensor:
