@@ -27,7 +27,7 @@ from pathlib import Path
 from grader.notebook.checks import check_definitions
 from grader.notebook.definitions import extract_definitions
 from grader.notebook.files import NotebookError, cell_source, open_notebook
-from grader.notebook.model import CellNote, RecordedLoss, StudentNotebook
+from grader.notebook.model import CellNote, RecordedLoss, SourceSpan, StudentNotebook
 from grader.notebook.outputs import execution_order_note, read_outputs
 
 __all__ = ["CellNote", "NotebookError", "RecordedLoss", "StudentNotebook", "open_notebook", "read_notebook"]
@@ -87,6 +87,8 @@ def read_notebook(path: str | Path) -> StudentNotebook:
         nbformat=declared,
         colab="colab" in metadata,
         source=extraction.source,
+        spans=[SourceSpan(module_line=d.module_line, lines=d.text.count("\n") + 1, cell=d.cell, cell_line=d.first_line)
+               for d in extraction.definitions],
         hyperparameters=extraction.hyperparameters,
         answers=answers,
         losses=losses,

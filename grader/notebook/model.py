@@ -51,6 +51,16 @@ class RecordedLoss(BaseModel):
     val_loss: float | None = Field(None, description="validation loss")
 
 
+class SourceSpan(BaseModel):
+    """Lines `module_line`.. `module_line + lines - 1` of the module text are lines `cell_line`..
+    of cell `cell`: how a traceback line in the module is located in the notebook."""
+
+    module_line: int
+    lines: int
+    cell: int
+    cell_line: int
+
+
 class StudentNotebook(BaseModel):
     """A notebook read without running it: its definitions as module text, the literal values they
     set, its answer cells and what its saved outputs recorded."""
@@ -61,6 +71,7 @@ class StudentNotebook(BaseModel):
     nbformat: str | None = Field(None, description="the version the file declares, e.g. 4.0")
     colab: bool = Field(False, description="saved by Google Colab")
     source: str = Field("", description="imports, definitions and constants, as a Python module")
+    spans: list[SourceSpan] = Field(default_factory=list, description="where each kept definition came from")
     hyperparameters: dict[str, Any] = Field(
         default_factory=dict, description="top-level names the module binds to literals, last value"
     )
@@ -70,3 +81,10 @@ class StudentNotebook(BaseModel):
 
     def notes_of(self, kind: NoteKind) -> list[CellNote]:
         return [note for note in self.notes if note.kind == kind]
+
+    def locate(self, module_line: int) -> tuple[int, int] | None:
+        """(cell, line in cell) of a line of `source`, or None for a line no definition holds."""
+        for span in self.spans:
+            if span.module_line <= module_line < span.module_line + span.lines:
+                return span.cell, span.cell_line + module_line - span.module_line
+        return None

@@ -1,0 +1,136 @@
+"""What one sandboxed run of a notebook showed: `ProgramRun`, the answer the `program` checks judge.
+
+Built only by `grader.program.run.observe`, in the grader's own process, from the harness's
+messages after validating each one; a submission file can never supply it (scoring takes it from
+`Submission.program`, which only the notebook reader sets). Each step is None when it never ran:
+an earlier step failed or the run ended first (`ended` says why).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from grader.program.spec import Budget, Device
+
+Shape = list[int] | str  # a tensor's shape, or the type name of what was returned instead
+
+
+class _Message(BaseModel):
+    """A harness message's data: strict about what is there, so junk is caught, not guessed at."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Step(_Message):
+    ok: bool
+    error: str | None = None
+
+
+class Values(_Message):
+    values: dict[str, dict[str, Any]]
+
+
+class Build(Step):
+    parameters: int | None = Field(None, ge=0)
+    shapes: dict[str, list[int]] = {}
+
+
+class HiddenProbe(Step):
+    batch: int
+    form: str | None = None
+    shapes: list[Shape] = []
+    zeros: bool | None = None
+
+
+class InitHidden(_Message):
+    results: list[HiddenProbe]
+
+
+class ForwardProbe(Step):
+    batch: int
+    seq: int
+    logits: Shape | None = None
+    hidden: list[Shape] = []
+    finite: bool | None = None
+
+
+class Forward(_Message):
+    results: list[ForwardProbe]
+
+
+class Backward(Step):
+    without_grad: list[str] = []
+
+
+class GenerationRun(Step):
+    seed: int
+    type: str | None = None
+    text: str | None = None
+
+
+class Generate(_Message):
+    runs: list[GenerationRun]
+
+
+class Train(Step):
+    device: str
+    steps: int = Field(ge=0)
+    seconds: float
+    losses: list[float]
+
+
+class Holdout(Step):
+    logits: list[list[float]] | None = None
+
+
+class Sample(Step):
+    text: str | None = None
+
+
+PROTOCOL: dict[str, type[_Message]] = {  # message kind -> its data, in the order the harness sends them
+    "load": Step, "values": Values, "build": Build, "init_hidden": InitHidden, "forward": Forward,
+    "backward": Backward, "generate": Generate, "train": Train, "holdout": Holdout, "sample": Sample,
+}
+
+
+class RecordedComparison(BaseModel):
+    """The notebook's own printed losses next to the retraining's: evidence, not marks."""
+
+    recorded_best: float | None = Field(None, description="the lowest loss the notebook printed (nats/char)")
+    retrained: float | None = Field(None, description="the retraining's held-out loss")
+    flag: str | None = Field(None, description="why the recorded losses look out of reach of this code")
+
+
+class ProgramRun(BaseModel):
+    """Everything the `program` checks judge, validated. Errors name notebook cells where they can."""
+
+    device: Device
+    budget: Budget
+    backend: str
+    ended: str | None = Field(None, description="why the run stopped before the harness finished")
+    tampering: list[str] = Field([], description="channel traffic the harness did not send")
+    wall_seconds: float
+    cpu_seconds: float
+    peak_memory_mib: float
+    warnings: list[str] = []
+    output_tail: str = Field("", description="the end of what the run printed, for the instructor")
+    chars: list[str]
+    load: Step | None = None
+    values: dict[str, dict[str, Any]] = {}
+    build: Build | None = None
+    init_hidden: InitHidden | None = None
+    forward: Forward | None = None
+    backward: Backward | None = None
+    generate: Generate | None = None
+    train: Train | None = None
+    holdout: Step | None = None
+    holdout_loss: float | None = Field(None, description="nats per character on the held-out windows, computed "
+                                       "by the grader from the reported logits and targets it never sent")
+    sample: Sample | None = None
+    recorded: RecordedComparison = RecordedComparison()
+
+    def value(self, name: str) -> Any:
+        """A notebook variable's reported value, or None when it was missing or not a scalar."""
+        return self.values.get(name, {}).get("value")

@@ -1,0 +1,225 @@
+"""Running a notebook's model in the sandbox and turning what it reported into a `ProgramRun`.
+
+`ProgramSetup.load(spec, folder)` reads what every run shares (the corpus, the training split,
+the held-out windows and the characters that follow them) once per rubric; `observe(notebook,
+setup)` runs the harness on one notebook and validates its messages. The scored characters stay
+in this process: the held-out loss is computed here, from the logits the harness reports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from pydantic import ValidationError
+
+from grader.notebook import StudentNotebook
+from grader.program.observations import PROTOCOL, ProgramRun, RecordedComparison
+from grader.program.spec import Device, ProgramSpec
+from grader.sandbox.models import Limits
+from grader.sandbox.runner import run_python
+
+HARNESS = Path(__file__).with_name("harness.py")
+PROBES = [(4, 16), (1, 16), (4, 1), (3, 7)]  # (batch, seq): the first is the main forward check
+GENERATION_SEEDS = [1234, 1234, 4321]  # twice the same seed: the reproducibility check
+SAMPLE_LENGTH = 200
+RECORDED_MARGIN = 0.5  # nats/char below the frequency-only loss: a printed loss that shows learning
+UNLEARNED_MARGIN = 0.1  # nats/char: a retraining this close to the frequency-only loss learned nothing
+_STUDENT_LINE = re.compile(r"\(student\.py:(\d+)\)")
+
+
+class ProgramSetupError(ValueError):
+    """The program section points at something unusable (a missing corpus, a holdout with unknown
+    characters); the message names the file."""
+
+
+@dataclass(frozen=True)
+class ProgramSetup:
+    spec: ProgramSpec
+    folder: Path  # the rubric's folder: the spec's paths are relative to it
+    chars: list[str]
+    train_text: str
+    windows: list[list[int]]  # inputs of the scored windows: these go into the sandbox
+    targets: list[int]  # the character after each window: these never do
+    unigram_loss: float  # the held-out loss of a model that knows only the training text's frequencies
+    fingerprint_base: dict
+
+    @classmethod
+    def load(cls, spec: ProgramSpec, folder: Path) -> ProgramSetup:
+        corpus = _read_text(folder / spec.corpus, "corpus")
+        fraction = spec.holdout.validation_fraction
+        if spec.holdout.path:
+            train_text, held = corpus, _read_text(folder / spec.holdout.path, "holdout.path")
+        else:
+            cut = int(len(corpus) * (1 - fraction))
+            train_text, held = corpus[:cut], corpus[cut:]
+        chars = sorted(set(train_text))
+        unknown = sorted(set(held) - set(chars))
+        if unknown:
+            raise ProgramSetupError(f"the held-out text has characters the training text never shows: "
+                                    f"{''.join(unknown)[:40]!r}")
+        length, count = spec.holdout.length, spec.holdout.count
+        if len(held) < length + count:
+            raise ProgramSetupError(f"the held-out text has {len(held)} characters, too few for {count} "
+                                    f"windows of {length}")
+        index = {c: i for i, c in enumerate(chars)}
+        ids = np.array([index[c] for c in held], dtype=np.int64)
+        starts = np.sort(np.random.default_rng(spec.holdout.seed).choice(len(ids) - length, count, replace=False))
+        windows = [ids[s:s + length].tolist() for s in starts]
+        targets = [int(ids[s + length]) for s in starts]
+        counts = Counter(train_text)
+        unigram = -sum(math.log(counts[chars[t]] / len(train_text)) for t in targets) / count
+        base = {"corpus": _sha(corpus), "held": _sha(held), "spec": spec.model_dump(
+            include={"model", "training", "holdout", "generation"}, exclude={"training": {"device"}}),
+                "harness": _sha(HARNESS.read_text(encoding="utf-8"))}
+        return cls(spec, folder, chars, train_text, windows, targets, unigram, base)
+
+    def device(self, calibrated: set[str]) -> Device:
+        """The device runs use here: cuda when asked for or (auto) when present and calibrated."""
+        wanted = self.spec.training.device
+        if wanted == "auto":
+            return "cuda" if "cuda" in calibrated and torch.cuda.is_available() else "cpu"
+        return wanted
+
+    def fingerprint(self, device: Device, reference_source: str) -> str:
+        """What a calibration on `device` depends on; a calibration with another is stale."""
+        spec = self.spec
+        data = {**self.fingerprint_base, "budget": spec.training.budgets[device].model_dump(),
+                "reference": {"source": _sha(reference_source), "seeds": spec.reference.seeds}}
+        return _sha(json.dumps(data, sort_keys=True))
+
+    def held_out_loss(self, logits: list[list[float]]) -> float:
+        """Mean cross-entropy (nats) of the held-out characters under the reported logits."""
+        scores = np.asarray(logits, dtype=np.float64)
+        if scores.shape != (len(self.targets), len(self.chars)):
+            raise ValueError(f"expected {len(self.targets)} x {len(self.chars)} logits, got {list(scores.shape)}")
+        if not np.isfinite(scores).all():
+            return math.inf
+        top = scores.max(axis=1, keepdims=True)
+        log_norm = top[:, 0] + np.log(np.exp(scores - top).sum(axis=1))
+        return float(np.mean(log_norm - scores[np.arange(len(self.targets)), self.targets]))
+
+
+def _read_text(path: Path, field: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProgramSetupError(f"{field}: cannot read {path}: {exc}") from None
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _task(setup: ProgramSetup, device: Device, seed: int) -> dict:
+    spec = setup.spec
+    budget = spec.training.budgets[device]
+    return {
+        "constructor": spec.model.constructor, "init_hidden": spec.model.init_hidden, "input": spec.model.input,
+        "variables": spec.variables(), "defaults": spec.model.defaults, "chars": setup.chars,
+        "probes": PROBES, "learning_rate": spec.training.learning_rate, "threads": budget.threads,
+        "training": {"steps": budget.steps, "batch_size": budget.batch_size, "seq_length": budget.seq_length,
+                     "seed": seed, "grad_clip": spec.training.grad_clip, "device": device},
+        "windows": setup.windows,
+        "generation": {**spec.generation.model_dump(include={"call", "provide", "gen_length", "max_length"}),
+                       "seeds": GENERATION_SEEDS, "sample_length": SAMPLE_LENGTH},
+    }
+
+
+def limits_for(setup: ProgramSetup, device: Device) -> Limits:
+    budget = setup.spec.training.budgets[device]
+    channel = 16 * 1024 * 1024
+    return Limits(wall_seconds=budget.wall_seconds, cpu_seconds=budget.wall_seconds * budget.threads,
+                  memory_mib=budget.memory_mib, threads=budget.threads, max_processes=max(64, budget.threads + 8),
+                  channel_bytes=channel, channel_line_bytes=channel)
+
+
+def observe(notebook: StudentNotebook, setup: ProgramSetup, device: Device = "cpu", *, seed: int | None = None,
+            backend: str = "auto") -> ProgramRun:
+    """Run the harness on `notebook`'s definitions; `seed` overrides the training seed (calibration)."""
+    seed = setup.spec.training.seed if seed is None else seed
+    files = {"task.json": json.dumps(_task(setup, device, seed)).encode(),
+             "student.py": notebook.source.encode("utf-8", "surrogateescape"),
+             "train.txt": setup.train_text.encode("utf-8")}
+    result = run_python(HARNESS, files=files, limits=limits_for(setup, device), backend=backend)
+    run = ProgramRun(device=device, budget=setup.spec.training.budgets[device], backend=result.backend,
+                     ended=result.reason, wall_seconds=result.wall_seconds, cpu_seconds=result.cpu_seconds,
+                     peak_memory_mib=result.peak_memory_mib, warnings=result.warnings,
+                     output_tail=(result.stdout[-2000:] + result.stderr[-2000:]).strip(), chars=setup.chars)
+    run.tampering += [f"malformed channel output: {problem}" for problem in result.channel_problems[:5]]
+    order = list(PROTOCOL)
+    position = -1
+    for message in result.messages:
+        if message.kind == "done":
+            continue
+        if message.kind not in PROTOCOL:
+            run.tampering.append(f"a message of unknown kind {message.kind[:64]!r}")
+            continue
+        if order.index(message.kind) <= position:
+            run.tampering.append(f"a {message.kind!r} message out of order or repeated")
+            continue
+        position = order.index(message.kind)
+        try:
+            data = PROTOCOL[message.kind].model_validate(message.data)
+        except ValidationError as exc:
+            run.tampering.append(f"a malformed {message.kind!r} message: {exc.errors()[0]['msg']}")
+            continue
+        if message.kind == "values":
+            run.values = data.values
+        elif message.kind == "holdout":
+            run.holdout = data
+            if data.ok:
+                try:
+                    run.holdout_loss = setup.held_out_loss(data.logits or [])
+                except ValueError as exc:
+                    run.holdout = data.model_copy(update={"ok": False, "error": str(exc)})
+        else:
+            setattr(run, message.kind, data)
+    _locate_errors(run, notebook)
+    run.recorded = _compare_recorded(notebook, run, setup)
+    return run
+
+
+def _locate_errors(run: ProgramRun, notebook: StudentNotebook) -> None:
+    """Rewrite `(student.py:LINE)` in every error as the notebook cell and line it came from."""
+    def place(match: re.Match) -> str:
+        where = notebook.locate(int(match.group(1)))
+        return f"(cell {where[0]}, line {where[1]})" if where else "(in the notebook's code)"
+
+    def fix(step):
+        if step is not None and getattr(step, "error", None):
+            step.error = _STUDENT_LINE.sub(place, step.error)
+
+    for step in (run.load, run.build, run.backward, run.train, run.holdout, run.sample):
+        fix(step)
+    for group in (run.init_hidden, run.forward):
+        for probe in group.results if group else []:
+            fix(probe)
+    for generation in run.generate.runs if run.generate else []:
+        fix(generation)
+
+
+def _compare_recorded(notebook: StudentNotebook, run: ProgramRun, setup: ProgramSetup) -> RecordedComparison:
+    """Flag a notebook whose printed losses its own code cannot come near: code that does not train,
+    or trains no better than character frequencies, yet printed a loss well below them. (A printed
+    loss below the short retraining's is normal: students train longer.)"""
+    printed = [x for loss in notebook.losses for x in (loss.val_loss, loss.loss) if x is not None and x >= 0]
+    best = min(printed) if printed else None
+    retrained = run.holdout_loss
+    flag = None
+    learned = best is not None and best < setup.unigram_loss - RECORDED_MARGIN
+    if learned and run.train is not None and not run.train.ok:
+        flag = (f"the notebook printed a loss of {best:.3g}, but its code as handed in fails to train "
+                f"({run.train.error}): the outputs came from different code")
+    elif learned and retrained is not None and retrained > setup.unigram_loss - UNLEARNED_MARGIN:
+        flag = (f"the notebook printed a loss of {best:.3g}, but its code, retrained, reaches {retrained:.3g} on "
+                f"held-out text, no better than character frequencies ({setup.unigram_loss:.3g}): the outputs came "
+                "from different code")
+    return RecordedComparison(recorded_best=best, retrained=retrained, flag=flag)

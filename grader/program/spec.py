@@ -1,0 +1,200 @@
+"""The rubric's `program:` section: how a notebook's model is built, trained, probed and judged.
+
+Everything course-specific lives here, so that another scaffold (a `CharRNN(tokens, n_hidden,
+n_layers, drop_prob, lr)` taking one-hot input, a GRU) needs a new rubric and no code change:
+
+- `model`: the constructor call as Python source over notebook variables and the names the
+  grader provides (`vocab_size`, `chars`, `text`), which dimensions the architecture has, how
+  input is encoded, which output layouts are accepted and the hidden state's form;
+- `training`: the notebook variable holding the learning rate, the seed, and one budget per
+  device (steps, batch, window, limits), so that a grade never depends on which machine gave it;
+- `holdout`: the windows of held-out text the retrained model is scored on;
+- `generation`: the call that samples text, and the notebook variables that set it up;
+- `reference`: the solution notebook and the seeds it is calibrated over.
+
+Expressions (`constructor`, `generation.call`, `provide`) are written by the instructor and only
+ever evaluated inside the sandbox, next to the student's code; the grader just parses them to
+check their shape at load.
+"""
+
+from __future__ import annotations
+
+import ast
+import keyword
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Device = Literal["cpu", "cuda"]
+Scalar = int | float | str | bool | None
+PROVIDED = ("vocab_size", "chars", "text")  # names the harness binds for the constructor and setup
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _identifier(name: str) -> str:
+    if not name.isidentifier() or keyword.iskeyword(name):
+        raise ValueError(f"{name!r} is not a Python name")
+    return name
+
+
+def parse_call(source: str) -> ast.Call:
+    """A single call expression; ValueError naming what is wrong otherwise."""
+    try:
+        tree = ast.parse(source, mode="eval")
+    except SyntaxError as exc:
+        raise ValueError(f"{source!r} is not a Python expression: {exc.msg}") from None
+    if not isinstance(tree.body, ast.Call):
+        raise ValueError(f"{source!r} must be a call such as CharLSTM(vocab_size, hidden_size)")
+    return tree.body
+
+
+def names_read(source: str) -> list[str]:
+    """The free names an expression reads, in order of appearance."""
+    seen: dict[str, None] = {}
+    for node in ast.walk(ast.parse(source, mode="eval")):
+        if isinstance(node, ast.Name):
+            seen.setdefault(node.id, None)
+    return list(seen)
+
+
+class ModelContract(_Strict):
+    """What the notebook's model must be."""
+
+    class_name: str = Field("CharLSTM", description="the class the notebook defines")
+    constructor: str = Field(
+        "CharLSTM(vocab_size, embedding_dim, hidden_size, num_layers, dropout)",
+        description="how the grader builds it: a call over notebook variables and the provided names "
+        "vocab_size, chars and text")
+    cell: Literal["lstm", "gru", "rnn"] = Field("lstm", description="the recurrent layer; lstm carries (h, c)")
+    embedding_dim: str | int | None = Field(
+        "embedding_dim", description="the notebook variable (or a number) of the embedding size; null for "
+        "models without an embedding, whose recurrent layer reads the input encoding directly")
+    hidden_size: str | int = "hidden_size"
+    num_layers: str | int = "num_layers"
+    input: Literal["indices", "one_hot"] = Field("indices", description="(batch, seq) int64 ids, or one-hot floats "
+                                                 "(batch, seq, vocab_size)")
+    outputs: list[Literal["batch_seq_vocab", "flat"]] = Field(
+        ["batch_seq_vocab", "flat"], min_length=1,
+        description="accepted logits layouts: (batch, seq, vocab) and/or (batch * seq, vocab), batch-major")
+    init_hidden: str = Field("init_hidden", description="the method giving the zero hidden state for a batch size")
+    defaults: dict[str, Scalar] = Field({}, description="values for notebook variables a notebook may leave out")
+
+    @field_validator("class_name", "init_hidden")
+    @classmethod
+    def _names(cls, value: str) -> str:
+        return _identifier(value)
+
+    @field_validator("embedding_dim", "hidden_size", "num_layers")
+    @classmethod
+    def _dimension(cls, value: str | int | None) -> str | int | None:
+        if isinstance(value, str):
+            return _identifier(value)
+        if isinstance(value, int) and value < 1:
+            raise ValueError("a dimension given as a number must be at least 1")
+        return value
+
+    @model_validator(mode="after")
+    def _constructor_builds_the_class(self) -> ModelContract:
+        call = parse_call(self.constructor)
+        if not (isinstance(call.func, ast.Name) and call.func.id == self.class_name):
+            raise ValueError(f"constructor {self.constructor!r} must call {self.class_name}(...)")
+        return self
+
+    @property
+    def hidden_form(self) -> Literal["pair", "tensor"]:
+        return "pair" if self.cell == "lstm" else "tensor"
+
+    def variables(self) -> list[str]:
+        """Notebook variables the contract reads (not the provided names, not the class)."""
+        dims = [d for d in (self.embedding_dim, self.hidden_size, self.num_layers) if isinstance(d, str)]
+        used = [*names_read(self.constructor), *dims]
+        return list(dict.fromkeys(n for n in used if n not in PROVIDED and n != self.class_name))
+
+
+class Budget(_Strict):
+    """One device's retraining budget: the same for every student and for the calibration."""
+
+    steps: int = Field(ge=1, le=1_000_000, description="Adam steps")
+    batch_size: int = Field(32, ge=1, le=4096)
+    seq_length: int = Field(64, ge=1, le=4096)
+    wall_seconds: float = Field(300, gt=0, description="the whole sandboxed run, checks and training; past it "
+                                "the convergence check scores 0 and says so")
+    memory_mib: int = Field(3072, ge=256)
+    threads: int = Field(2, ge=1, le=64, description="torch threads in the sandbox")
+
+
+class TrainingSpec(_Strict):
+    learning_rate: str | float = Field("learning_rate", description="the notebook variable (or a number)")
+    seed: int = Field(0, description="seeds the student's retraining; calibration uses reference.seeds")
+    grad_clip: float | None = Field(5.0, gt=0)
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="auto: cuda when this machine has one and the calibration has a cuda entry")
+    budgets: dict[Device, Budget] = Field(min_length=1)
+
+    @field_validator("learning_rate")
+    @classmethod
+    def _rate(cls, value: str | float) -> str | float:
+        return _identifier(value) if isinstance(value, str) else value
+
+
+class HoldoutSpec(_Strict):
+    """Scored text: `count` windows of `length` characters; only the character after each window is
+    scored, and it never enters the sandbox."""
+
+    path: str | None = Field(None, description="a private text file (relative to the rubric); default: the "
+                             "corpus's last validation_fraction, which training never sees")
+    validation_fraction: float = Field(0.1, gt=0, lt=1)
+    count: int = Field(256, ge=16, le=4096)
+    length: int = Field(64, ge=1, le=1024)
+    seed: int = 20261121
+
+
+class GenerationSpec(_Strict):
+    call: str = Field("generate(model, vocab, seed_text, gen_length, seed=seed)",
+                      description="samples text; reads `model` and `seed` (set by the grader) and notebook variables")
+    provide: dict[str, str] = Field({"vocab": "Vocabulary.from_text(text)"},
+                                    description="names the call needs that no cell can define statically")
+    seed_text: str = Field("seed_text", description="the notebook variable holding the seed text")
+    gen_length: str = Field("gen_length", description="the notebook variable holding the number of characters")
+    includes_seed: bool = Field(True, description="the text returned starts with seed_text")
+    max_length: int = Field(2000, ge=1, description="gen_length is capped at this for the check")
+
+    @field_validator("seed_text", "gen_length")
+    @classmethod
+    def _names(cls, value: str) -> str:
+        return _identifier(value)
+
+    @model_validator(mode="after")
+    def _expressions(self) -> GenerationSpec:
+        parse_call(self.call)
+        for name, source in self.provide.items():
+            _identifier(name)
+            parse_call(source)
+        return self
+
+
+class ReferenceSpec(_Strict):
+    notebook: str = Field(description="the solution notebook (relative to the rubric), run like a student's")
+    seeds: list[int] = Field([0, 1, 2], min_length=1, max_length=20)
+    margin: float = Field(0.1, ge=0, description="nats per character above the worst reference run that still "
+                          "earn full marks")
+
+
+class ProgramSpec(_Strict):
+    corpus: str = Field(description="the training text (relative to the rubric); the one handed out")
+    model: ModelContract = ModelContract()
+    training: TrainingSpec
+    holdout: HoldoutSpec = HoldoutSpec()
+    generation: GenerationSpec = GenerationSpec()
+    reference: ReferenceSpec
+    calibration: str | None = Field(None, description="the calibration file (relative to the rubric); default: "
+                                    "RUBRIC.calibration.json next to the rubric, written by `grader calibrate`")
+
+    def variables(self) -> list[str]:
+        """Every notebook variable the harness reads."""
+        extra = [self.training.learning_rate] if isinstance(self.training.learning_rate, str) else []
+        extra += [self.generation.seed_text, self.generation.gen_length]
+        return list(dict.fromkeys([*self.model.variables(), *extra]))
