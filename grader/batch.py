@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.key import AnswerKey, build_key
+from grader.program.submission import read_notebook_submission
 from grader.results import SubmissionResult
 from grader.rubric import Rubric, load_rubric
 from grader.scoring import grade_submission
@@ -31,13 +32,17 @@ class Graded:
     documents: dict[str, str] = field(default_factory=dict)  # rendered reports by file name
 
 
+SUBMISSION_SUFFIXES = (".json", ".ipynb")
+
+
 def collect_answer_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
-    """Answer files named directly or found (recursively, *.json) under folders; plus missing paths."""
+    """Submissions named directly or found (recursively, *.json and *.ipynb) under folders; plus
+    missing paths. Hidden files and folders (.ipynb_checkpoints) are skipped."""
     files: list[Path] = []
     missing: list[str] = []
     for path in map(Path, paths):
         if path.is_dir():
-            files += sorted(p for p in path.rglob("*.json")
+            files += sorted(p for p in path.rglob("*") if p.suffix in SUBMISSION_SUFFIXES
                             if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
         elif path.is_file():
             files.append(path)
@@ -47,6 +52,9 @@ def collect_answer_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[
 
 
 def grade_file(rubric: Rubric, key: AnswerKey, path: Path) -> SubmissionResult:
+    """Grade one answer file or notebook (whose code runs in the sandbox when the rubric has a program)."""
+    if path.suffix == ".ipynb":
+        return grade_submission(rubric, key, read_notebook_submission(path, rubric))
     return grade_submission(rubric, key, read_answer_file(path))
 
 

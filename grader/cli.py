@@ -27,6 +27,7 @@ from grader.batch import collect_answer_files, grade_files
 from grader.errors import RubricError
 from grader.key import build_key
 from grader.output import ReportWriter, render_student_reports
+from grader.program.calibration import CalibrationError, calibrate, calibration_path, thresholds, write_calibration
 from grader.reports import write_gradescope
 from grader.rubric import Rubric, json_schema, load_rubric
 
@@ -34,14 +35,19 @@ EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, EXIT_RUBRIC = 0, 1, 2, 3
 EXIT_DISCREPANCIES = 1
 
 
+def _report_problems(exc: RubricError, err: Console) -> int:
+    err.print(f"[bold red]invalid rubric[/] ({len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''}):",
+              highlight=False)
+    for problem in exc.problems:
+        err.print(f"  {problem}", markup=False, highlight=False)
+    return EXIT_RUBRIC
+
+
 def _load(path: str, err: Console) -> Rubric | None:
     try:
         return load_rubric(path)
     except RubricError as exc:
-        err.print(f"[bold red]invalid rubric[/] ({len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''}):",
-                  highlight=False)
-        for problem in exc.problems:
-            err.print(f"  {problem}", markup=False, highlight=False)
+        _report_problems(exc, err)
         return None
 
 
@@ -58,7 +64,7 @@ def cmd_grade(args: argparse.Namespace, out: Console, err: Console) -> int:
         err.print(f"[red]no such file or folder:[/] {path}", highlight=False)
     if missing or not files:
         if not files:
-            err.print("no answer files (*.json) found", highlight=False)
+            err.print("no submissions (*.json answer files, *.ipynb notebooks) found", highlight=False)
         return EXIT_USAGE
     if args.gradescope and len(files) != 1:
         err.print(f"--gradescope grades one submission, but {len(files)} answer files were found", highlight=False)
@@ -147,6 +153,34 @@ def cmd_solvers(args: argparse.Namespace, out: Console, err: Console) -> int:
     return EXIT_OK
 
 
+def cmd_calibrate(args: argparse.Namespace, out: Console, err: Console) -> int:
+    try:
+        rubric = load_rubric(args.rubric, calibrated=False)
+    except RubricError as exc:
+        return _report_problems(exc, err)
+    if rubric.program is None:
+        err.print(f"{args.rubric} has no program section: nothing to calibrate", highlight=False)
+        return EXIT_USAGE
+    device = args.device
+    if device not in rubric.program.spec.training.budgets:
+        err.print(f"{args.rubric}: program.training.budgets has no {device} budget", highlight=False)
+        return EXIT_USAGE
+    path = calibration_path(Path(args.rubric), rubric.program)
+    out.print(f"calibrating {args.rubric} on {device}: the reference notebook, seeds "
+              f"{rubric.program.spec.reference.seeds}, {rubric.program.spec.training.budgets[device].steps} steps each",
+              highlight=False)
+    try:
+        entry = calibrate(rubric.program, device, progress=lambda line: out.print(f"  {line}", highlight=False))
+    except CalibrationError as exc:
+        err.print(f"[bold red]calibration failed:[/] {exc}", highlight=False)
+        return EXIT_RUBRIC
+    write_calibration(path, device, entry)
+    limits = thresholds(entry, rubric.program)
+    out.print(f"full marks at <= {limits['full']:.3f} nats/char, none at >= {limits['zero']:.3f}; wrote {path}",
+              highlight=False)
+    return EXIT_OK
+
+
 def cmd_schema(args: argparse.Namespace, out: Console, err: Console) -> int:
     sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
     return EXIT_OK
@@ -162,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     grade = sub.add_parser("grade", help="grade answer files and write reports")
     grade.add_argument("rubric", help="rubric YAML file")
-    grade.add_argument("paths", nargs="+", help="answer files (.json) or folders of them")
+    grade.add_argument("paths", nargs="+", help="answer files (.json), notebooks (.ipynb) or folders of them")
     grade.add_argument("--out", default="grader-out", help="report folder (default: grader-out)")
     grade.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
     grade.add_argument("--gradescope", metavar="FILE",
@@ -190,6 +224,12 @@ def build_parser() -> argparse.ArgumentParser:
     listing = sub.add_parser("solvers", help="list the reference solvers, or describe one: outputs and parameters")
     listing.add_argument("name", nargs="?")
     listing.set_defaults(run=cmd_solvers)
+
+    calibration = sub.add_parser("calibrate", help="retrain the reference notebook over seeds and store the "
+                                 "convergence thresholds for this device next to the rubric")
+    calibration.add_argument("rubric")
+    calibration.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    calibration.set_defaults(run=cmd_calibrate)
 
     schema = sub.add_parser("schema", help="print the JSON Schema of rubric files")
     schema.set_defaults(run=cmd_schema)

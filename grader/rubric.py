@@ -23,10 +23,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 import reference as solvers
 from grader import kinds
 from grader.errors import Problem, RubricError
+from grader.program.calibration import CalibrationError, calibration_path, read_calibration, reference_source, thresholds
+from grader.program.run import ProgramSetup, ProgramSetupError
+from grader.program.spec import ProgramSpec
 from grader.yamlsource import SourceMap, load_yaml
 from reference.graph import StepGraph
 
 SCHEMA_VERSION = 1
+PROGRAM = "program"  # the pseudo solver instance holding the program section's outputs
 RESERVED_COLUMNS = {"student_id", "student_name", "total", "max_score", "manual_pending", "status", "source"}
 Id = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=64)
 
@@ -141,6 +145,9 @@ class Assessment(_Strict):
     show_answers: bool = Field(False, description="let student feedback quote the expected answers")
     defaults: dict[str, dict[str, Any]] = Field({}, description="default options per answer kind")
     solvers: dict[str, SolverSpec] = Field({}, description="named reference-solver runs whose outputs checks use")
+    program: ProgramSpec | None = Field(None, description="the notebook's model: how the `program` checks build, "
+                                        "train and probe it; its outputs are solution: program.contract and "
+                                        "program.convergence")
     follow_through: float = Field(
         1.0, ge=0, le=1,
         description="share of a check's marks earned by a wrong answer that follows correctly from the student's "
@@ -152,6 +159,8 @@ class Assessment(_Strict):
         clash = sorted({q.id for q in self.questions} & RESERVED_COLUMNS)
         if clash:
             raise ValueError(f"question id(s) {', '.join(clash)} would clash with gradebook columns")
+        if PROGRAM in self.solvers:
+            raise ValueError(f"the solver instance name {PROGRAM!r} is reserved for the program section's outputs")
         return self
 
     @property
@@ -173,6 +182,7 @@ class Rubric:
         self.solutions: dict[str, dict[str, Any]] = {}  # solver instance -> output name -> value
         self.sources: dict[tuple[str, str], str] = {}  # check -> the solver output it comes from
         self.graphs: dict[str, StepGraph] = {}  # solver instance -> its step graph, for follow-through
+        self.program: ProgramSetup | None = None  # what notebook runs share, when there is a program section
 
     @cached_property
     def part_index(self) -> dict[str, tuple[Question, Part]]:
@@ -216,17 +226,50 @@ def _solve(rubric: Rubric, where: SourceMap) -> list[Problem]:
     return problems
 
 
+def _load_program(rubric: Rubric, where: SourceMap, calibrated: bool) -> list[Problem]:
+    """The program section's shared data and its outputs: `contract` (what checks compare with)
+    and `convergence` (thresholds per calibrated device, from the calibration file)."""
+    spec = rubric.assessment.program
+    if spec is None:
+        return []
+    rubric_path = Path(rubric.source)
+    try:
+        setup = ProgramSetup.load(spec, rubric_path.parent)
+        source = reference_source(setup)
+        path = calibration_path(rubric_path, setup)
+        calibration = read_calibration(path)
+    except (ProgramSetupError, CalibrationError) as exc:
+        return [where.problem(("program",), str(exc))]
+    rubric.program = setup
+    convergence, problems = {}, []
+    for device in spec.training.budgets:
+        entry = calibration.devices.get(device)
+        if entry is not None and entry.fingerprint == setup.fingerprint(device, source):
+            convergence[device] = thresholds(entry, setup)
+        elif calibrated and device == "cpu":
+            why = "has no entry for it" if entry is None else \
+                "is stale: the corpus, the budget, the contract, the harness or the reference notebook changed"
+            problems.append(where.problem(("program", "training", "budgets", device), (
+                f"the calibration file {path} {why}; run `grader calibrate {rubric.source} --device {device}`")))
+    contract = {"chars": setup.chars, **spec.model.model_dump(), "generation": spec.generation.model_dump()}
+    rubric.solutions[PROGRAM] = {"contract": contract, "convergence": convergence}
+    return problems
+
+
 def _answer_of(rubric: Rubric, item: Criterion) -> tuple[Any, str | None]:
     """The check's canonical answer and, for solver outputs, where it came from; ValueError if unknown."""
     if item.solution is None:
         return item.answer, None
     instance, _, output = item.solution.partition(".")
-    if instance not in rubric.assessment.solvers:
+    if instance not in rubric.assessment.solvers and instance != PROGRAM:
         known = ", ".join(rubric.assessment.solvers) or "none"
         raise ValueError(f"no solver instance {instance!r} in solvers (defined: {known})")
     outputs = rubric.solutions.get(instance)
+    if outputs is None and instance == PROGRAM and rubric.assessment.program is None:
+        raise ValueError(f"{item.solution} needs a program: section describing the notebook's model")
     if outputs is None:
-        raise ValueError(f"solver instance {instance!r} failed, see its own error")
+        failed = "the program section" if instance == PROGRAM else f"solver instance {instance!r}"
+        raise ValueError(f"{failed} failed, see its own error")
     if output not in outputs:
         hint = difflib.get_close_matches(output, list(outputs), n=3)
         raise ValueError(f"solver {instance!r} has no output {output!r}"
@@ -234,9 +277,9 @@ def _answer_of(rubric: Rubric, item: Criterion) -> tuple[Any, str | None]:
     return outputs[output], item.solution
 
 
-def _compile(rubric: Rubric, where: SourceMap) -> list[Problem]:
+def _compile(rubric: Rubric, where: SourceMap, calibrated: bool) -> list[Problem]:
     """Build each check's comparator and reference; collect every problem with its place."""
-    problems: list[Problem] = _solve(rubric, where)
+    problems: list[Problem] = _solve(rubric, where) + _load_program(rubric, where, calibrated)
     seen_parts: dict[str, tuple] = {}
     seen_questions: set[str] = set()
     for kind, options in rubric.assessment.defaults.items():
@@ -291,8 +334,12 @@ def _compile(rubric: Rubric, where: SourceMap) -> list[Problem]:
     return problems
 
 
-def load_rubric(path: str | Path) -> Rubric:
-    """Load and validate a rubric file; raise RubricError listing every problem with file and line."""
+def load_rubric(path: str | Path, *, calibrated: bool = True) -> Rubric:
+    """Load and validate a rubric file; raise RubricError listing every problem with file and line.
+
+    `calibrated=False` lets a program section load without a current CPU calibration (for `grader
+    calibrate`, which writes it); its convergence checks then have no thresholds for that device.
+    """
     data, where = load_yaml(path)
     if not isinstance(data, dict):
         raise RubricError([where.problem((), "a rubric is a mapping with id, title and questions")])
@@ -301,7 +348,7 @@ def load_rubric(path: str | Path) -> Rubric:
     except ValidationError as exc:
         raise RubricError(where.validation_problems(exc)) from None
     rubric = Rubric(assessment, str(path))
-    problems = _compile(rubric, where)
+    problems = _compile(rubric, where, calibrated)
     if problems:
         raise RubricError(problems)
     return rubric

@@ -47,20 +47,28 @@ def _round(x: float) -> float:
     return round(x, 6)
 
 
-def _check_item(rubric: Rubric, entry: KeyEntry | None, item: Criterion, raw: Any, reveal: bool) -> CriterionResult:
+def _check_item(rubric: Rubric, entry: KeyEntry | None, item: Criterion, raw: Any, reveal: bool,
+                program: dict[str, Any] | None) -> CriterionResult:
     shown = item.label or (item.description if reveal or not item.manual else f"marked by a person ({item.id})")
     base = dict(id=item.id, description=shown, guidance=item.description, marks=item.marks)
     if item.manual:
         return CriterionResult(**base, score=None, status="manual", reason="awaits marking by a person",
                                message="to be marked by a person")
     expected = entry.shown if (entry and reveal) else None
-    if item.field is not None and raw is not _MISSING:
+    comparator = rubric.comparators[(entry.part, entry.criterion)] if entry else None
+    if comparator is not None and comparator.reads_program:
+        if program is None:
+            return CriterionResult(**base, score=0.0, status="missing", expected=expected,
+                                   reason="no notebook run: this check runs the code of a notebook (.ipynb) submission",
+                                   message="this check runs the code in your notebook; submit the .ipynb file")
+        raw = program
+    elif item.field is not None and raw is not _MISSING:
         if not isinstance(raw, dict):
             return CriterionResult(**base, score=0.0, status="invalid", expected=expected,
                                    reason=f"answer is not an object with field {item.field!r}",
                                    message=f"expected an object with a field {item.field!r}")
         raw = raw.get(item.field, _MISSING)
-    base["answer"] = _display(raw)
+    base["answer"] = None if raw is program else _display(raw)
     if raw is _MISSING:
         what = f"field {item.field!r}" if item.field else "answer"
         return CriterionResult(**base, score=0.0, status="missing", expected=expected,
@@ -68,7 +76,6 @@ def _check_item(rubric: Rubric, entry: KeyEntry | None, item: Criterion, raw: An
     if entry is None:
         return CriterionResult(**base, score=0.0, status="invalid", reason="the answer key has no entry for this check",
                                message="this answer could not be checked; your instructor has been told")
-    comparator = rubric.comparators[(entry.part, entry.criterion)]
     try:
         verdict = comparator.check(raw, entry.value)
     except InvalidAnswer as exc:
@@ -124,7 +131,8 @@ def grade_submission(rubric: Rubric, key: AnswerKey, submission: Submission) -> 
     for (part_id, item_id), (part, item) in items.items():
         reveal = part.show_answer if part.show_answer is not None else assessment.show_answers
         results[(part_id, item_id)] = _check_item(rubric, lookup.get((part_id, item_id)), item,
-                                                  answers.get(part_id, _MISSING), reveal)
+                                                  answers.get(part_id, _MISSING), reveal,
+                                                  submission.program if submission.readable else None)
     results = apply_follow_through(rubric, lookup, items,
                                    lambda check: _raw_for(items[check][1], answers.get(check[0], _MISSING)), results)
     questions = []

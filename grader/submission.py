@@ -36,6 +36,7 @@ class Submission:
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     readable: bool = True
+    program: dict[str, Any] | None = None  # a notebook's sandboxed run (grader.program), set only by the grader
 
 
 def _parse_int(text: str) -> int | Decimal:

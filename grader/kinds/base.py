@@ -51,6 +51,7 @@ class Comparator:
     kind: ClassVar[str]
     Options: ClassVar[type[BaseModel]] = NoOptions
     manual: ClassVar[bool] = False
+    reads_program: ClassVar[bool] = False  # judges Submission.program (a grader-made notebook run), not an answer
 
     def __init__(self, options: BaseModel):
         self.options = options

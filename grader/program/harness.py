@@ -20,6 +20,7 @@ failed):
     train      retraining from the fixed seed       {ok, error, device, steps, seconds, losses}
     holdout    last-position logits per window      {ok, error, logits}
     sample     text from the retrained model        {ok, error, text}
+    notices    what the harness made allowances for {notices}: modules not installed, .cuda() on a CPU
     done
 
 Errors are "Type: message" plus the innermost line of student.py, as `student.py:LINE`, which
@@ -28,12 +29,15 @@ the grader maps back to a notebook cell. Standard library and torch only.
 
 from __future__ import annotations
 
+import ast
+import importlib.abc
 import importlib.util
 import json
 import math
 import sys
 import time
 import traceback
+import types
 from pathlib import Path
 
 import torch
@@ -90,6 +94,83 @@ def detach(hidden):
     return tuple(h.detach() for h in hidden)
 
 
+class Absent:
+    """Stands in for anything from a module that is not installed here: using it raises."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return Absent(f"{self._name}.{name}")
+
+    def __call__(self, *args, **kwargs):
+        raise ModuleNotFoundError(f"{self._name} is from {self._name.split('.')[0]}, which is not installed where "
+                                  "the grader runs")
+
+
+class AbsentModule(types.ModuleType):
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return Absent(f"{self.__name__}.{name}")
+
+
+class AbsentFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Last on sys.meta_path while the student's module loads: a module the notebook imports that is
+    not installed here (tqdm, matplotlib, google.colab) becomes a stand-in, so definitions that only
+    use it when called (progress bars, plots) still load. Only the modules the notebook's own import
+    statements name are stood in for, never those torch looks for."""
+
+    def __init__(self, names: set[str]):
+        self.names = names
+        self.used: set[str] = set()
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname.split(".")[0] not in self.names:
+            return None
+        self.used.add(fullname.split(".")[0])
+        return importlib.util.spec_from_loader(fullname, self, is_package=True)
+
+    def create_module(self, spec):
+        module = AbsentModule(spec.name)
+        module.__path__ = []
+        return module
+
+    def exec_module(self, module):
+        pass
+
+
+def imported_names(source: str) -> set[str]:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    names = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    return names | {node.module.split(".")[0] for node in ast.walk(tree)
+                    if isinstance(node, ast.ImportFrom) and node.module and node.level == 0}
+
+
+def gpu_calls_run_on_cpu(notices: list[str]) -> None:
+    """Where there is no GPU, `.cuda()` moves nothing instead of failing: hard-coded `.cuda()` calls
+    are common in notebooks written on Colab, and the grade is about the model, not the machine."""
+    def tensor_cuda(self, *args, **kwargs):
+        note("`.cuda()` was called on a tensor; there is no GPU here, so it stayed on the CPU")
+        return self
+
+    def module_cuda(self, *args, **kwargs):
+        note("`.cuda()` was called on a module; there is no GPU here, so it stayed on the CPU")
+        return self
+
+    def note(text: str) -> None:
+        if text not in notices:
+            notices.append(text)
+
+    torch.Tensor.cuda = tensor_cuda
+    torch.nn.Module.cuda = module_cuda
+
+
 class Harness:
     def __init__(self, task: dict, text: str):
         self.task = task
@@ -99,6 +180,7 @@ class Harness:
         self.text = text
         self.namespace: dict = {}
         self.model = None
+        self.notices: list[str] = []
 
     # --- inputs in the contract's encoding -------------------------------------------------------
     def encode(self, ids: torch.Tensor) -> torch.Tensor:
@@ -120,7 +202,14 @@ class Harness:
         spec = importlib.util.spec_from_file_location("student", MODULE_FILE)
         module = importlib.util.module_from_spec(spec)
         sys.modules["student"] = module  # dataclasses and pickling look classes up here
-        _, error = attempt(spec.loader.exec_module, module)
+        finder = AbsentFinder(imported_names(Path(MODULE_FILE).read_text(encoding="utf-8", errors="replace")))
+        sys.meta_path.append(finder)
+        try:
+            _, error = attempt(spec.loader.exec_module, module)
+        finally:
+            sys.meta_path.remove(finder)
+        self.notices += [f"`{name}` is not installed where the grader runs: the notebook loads, but calling anything "
+                         "from it fails" for name in sorted(finder.used)]
         send("load", ok=error is None, error=error)
         self.namespace = {**module.__dict__, **self.task["defaults"]} if error is None else {}
         for name, value in self.task["defaults"].items():  # a notebook's own value beats a default
@@ -309,6 +398,8 @@ def main() -> None:
     text = Path("train.txt").read_text(encoding="utf-8")
     torch.set_num_threads(task["threads"])
     harness = Harness(task, text)
+    if not torch.cuda.is_available():
+        gpu_calls_run_on_cpu(harness.notices)
     if harness.load():
         harness.values()
         if harness.build():
@@ -320,6 +411,7 @@ def main() -> None:
                 harness.holdout()
                 runs = harness.generate([task["generation"]["seeds"][0]], task["generation"]["sample_length"])
                 send("sample", ok=runs[0]["ok"], error=runs[0].get("error"), text=runs[0].get("text"))
+    send("notices", notices=harness.notices[:20])
     finish()
 
 

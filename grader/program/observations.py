@@ -89,18 +89,23 @@ class Sample(Step):
     text: str | None = None
 
 
+class Notices(_Message):
+    notices: list[str]
+
+
 PROTOCOL: dict[str, type[_Message]] = {  # message kind -> its data, in the order the harness sends them
     "load": Step, "values": Values, "build": Build, "init_hidden": InitHidden, "forward": Forward,
     "backward": Backward, "generate": Generate, "train": Train, "holdout": Holdout, "sample": Sample,
+    "notices": Notices,
 }
 
 
 class RecordedComparison(BaseModel):
-    """The notebook's own printed losses next to the retraining's: evidence, not marks."""
+    """The notebook's own printed losses next to the retraining's: evidence, not marks (the
+    convergence check flags a gap the code cannot explain)."""
 
     recorded_best: float | None = Field(None, description="the lowest loss the notebook printed (nats/char)")
     retrained: float | None = Field(None, description="the retraining's held-out loss")
-    flag: str | None = Field(None, description="why the recorded losses look out of reach of this code")
 
 
 class ProgramRun(BaseModel):
@@ -129,6 +134,8 @@ class ProgramRun(BaseModel):
     holdout_loss: float | None = Field(None, description="nats per character on the held-out windows, computed "
                                        "by the grader from the reported logits and targets it never sent")
     sample: Sample | None = None
+    notices: list[str] = Field([], description="allowances the harness made: modules not installed here, .cuda() "
+                               "calls without a GPU")
     recorded: RecordedComparison = RecordedComparison()
 
     def value(self, name: str) -> Any:

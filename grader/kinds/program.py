@@ -1,0 +1,283 @@
+"""Kind `program`: one check of a notebook's model, judged from its sandboxed run (`ProgramRun`).
+
+The answer is not the student's to give: scoring hands this kind `Submission.program`, which only
+the notebook reader fills, so an answer file cannot claim a passing run. Options: `check`, one of
+
+- `builds`: the definitions import and the contract's constructor call returns an nn.Module;
+- `init_hidden`: zero hidden state of the contract's form, each (layers, batch, hidden), for
+  batch sizes 4, 3 and 1;
+- `forward`: (batch 4, seq 16) ids give logits in an accepted layout, finite, and a hidden state
+  of the right shapes (parameters that get no gradient are a warning: a layer built but unused);
+- `variable_shapes`: the same for batch 1, sequence length 1 and (3, 7);
+- `parameter_count`: the count equals the contract's architecture built from the student's own
+  hyperparameters (embedding, recurrent layers, linear output);
+- `convergence`: the held-out loss after retraining on this device's budget: full marks up to the
+  calibrated threshold, none from the frequency-only loss, linear in between
+  (`solution: program.convergence`; the others take `solution: program.contract`);
+- `generation`: the generation call returns text of gen_length characters (after seed_text, which
+  it starts with when the contract says so) drawn from the vocabulary;
+- `reproducible`: the same seed gives the same text.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from torch import nn
+
+from grader.kinds import register
+from grader.kinds.base import Comparator, InvalidAnswer, Verdict
+from grader.program.observations import ForwardProbe, ProgramRun
+
+Check = Literal["builds", "init_hidden", "forward", "variable_shapes", "parameter_count", "convergence",
+                "generation", "reproducible"]
+RECURRENT = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+
+
+class ProgramOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    check: Check
+
+
+RECORDED_MARGIN = 0.5  # nats/char below the frequency-only loss: a printed loss that shows learning
+UNLEARNED_MARGIN = 0.1  # nats/char: a retraining this close to the frequency-only loss learned nothing
+
+
+class _Failed(Exception):
+    """A check cannot pass: the message says why, for the student and the instructor alike."""
+
+    def __init__(self, message: str, warnings: list[str] | None = None):
+        super().__init__(message)
+        self.warnings = warnings or []
+
+
+def recorded_flag(run: ProgramRun, limits: dict) -> str | None:
+    """A notebook whose printed losses its own code cannot come near: the code does not train, or
+    trains no better than character frequencies where the reference learns on the same budget, yet
+    the notebook printed a loss well below them. (Printed losses below the short retraining's are
+    normal: students train longer.)"""
+    best, zero = run.recorded.recorded_best, limits["zero"]
+    if best is None or best >= zero - RECORDED_MARGIN or limits["full"] >= zero - RECORDED_MARGIN:
+        return None
+    if run.train is not None and not run.train.ok:
+        return (f"the notebook printed a loss of {best:.3g}, but its code as handed in fails to train: the printed "
+                "outputs came from different code")
+    if run.holdout_loss is not None and run.holdout_loss > zero - UNLEARNED_MARGIN:
+        return (f"the notebook printed a loss of {best:.3g}, but its code, retrained, reaches {run.holdout_loss:.3g}, "
+                f"no better than character frequencies ({zero:.3g}): the printed outputs came from different code")
+    return None
+
+
+def _dimension(run: ProgramRun, name_or_value: str | int | None) -> int | None:
+    if name_or_value is None or isinstance(name_or_value, int):
+        return name_or_value
+    value = run.value(name_or_value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1_000_000:
+        error = run.values.get(name_or_value, {}).get("error")
+        raise _Failed(error or f"`{name_or_value}` must be a whole number between 1 and 1000000, got {value!r}")
+    return value
+
+
+def expected_parameters(contract: dict, run: ProgramRun) -> tuple[int, str]:
+    """The parameter count of the contract's architecture at the student's sizes, and its description.
+    Built on torch's meta device: counted exactly, nothing allocated."""
+    vocab = len(contract["chars"])
+    embedding, hidden, layers = (_dimension(run, contract[k]) for k in ("embedding_dim", "hidden_size", "num_layers"))
+    modules = [nn.Embedding(vocab, embedding, device="meta")] if embedding else []
+    modules += [RECURRENT[contract["cell"]](embedding or vocab, hidden, layers, device="meta"),
+                nn.Linear(hidden, vocab, device="meta")]
+    count = sum(p.numel() for module in modules for p in module.parameters())
+    parts = ([f"embedding {vocab}x{embedding}"] if embedding else []) + [
+        f"{layers}-layer {contract['cell'].upper()} of {hidden}", f"linear {hidden}->{vocab}"]
+    return count, ", ".join(parts)
+
+
+def _hidden_problems(contract: dict, run: ProgramRun, batch: int, form: str | None, shapes: list) -> list[str]:
+    hidden, layers = _dimension(run, contract["hidden_size"]), _dimension(run, contract["num_layers"])
+    want = [layers, batch, hidden]
+    pair = contract["cell"] == "lstm"
+    if pair and (len(shapes) != 2 or form == "tensor"):
+        return [f"the hidden state must be a pair (h, c), got {form or 'something else'} of {len(shapes)}"]
+    if not pair and form != "tensor":
+        return [f"the hidden state must be one tensor h, got a {form}"]
+    return [f"{'hc'[i] if pair else 'h'} has shape {shape}, expected {want} (layers, batch, hidden)"
+            for i, shape in enumerate(shapes) if shape != want]
+
+
+def _probe_problems(contract: dict, run: ProgramRun, probe: ForwardProbe) -> list[str]:
+    where = f"batch {probe.batch}, sequence length {probe.seq}"
+    if not probe.ok:
+        return [f"{where}: {probe.error}"]
+    vocab = len(contract["chars"])
+    layouts = {"batch_seq_vocab": [probe.batch, probe.seq, vocab], "flat": [probe.batch * probe.seq, vocab]}
+    accepted = [layouts[name] for name in contract["outputs"]]
+    problems = []
+    if probe.logits not in accepted:
+        problems.append(f"{where}: logits of shape {probe.logits}, expected " + " or ".join(map(str, accepted)))
+    elif not probe.finite:
+        problems.append(f"{where}: the logits hold NaN or infinite values")
+    form = "tensor" if len(probe.hidden) == 1 else "tuple"
+    problems += [f"{where}: {p}" for p in _hidden_problems(contract, run, probe.batch, form, probe.hidden)]
+    return problems
+
+
+@register
+class Program(Comparator):
+    kind = "program"
+    Options = ProgramOptions
+    reads_program: ClassVar[bool] = True
+
+    def reference(self, value: Any) -> Any:
+        if self.options.check == "convergence":
+            if not isinstance(value, dict) or not all(isinstance(v, dict) and {"full", "zero"} <= set(v)
+                                                      for v in value.values()):
+                raise ValueError("the convergence check takes solution: program.convergence")
+        elif not isinstance(value, dict) or "constructor" not in value:
+            raise ValueError(f"the {self.options.check} check takes solution: program.contract")
+        return value
+
+    def show(self, reference: Any) -> str:
+        if self.options.check != "convergence":
+            return f"the model contract: {reference['constructor']}"
+        return "; ".join(f"{device}: full marks at <= {t['full']:.3f} nats/char after {t['steps']} steps, none at "
+                         f">= {t['zero']:.3f}" for device, t in reference.items()) or "not calibrated"
+
+    def check(self, answer: Any, reference: Any) -> Verdict:
+        try:
+            run = ProgramRun.model_validate(answer)
+        except ValidationError:
+            raise InvalidAnswer("this check needs a notebook run made by the grader") from None
+        if run.tampering:
+            why = f"the run's structured output was tampered with ({run.tampering[0]})"
+            return Verdict.of(0.0, why, why + ": no marks for checks of this run")
+        try:
+            fraction, reason, message, warnings = getattr(self, f"_{self.options.check}")(run, reference)
+        except _Failed as exc:
+            text = str(exc)
+            if run.ended:
+                text += f" (the run ended early: {run.ended})"
+            return Verdict.of(0.0, text, text, exc.warnings)
+        return Verdict.of(fraction, reason, message, warnings)
+
+    @staticmethod
+    def _require(run: ProgramRun, *steps: str) -> None:
+        labels = {"load": "importing the notebook's definitions", "build": "building the model",
+                  "train": "retraining", "holdout": "scoring held-out text"}
+        for name in steps:
+            step = getattr(run, name)
+            if step is None:
+                raise _Failed(f"the run never reached {labels.get(name, name)}")
+            if not step.ok:
+                raise _Failed(f"{labels.get(name, name)} failed: {step.error}")
+
+    def _builds(self, run: ProgramRun, contract: dict):
+        self._require(run, "load", "build")
+        return 1.0, "built", f"{contract['class_name']} builds from your hyperparameters", []
+
+    def _init_hidden(self, run: ProgramRun, contract: dict):
+        self._require(run, "build")
+        if run.init_hidden is None:
+            raise _Failed("the run never reached init_hidden")
+        problems = []
+        for probe in run.init_hidden.results:
+            if not probe.ok:
+                problems.append(f"batch {probe.batch}: {probe.error}")
+                continue
+            problems += [f"batch {probe.batch}: {p}" for p in
+                         _hidden_problems(contract, run, probe.batch, probe.form, probe.shapes)]
+            if probe.zeros is False:
+                problems.append(f"batch {probe.batch}: the initial hidden state is not all zeros")
+        if problems:
+            raise _Failed(f"{contract['init_hidden']}: " + "; ".join(problems[:4]))
+        return 1.0, "zero hidden state of the right shapes", f"{contract['init_hidden']} is right", []
+
+    def _probes(self, run: ProgramRun, contract: dict, first: bool):
+        self._require(run, "build")
+        if run.forward is None:
+            raise _Failed("the run never reached forward")
+        probes = run.forward.results[:1] if first else run.forward.results[1:]
+        problems = [p for probe in probes for p in _probe_problems(contract, run, probe)]
+        if problems:
+            raise _Failed("forward: " + "; ".join(problems[:4]))
+
+    def _forward(self, run: ProgramRun, contract: dict):
+        self._probes(run, contract, first=True)
+        warnings = []
+        if run.backward is not None and run.backward.without_grad:
+            warnings.append("these parameters got no gradient, so their layer is built but never used: "
+                            + ", ".join(run.backward.without_grad[:8]))
+        if run.backward is not None and not run.backward.ok:
+            warnings.append(f"backpropagating a loss through forward failed: {run.backward.error}")
+        return 1.0, "forward shapes right", "forward returns logits and hidden state of the right shapes", warnings
+
+    def _variable_shapes(self, run: ProgramRun, contract: dict):
+        self._probes(run, contract, first=False)
+        return 1.0, "other shapes right", "forward works for batch 1 and other sequence lengths", []
+
+    def _parameter_count(self, run: ProgramRun, contract: dict):
+        self._require(run, "build")
+        expected, architecture = expected_parameters(contract, run)
+        got = run.build.parameters
+        if got == expected:
+            return 1.0, f"{got} parameters", f"{got} parameters, as {architecture} has", []
+        raise _Failed(f"your model has {got} parameters; {architecture} has {expected}")
+
+    def _convergence(self, run: ProgramRun, reference: dict):
+        limits = reference.get(run.device)
+        if limits is None:
+            raise _Failed(f"the rubric has no calibration for {run.device}; the instructor must run grader calibrate")
+        flag = recorded_flag(run, limits)
+        warnings = [flag] if flag else []
+        try:
+            self._require(run, "build", "train", "holdout")
+        except _Failed as exc:
+            raise _Failed(str(exc), warnings) from None
+        loss = run.holdout_loss
+        full, zero = limits["full"], limits["zero"]
+        fraction = 1.0 if loss <= full else 0.0 if loss >= zero else (zero - loss) / (zero - full)
+        text = (f"retrained for {run.train.steps} steps on {run.device} (the same budget and seed for everyone): "
+                f"{loss:.3f} nats/char on held-out text; full marks at <= {full:.3f}, none at >= {zero:.3f} "
+                "(a model that knows only character frequencies)")
+        return fraction, text, text, warnings
+
+    def _generation_runs(self, run: ProgramRun):
+        self._require(run, "build")
+        if run.generate is None:
+            raise _Failed("the run never reached generation")
+        return run.generate.runs
+
+    def _generation(self, run: ProgramRun, contract: dict):
+        first = self._generation_runs(run)[0]
+        if not first.ok:
+            raise _Failed(f"generation failed: {first.error}")
+        if first.text is None:
+            raise _Failed(f"generation returned a {first.type}, not text")
+        spec = contract["generation"]
+        seed_text, length = run.value(spec["seed_text"]), run.value(spec["gen_length"])
+        if not isinstance(seed_text, str) or isinstance(length, bool) or not isinstance(length, int) or length < 0:
+            raise _Failed(f"`{spec['seed_text']}` must be text and `{spec['gen_length']}` a whole number >= 0")
+        length = min(length, spec["max_length"])
+        want = len(seed_text) + length if spec["includes_seed"] else length
+        problems = []
+        if spec["includes_seed"] and not first.text.startswith(seed_text):
+            problems.append(f"the text does not start with seed_text {seed_text[:40]!r}")
+        if len(first.text) != want:
+            problems.append(f"{len(first.text)} characters, expected {want}")
+        strangers = sorted(set(first.text[len(seed_text):] if spec["includes_seed"] else first.text)
+                           - set(contract["chars"]))
+        if strangers:
+            problems.append(f"characters outside the vocabulary: {''.join(strangers)[:20]!r}")
+        if problems:
+            raise _Failed("generation: " + "; ".join(problems))
+        return 1.0, f"{want} characters", f"generation gives {want} characters from seed_text", []
+
+    def _reproducible(self, run: ProgramRun, contract: dict):
+        runs = self._generation_runs(run)
+        same = runs[:2]
+        if not all(r.ok and r.text is not None for r in same):
+            raise _Failed("generation failed, so reproducibility could not be checked")
+        if same[0].text != same[1].text:
+            raise _Failed(f"two generations with seed {same[0].seed} gave different text: the sampling does not "
+                          "use the seed it is given")
+        return 1.0, "same seed, same text", "the same seed gives the same text", []

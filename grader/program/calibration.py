@@ -1,0 +1,125 @@
+"""Calibration: the reference notebook retrained like a student's, over several seeds, per device.
+
+Its held-out losses set the convergence thresholds in the key: full marks up to the worst
+reference run plus `reference.margin`, none from the loss of a model that knows only character
+frequencies, linear in between. Training is too slow to run at every rubric load, so `grader
+calibrate RUBRIC` runs it once per device and writes RUBRIC.calibration.json; the rubric then
+loads it and refuses one whose fingerprint (corpus, held-out text, contract, budget, harness,
+reference notebook, seeds) no longer matches. Each device has its own budget and entry, so a
+grade does not depend on the machine: a CPU grader uses the CPU budget and thresholds.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+import torch
+from pydantic import BaseModel, ValidationError
+
+from grader.notebook import read_notebook
+from grader.program.observations import ProgramRun
+from grader.program.run import ProgramSetup, observe
+from grader.program.spec import Budget, Device
+
+FORMAT = "grader-calibration/1"
+
+
+class CalibrationError(ValueError):
+    """The reference notebook cannot be calibrated: unreadable, or it fails its own checks."""
+
+
+class DeviceCalibration(BaseModel):
+    fingerprint: str
+    budget: Budget
+    seeds: list[int]
+    losses: list[float]  # held-out nats per character, one per seed
+    seconds: list[float]  # wall time of each sandboxed run, harness start included
+    machine: str
+    created: str
+
+
+class Calibration(BaseModel):
+    format: Literal["grader-calibration/1"] = FORMAT
+    devices: dict[Device, DeviceCalibration] = {}
+
+
+def calibration_path(rubric_path: Path, setup: ProgramSetup) -> Path:
+    if setup.spec.calibration:
+        return setup.folder / setup.spec.calibration
+    return rubric_path.with_name(rubric_path.name.rsplit(".", 1)[0] + ".calibration.json")
+
+
+def reference_source(setup: ProgramSetup) -> str:
+    path = setup.folder / setup.spec.reference.notebook
+    notebook = read_notebook(path)
+    if not notebook.readable:
+        raise CalibrationError(f"reference.notebook: {notebook.error}")
+    return notebook.source
+
+
+def read_calibration(path: Path) -> Calibration:
+    """The file's calibrations; an absent file is an empty one, a broken file a CalibrationError."""
+    if not path.exists():
+        return Calibration()
+    try:
+        return Calibration.model_validate_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValidationError) as exc:
+        raise CalibrationError(f"{path}: not a calibration file: {str(exc).splitlines()[0]}") from None
+
+
+def thresholds(entry: DeviceCalibration, setup: ProgramSetup) -> dict:
+    """The convergence check's reference for one device."""
+    full = max(entry.losses) + setup.spec.reference.margin
+    return {"full": round(full, 6), "zero": round(setup.unigram_loss, 6), "reference": entry.losses,
+            "steps": entry.budget.steps}
+
+
+def machine() -> str:
+    gpu = f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
+    return f"{platform.machine()} {os.cpu_count()} cores{gpu}, torch {torch.__version__}"
+
+
+def _reference_problems(run: ProgramRun) -> list[str]:
+    problems = [f"the run ended early: {run.ended}"] if run.ended else []
+    problems += [f"{name}: {step.error}" for name, step in
+                 [("load", run.load), ("build", run.build), ("train", run.train), ("holdout", run.holdout)]
+                 if step is not None and not step.ok]
+    if run.holdout_loss is None and not problems:
+        problems.append("no held-out loss was reported")
+    return problems + run.tampering
+
+
+def calibrate(setup: ProgramSetup, device: Device, *, backend: str = "auto",
+              progress: Callable[[str], None] = lambda line: None) -> DeviceCalibration:
+    """Retrain the reference notebook once per seed on `device`; raise CalibrationError if it fails."""
+    source = reference_source(setup)
+    notebook = read_notebook(setup.folder / setup.spec.reference.notebook)
+    losses, seconds = [], []
+    for seed in setup.spec.reference.seeds:
+        run = observe(notebook, setup, device, seed=seed, backend=backend)
+        problems = _reference_problems(run)
+        if problems:
+            raise CalibrationError(f"the reference notebook fails with seed {seed}: {'; '.join(problems)}")
+        losses.append(round(run.holdout_loss, 6))
+        seconds.append(round(run.wall_seconds, 2))
+        progress(f"seed {seed}: {run.holdout_loss:.4f} nats/char held out, {run.wall_seconds:.1f} s")
+    entry = DeviceCalibration(fingerprint=setup.fingerprint(device, source), budget=setup.spec.training.budgets[device],
+                              seeds=setup.spec.reference.seeds, losses=losses, seconds=seconds, machine=machine(),
+                              created=datetime.date.today().isoformat())
+    if thresholds(entry, setup)["full"] >= setup.unigram_loss:
+        raise CalibrationError(
+            f"on this budget the reference reaches {max(losses):.3f} nats/char, which plus the margin "
+            f"{setup.spec.reference.margin} is no better than character frequencies ({setup.unigram_loss:.3f}): "
+            "raise the budget's steps")
+    return entry
+
+
+def write_calibration(path: Path, device: Device, entry: DeviceCalibration) -> None:
+    calibration = read_calibration(path)
+    calibration.devices[device] = entry
+    path.write_text(calibration.model_dump_json(indent=2) + "\n", encoding="utf-8")
