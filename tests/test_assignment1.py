@@ -35,12 +35,25 @@ def test_marks_are_the_documents(rubric):
     assert assessment.total_marks == 40
 
 
-def test_only_q2b_is_automatic_and_the_coding_ids_are_fixed(rubric):
+def test_q2b_and_the_coding_question_are_automatic_and_the_coding_ids_are_fixed(rubric):
     automatic = [part.id for _, part in rubric.assessment.parts() if not part.manual]
-    assert automatic == GRADIENTS
+    assert automatic == GRADIENTS + ["coding.model", "coding.convergence", "coding.inference"]
     coding = next(q for q in rubric.assessment.questions if q.id == "coding")
-    assert [p.id for p in coding.parts] == ["coding.model", "coding.convergence", "coding.inference"]
-    assert all(p.manual and p.criteria for p in coding.parts)
+    checks = {p.id: {c.id: (c.kind, c.marks) for c in p.items()} for p in coding.parts}
+    assert checks == {
+        "coding.model": {"builds": ("program", 1), "init_hidden": ("program", 1), "forward": ("program", 2),
+                         "variable_shapes": ("program", 1), "parameter_count": ("program", 2)},
+        "coding.convergence": {"retrained": ("program", 3), "justified": (None, 2)},
+        "coding.inference": {"generation": ("program", 1), "reproducible": ("program", 1), "discussed": (None, 1)},
+    }
+
+
+def test_the_shipped_cpu_calibration_is_current_and_learns(rubric):
+    """The rubric loads only with a current calibration; its thresholds must leave room to learn."""
+    limits = rubric.solutions["program"]["convergence"]["cpu"]
+    assert len(limits["reference"]) == 3 and limits["steps"] == 200
+    assert limits["full"] == pytest.approx(max(limits["reference"]) + 0.1)
+    assert limits["full"] < limits["zero"] - 1.0  # the reference learns far beyond character frequencies
 
 
 def test_q2b_answers_are_the_solvers_gradients_of_the_documents_network(rubric):
@@ -71,8 +84,12 @@ def test_all_correct_answers_in_latex_plain_and_expanded_forms(graded):
     result = graded["s101-correct"]
     parts = statuses(result)
     assert {parts[p] for p in GRADIENTS} == {"correct"}
-    assert {status for part, status in parts.items() if part not in GRADIENTS} == {"manual"}
-    assert result.score == 4 and result.manual_pending == 36 and not result.warnings and not result.errors
+    assert {status for part, status in parts.items() if part not in GRADIENTS and not part.startswith("coding")} \
+        == {"manual"}
+    coding = [c for part in result.parts() if part.id.startswith("coding") for c in part.criteria]
+    assert {c.status for c in coding if c.id not in ("justified", "discussed")} == {"missing"}
+    assert all("submit the .ipynb" in c.message for c in coding if c.status == "missing")
+    assert result.score == 4 and result.manual_pending == 24 and not result.warnings and not result.errors
 
 
 def test_typical_mistakes_lose_their_parts(graded):
@@ -100,3 +117,57 @@ def test_grading_the_folder_in_parallel_gives_the_same_scores(graded):
     files, _ = collect_answer_files([ROOT / "submissions" / "assignment1"])
     results = grade_files(ROOT / "rubrics" / "assignment1.yaml", files, jobs=2)
     assert {r.student_id: r.score for r in results} == {r.student_id: r.score for r in graded.values()}
+
+
+@pytest.fixture(scope="module")
+def sample_notebooks(tmp_path_factory):
+    """The sample CharLSTM notebooks graded against the tiny assignment (assignment1's coding
+    checks on a budget of seconds): what each real-student mess costs and why."""
+    from tests.program_support import tiny_assignment
+
+    tiny = load_rubric(tiny_assignment(tmp_path_factory.mktemp("tiny")))
+    key = build_key(tiny)
+    files = sorted((ROOT / "submissions" / "charlstm").glob("*.ipynb"))
+    return {path.stem.split("-")[0]: grade_file(tiny, key, path) for path in files}
+
+
+STRUCTURE = ["builds", "init_hidden", "forward", "variable_shapes", "parameter_count", "generation", "reproducible"]
+
+
+def criteria(result) -> dict:
+    return {c.id: c for part in result.parts() for c in part.criteria}
+
+
+@pytest.mark.parametrize("sample", ["s01", "s02", "s04", "s05", "s06"])
+def test_sample_notebooks_whose_model_is_right_pass_every_structural_check(sample_notebooks, sample):
+    found = criteria(sample_notebooks[sample])
+    assert {name: found[name].status for name in STRUCTURE} == dict.fromkeys(STRUCTURE, "correct")
+    assert found["retrained"].status in ("correct", "partial", "incorrect")
+    assert "nats/char on held-out text" in found["retrained"].message
+
+
+def test_notebook_mess_gets_allowances_with_notices(sample_notebooks):
+    warnings = " | ".join(sample_notebooks["s04"].warnings)
+    assert "`tqdm` is not installed where the grader runs" in warnings and "interrupted" in warnings
+    warnings = " | ".join(sample_notebooks["s05"].warnings)
+    assert "`matplotlib` is not installed" in warnings and "`.cuda()` was called" in warnings
+
+
+def test_a_blank_template_line_costs_the_model_with_the_cell_named(sample_notebooks):
+    result = sample_notebooks["s03"]
+    assert any("cell 13, line 3" in w and "invalid syntax" in w for w in result.warnings)
+    found = criteria(result)
+    assert all(found[name].score == 0 for name in STRUCTURE + ["retrained"])
+    assert "NameError" in found["builds"].message
+
+
+def test_drop_prob_in_the_bias_slot_fails_to_build_naming_the_cell(sample_notebooks):
+    found = criteria(sample_notebooks["s07"])
+    assert found["builds"].status == "incorrect"
+    assert "bias should be of type bool" in found["builds"].message and "(cell 11, line 7)" in found["builds"].message
+    assert sample_notebooks["s07"].score == 0
+
+
+def test_a_notebook_cut_off_half_way_is_unreadable_not_fatal(sample_notebooks):
+    result = sample_notebooks["s08"]
+    assert not result.readable and "is not JSON" in result.errors[0] and result.score == 0

@@ -53,19 +53,21 @@ class _Failed(Exception):
 
 
 def recorded_flag(run: ProgramRun, limits: dict) -> str | None:
-    """A notebook whose printed losses its own code cannot come near: the code does not train, or
-    trains no better than character frequencies where the reference learns on the same budget, yet
-    the notebook printed a loss well below them. (Printed losses below the short retraining's are
-    normal: students train longer.)"""
+    """A notebook whose printed losses its own code cannot come near: the code does not train (so the
+    outputs came from other code), or trains no better than character frequencies where the
+    reference learns on the same budget (worth a look), yet the notebook printed a loss well below
+    them. Printed losses below the short retraining's are normal: students train longer."""
     best, zero = run.recorded.recorded_best, limits["zero"]
     if best is None or best >= zero - RECORDED_MARGIN or limits["full"] >= zero - RECORDED_MARGIN:
         return None
     if run.train is not None and not run.train.ok:
-        return (f"the notebook printed a loss of {best:.3g}, but its code as handed in fails to train: the printed "
-                "outputs came from different code")
+        return (f"the notebook printed a loss of {best:.3g}, but its code as handed in fails to train here: the "
+                "printed outputs came from different code (or a different environment)")
     if run.holdout_loss is not None and run.holdout_loss > zero - UNLEARNED_MARGIN:
-        return (f"the notebook printed a loss of {best:.3g}, but its code, retrained, reaches {run.holdout_loss:.3g}, "
-                f"no better than character frequencies ({zero:.3g}): the printed outputs came from different code")
+        return (f"the notebook printed a loss of {best:.3g}, but its code, retrained on the grader's budget, reaches "
+                f"{run.holdout_loss:.3g}, no better than character frequencies ({zero:.3g}), where the reference "
+                "learns: worth a look (much longer training with a tiny learning rate could explain it; outputs "
+                "from different code would too)")
     return None
 
 

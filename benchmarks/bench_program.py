@@ -1,0 +1,96 @@
+"""Costs of grading the coding question, on this machine:
+
+1. the per-notebook overhead of the harness: sandbox start, `import torch`, loading the
+   notebook's definitions, the shape/parameter/generation checks and the held-out scoring,
+   i.e. a whole sandboxed run minus the time it spent retraining (run with a 1-step budget);
+   side by side with the floor any runner pays, a bare `python -c "import torch"`, as a ratio;
+2. the convergence check on CPU at the rubric's CPU budget (the retraining of one notebook), with
+   1 and 2 torch threads;
+3. the reference calibration (every seed of `grader calibrate`), unless --skip-calibration.
+
+    python benchmarks/bench_program.py [--rubric rubrics/assignment1.yaml] [--repeat 3]
+
+It prints a Markdown table; benchmarks/RESULTS.md keeps the figures with the machine they came from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from grader.notebook import read_notebook  # noqa: E402
+from grader.program.calibration import calibrate, machine  # noqa: E402
+from grader.program.run import ProgramSetup, observe  # noqa: E402
+from grader.rubric import load_rubric  # noqa: E402
+
+
+def with_budget(setup: ProgramSetup, **changes) -> ProgramSetup:
+    training = setup.spec.training
+    budget = training.budgets["cpu"].model_copy(update=changes)
+    spec = setup.spec.model_copy(update={"training": training.model_copy(update={"budgets": {"cpu": budget}})})
+    return dataclasses.replace(setup, spec=spec)
+
+
+def timed_run(notebook, setup: ProgramSetup) -> tuple[float, float, str]:
+    run = observe(notebook, setup, "cpu")
+    if run.ended or run.train is None or not run.train.ok:
+        raise SystemExit(f"the benchmark notebook did not run cleanly: {run.ended or run.train}")
+    return run.wall_seconds, run.train.seconds, run.backend
+
+
+def bare_torch_import() -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import torch"], check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rubric", default=str(ROOT / "rubrics" / "assignment1.yaml"))
+    parser.add_argument("--notebook", default=str(ROOT / "submissions" / "charlstm" / "s01-correct.ipynb"))
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--skip-calibration", action="store_true")
+    args = parser.parse_args()
+    setup = load_rubric(args.rubric, calibrated=False).program
+    notebook = read_notebook(args.notebook)
+    budget = setup.spec.training.budgets["cpu"]
+    print(f"machine: {machine()}; notebook {Path(args.notebook).name}; CPU budget {budget.steps} steps of "
+          f"{budget.batch_size} x {budget.seq_length}\n")
+    print("| measure | median of runs | runs (s) |\n|---|---|---|")
+
+    overhead, backend = [], ""
+    for _ in range(args.repeat):
+        wall, training, backend = timed_run(notebook, with_budget(setup, steps=1))
+        overhead.append(wall - training)
+    floor = [bare_torch_import() for _ in range(args.repeat)]
+    ratio = statistics.median(overhead) / statistics.median(floor)
+    print(f"| harness overhead per notebook ({backend}), retraining excluded | {statistics.median(overhead):.2f} s | "
+          f"{', '.join(f'{x:.2f}' for x in overhead)} |")
+    print(f"| floor: bare `python -c 'import torch'` | {statistics.median(floor):.2f} s | "
+          f"{', '.join(f'{x:.2f}' for x in floor)} |")
+    print(f"| ratio overhead / floor | {ratio:.2f}x | |")
+
+    for threads in (1, 2):
+        wall, training, _ = timed_run(notebook, with_budget(setup, threads=threads))
+        print(f"| convergence check at the CPU budget, {threads} thread(s): whole run / retraining | "
+              f"{wall:.1f} s / {training:.1f} s | |")
+
+    if not args.skip_calibration:
+        started = time.perf_counter()
+        entry = calibrate(setup, "cpu")
+        total = time.perf_counter() - started
+        print(f"| calibration, {len(entry.seeds)} seeds of the reference notebook | {total:.1f} s in all | "
+              f"{', '.join(f'{x:.1f}' for x in entry.seconds)} |")
+
+
+if __name__ == "__main__":
+    main()
