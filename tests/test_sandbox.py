@@ -459,3 +459,14 @@ def test_the_tail_buffer_keeps_the_last_bytes_and_counts_them_all():
     for _ in range(1000):
         tail.feed(b"0123456789abc")
     assert tail.total == 13_000 and tail.text() == "3456789abc"
+
+
+def test_gpu_runs_see_the_nvidia_device_nodes_and_others_do_not(monkeypatch, tmp_path):
+    monkeypatch.setattr(bwrap.glob, "glob", lambda pattern: ["/dev/nvidia0", "/dev/nvidiactl"] if pattern == "/dev/nvidia*" else [])
+
+    def command(gpu: bool) -> str:
+        return " ".join(bwrap.command("bwrap", ["python"], workdir=tmp_path, read_only={}, env={},
+                                      limits=Limits(gpu=gpu), as_root=False))
+
+    assert "--dev-bind /dev/nvidia0 /dev/nvidia0 --dev-bind /dev/nvidiactl /dev/nvidiactl" in command(True)
+    assert "--dev-bind" not in command(False)

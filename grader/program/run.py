@@ -136,7 +136,7 @@ def limits_for(setup: ProgramSetup, device: Device) -> Limits:
     channel = 16 * 1024 * 1024
     return Limits(wall_seconds=budget.wall_seconds, cpu_seconds=budget.wall_seconds * budget.threads,
                   memory_mib=budget.memory_mib, threads=budget.threads, max_processes=max(64, budget.threads + 8),
-                  channel_bytes=channel, channel_line_bytes=channel)
+                  channel_bytes=channel, channel_line_bytes=channel, gpu=device == "cuda")
 
 
 def observe(notebook: StudentNotebook, setup: ProgramSetup, device: Device = "cpu", *, seed: int | None = None,

@@ -20,6 +20,7 @@ because the kernel does not apply RLIMIT_NPROC to uid 0.
 from __future__ import annotations
 
 import functools
+import glob
 import os
 import shutil
 import subprocess
@@ -110,6 +111,9 @@ def command(
     tmp_size = str(limits.tmp_mib * 1024 * 1024)
     args = [executable, *isolation, "--die-with-parent", "--new-session", *privileges, "--hostname", "sandbox"]
     args += system + ["--proc", "/proc", "--dev", "/dev"]
+    if limits.gpu:  # the driver's device nodes; the driver libraries are under /usr already
+        for node in sorted(glob.glob("/dev/nvidia*")):
+            args += ["--dev-bind", node, node]
     args += ["--perms", "1777", "--size", tmp_size, "--tmpfs", "/tmp"]
     args += ["--perms", "1777", "--size", tmp_size, "--tmpfs", "/dev/shm"]
     args += _folders_for([*roots, *read_only, WORKDIR])

@@ -28,6 +28,7 @@ class Limits(BaseModel):
     threads: int = Field(1, ge=1, le=256, description="threads for torch / OpenMP / BLAS")
     file_size_mib: int = Field(64, ge=1, description="largest file the run may write")
     tmp_mib: int = Field(64, ge=1, description="size of each of /tmp and /dev/shm (bwrap backend)")
+    gpu: bool = Field(False, description="let the run use the host's NVIDIA GPUs (their /dev nodes; bwrap backend)")
     output_tail_bytes: int = Field(64 * 1024, ge=1024, description="last bytes of stdout and of stderr kept")
     channel_bytes: int = Field(1024 * 1024, ge=1024, description="channel bytes decoded; the rest is counted")
     channel_line_bytes: int = Field(64 * 1024, ge=256, description="longest channel line accepted")
