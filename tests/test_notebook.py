@@ -268,6 +268,15 @@ def test_answer_cells_by_metadata(notebook_file):
     assert read.source == "# cell 5\nlr = 0.1\n" and "syntax" not in kinds(read)
 
 
+def test_answer_cells_by_tag_and_metadata_wins(notebook_file):
+    read = read_notebook(notebook_file(
+        new_markdown_cell("by tag", metadata={"tags": ["solution", "answer:q2.a"]}),
+        new_markdown_cell("by metadata", metadata={"grader": {"part": "q2.b"}, "tags": ["answer:q9"]}),
+        new_markdown_cell("an ordinary cell", metadata={"tags": ["answers", "answer"]}),
+    ))
+    assert read.answers == {"q2.a": "by tag", "q2.b": "by metadata"}
+
+
 @pytest.mark.parametrize("line, expected", [
     ("Epoch: 3/20... Step: 100... Loss: 1.2345... Val Loss: 1.4567",
      {"epoch": 3, "epochs": 20, "step": 100, "steps": None, "loss": 1.2345, "val_loss": 1.4567}),

@@ -272,7 +272,10 @@ class Program(Comparator):
             problems.append(f"characters outside the vocabulary: {''.join(strangers)[:20]!r}")
         if problems:
             raise _Failed("generation: " + "; ".join(problems))
-        return 1.0, f"{want} characters", f"generation gives {want} characters from seed_text", []
+        text = f"generation gives {want} characters from seed_text"
+        if run.sample is not None and run.sample.text:
+            text += f"; after retraining it wrote {run.sample.text[:160]!r}"
+        return 1.0, text, text, []
 
     def _reproducible(self, run: ProgramRun, contract: dict):
         runs = self._generation_runs(run)

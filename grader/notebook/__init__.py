@@ -11,8 +11,10 @@ id as in JSON answer files (docs/answer-files.md):
 
     {"cell_type": "markdown", "metadata": {"grader": {"part": "coding.convergence"}}, "source": "..."}
 
-The assignment's starter notebook ships them; Colab and Jupyter keep cell metadata through edits,
-but a cell deleted and retyped loses it. A tagged cell's text is the answer whatever the cell's
+or, for instructors who label cells with JupyterLab's tag editor, a tag `answer:coding.convergence`
+(metadata wins where a cell has both). The assignment's starter notebook ships them; Colab and
+Jupyter keep cell metadata through edits, but a cell deleted and retyped loses it. A labelled
+cell's text is the answer whatever the cell's
 type (a student who turned it into a code cell still has the text read, and it is not code).
 
 See docs/notebooks.md for the rules: grader.notebook.files (opening), .definitions (the module
@@ -33,14 +35,23 @@ from grader.notebook.outputs import execution_order_note, read_outputs
 __all__ = ["CellNote", "NotebookError", "RecordedLoss", "StudentNotebook", "open_notebook", "read_notebook"]
 
 ANSWER_METADATA = "grader"
+ANSWER_TAG = "answer:"
 PART_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")  # as rubric part ids
 
 
 def answer_part(cell: dict) -> str | None:
-    """The part id an answer cell is labelled with, or None for other cells."""
+    """The part id an answer cell is labelled with (metadata grader.part, else a tag
+    `answer:ID`), or None for other cells."""
     metadata = cell.get("metadata")
-    label = metadata.get(ANSWER_METADATA) if isinstance(metadata, dict) else None
-    return label.get("part") if isinstance(label, dict) else None
+    if not isinstance(metadata, dict):
+        return None
+    label = metadata.get(ANSWER_METADATA)
+    if isinstance(label, dict) and "part" in label:
+        return label["part"]
+    tags = metadata.get("tags")
+    labels = [t.removeprefix(ANSWER_TAG) for t in tags if isinstance(t, str) and t.startswith(ANSWER_TAG)] \
+        if isinstance(tags, list) else []
+    return labels[0] if labels else None
 
 
 def _answers(cells: list[tuple[int, dict]], notes: list[CellNote]) -> dict[str, str]:
