@@ -37,7 +37,7 @@ CHARRNN = Path(__file__).resolve().parent / "data" / "charrnn"
 PROGRAM_CHECKS = {"builds", "init_hidden", "forward", "variable_shapes", "parameter_count", "retrained",
                   "generation", "reproducible"}
 SUBMIT_NOTEBOOK = "this check runs the code in your notebook; submit the .ipynb file"
-DIFFERENT_CODE = "the printed outputs came from different code"
+DIFFERENT_CODE = "different code"
 PRINTED = {"output_type": "stream", "name": "stdout",
            "text": "Epoch 10/10... Step: 500... Loss: 0.7900... Val Loss: 0.8000\n"}
 CONVERGENCE_ANSWER = "I settled on hidden_size 64 and learning_rate 0.01; 256 units overfit. Val loss 1.45."
@@ -142,6 +142,18 @@ def tiny(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def tiny_rubric(tiny):
+    return load_rubric(tiny)
+
+
+def tiny_parameters(vocab: int, bias: bool = True) -> int:
+    """Embedding -> 1-layer LSTM -> linear at the tiny hyperparameters, counted by torch itself."""
+    embedding, hidden = TINY_HYPERPARAMETERS["embedding_dim"], TINY_HYPERPARAMETERS["hidden_size"]
+    modules = (nn.Embedding(vocab, embedding), nn.LSTM(embedding, hidden, 1, bias=bias), nn.Linear(hidden, vocab))
+    return sum(p.numel() for m in modules for p in m.parameters())
+
+
+@pytest.fixture(scope="module")
 def graded(tiny, tmp_path_factory) -> dict:
     """Every variant notebook, graded in one batch: name -> SubmissionResult."""
     folder = tmp_path_factory.mktemp("notebooks")
@@ -177,11 +189,12 @@ def test_the_right_model_gets_every_automatic_mark_and_its_answer_cells_reach_th
     found = criteria(result)
     assert passing(result) == PROGRAM_CHECKS
     assert {c.id for c in found.values() if c.status == "manual"} == {"justified", "discussed"}
-    assert found["retrained"].warnings == []  # a printed 0.80 is normal for a model that learns
+    # the same printed line as the flagged notebooks below: a low printed loss is normal for a model that learns
+    assert found["retrained"].warnings == []
     parts = {p.id: p for q in result.questions for p in q.parts}
     assert parts["coding.convergence"].answer == CONVERGENCE_ANSWER
     assert parts["coding.inference"].answer == INFERENCE_ANSWER
-    assert parts["coding.model"].status == "correct" and parts["coding.convergence"].status == "manual"
+    assert parts["coding.model"].status == "correct"
 
 
 # --- 2. variants ---------------------------------------------------------------------------------
@@ -197,8 +210,13 @@ def test_flattened_logits_gpu_calls_and_missing_modules_still_get_every_automati
     assert any("needs a GPU" in w for w in result.warnings)  # the reader's note on the line, too
 
 
-def test_logits_of_the_last_step_only_fail_forward_and_variable_shapes(graded, tiny):
-    vocab = len(load_rubric(tiny).program.chars)
+def test_each_notebook_warning_is_given_once(graded):
+    warnings = graded["flat-cuda-imports"].warnings
+    assert len(warnings) == len(set(warnings)), warnings
+
+
+def test_logits_of_the_last_step_only_fail_forward_and_variable_shapes(graded, tiny_rubric):
+    vocab = len(tiny_rubric.program.chars)
     result = graded["last-step"]
     found = criteria(result)
     assert passing(result) == {"builds", "init_hidden", "parameter_count", "generation", "reproducible"}
@@ -211,7 +229,9 @@ def test_logits_of_the_last_step_only_fail_forward_and_variable_shapes(graded, t
 def test_a_batch_major_hidden_state_fails_init_hidden_naming_the_expected_shape(graded):
     result = graded["hidden-batch-major"]
     found = criteria(result)
-    assert passing(result) == {"builds", "parameter_count"}  # forward, training and sampling use it
+    # forward and training use it at batch 4 and 16; sampling only at batch 1, where the shape is right
+    assert passing(result) == {"builds", "parameter_count", "generation", "reproducible"}
+    assert found["forward"].score == 0 and found["retrained"].score == 0
     assert found["init_hidden"].score == 0
     assert found["init_hidden"].message.startswith(
         "init_hidden: batch 4: h has shape [4, 1, 64], expected [1, 4, 64] (layers, batch, hidden)")
@@ -225,27 +245,22 @@ def test_a_single_hidden_tensor_for_an_lstm_fails_init_hidden(graded):
     assert passing(result) == {"builds", "parameter_count"}
 
 
-@pytest.mark.xfail(strict=True, reason="kinds/program._hidden_problems: a hidden state of the wrong form "
-                   "(one tensor for an LSTM) is reported without the expected (layers, batch, hidden) shape")
 def test_a_single_hidden_tensor_message_names_the_expected_shape(graded):
     message = criteria(graded["hidden-single"])["init_hidden"].message
     assert "[1, 4, 64]" in message and "(layers, batch, hidden)" in message
 
 
-def test_ones_for_hidden_bias_false_and_an_unseeded_sampler_each_lose_their_own_check(graded, tiny):
+def test_ones_for_hidden_bias_false_and_an_unseeded_sampler_each_lose_their_own_check(graded, tiny_rubric):
     result = graded["ones-unseeded-nobias"]
     found = criteria(result)
     assert {"builds", "forward", "variable_shapes", "generation"} <= passing(result)
     assert not {"init_hidden", "parameter_count", "reproducible"} & passing(result)
     assert found["init_hidden"].message == "init_hidden: " + "; ".join(
         f"batch {b}: the initial hidden state is not all zeros" for b in (4, 3, 1))
-    vocab = len(load_rubric(tiny).program.chars)
-    lstm_biases = 2 * 4 * TINY_HYPERPARAMETERS["hidden_size"]  # b_ih and b_hh of one layer
-    right = sum(p.numel() for m in (nn.Embedding(vocab, 16), nn.LSTM(16, 64, 1), nn.Linear(64, vocab))
-                for p in m.parameters())
+    vocab = len(tiny_rubric.program.chars)
     assert found["parameter_count"].message == (
-        f"your model has {right - lstm_biases} parameters; embedding {vocab}x16, 1-layer LSTM of 64, "
-        f"linear 64->{vocab} has {right}")
+        f"your model has {tiny_parameters(vocab, bias=False)} parameters; embedding {vocab}x16, 1-layer LSTM of 64, "
+        f"linear 64->{vocab} has {tiny_parameters(vocab)}")
     assert found["reproducible"].message.startswith("two generations with seed 1234 gave different text")
 
 
@@ -303,14 +318,16 @@ def test_a_printed_low_loss_from_a_model_that_ignores_its_input_is_flagged(grade
     assert retrained.score == 0
     assert len(retrained.warnings) == 1 and retrained.warnings[0].startswith("the notebook printed a loss of 0.79")
     assert "no better than character frequencies" in retrained.warnings[0] and DIFFERENT_CODE in retrained.warnings[0]
+    assert "reaches 3." in retrained.warnings[0]  # its retrained loss, near the frequency-only one
     assert any("embedding.weight" in w for w in found["forward"].warnings)  # nothing before fc gets a gradient
 
 
 def test_a_printed_low_loss_from_a_model_that_cannot_train_is_flagged(graded):
     retrained = criteria(graded["constant-printed"])["retrained"]
     assert retrained.score == 0 and retrained.message.startswith("retraining failed: RuntimeError")
-    assert retrained.warnings == ["the notebook printed a loss of 0.79, but its code as handed in fails to train: "
-                                  "the printed outputs came from different code"]
+    [warning] = retrained.warnings
+    assert warning.startswith("the notebook printed a loss of 0.79, but its code as handed in fails to train")
+    assert "the printed outputs came from " + DIFFERENT_CODE in warning
 
 
 # --- 5. the rubric's program section at load -----------------------------------------------------
@@ -396,8 +413,7 @@ def passing_run(rubric) -> dict:
     """A run every program check of the tiny rubric passes: what a forger would hand in."""
     chars, layers, hidden = rubric.program.chars, 1, TINY_HYPERPARAMETERS["hidden_size"]
     vocab, budget = len(chars), rubric.program.spec.training.budgets["cpu"]
-    count = sum(p.numel() for m in (nn.Embedding(vocab, 16), nn.LSTM(16, hidden, layers), nn.Linear(hidden, vocab))
-                for p in m.parameters())
+    count = tiny_parameters(vocab)
     pair = lambda batch: [[layers, batch, hidden]] * 2  # noqa: E731
     text = "The miller" + chars[0] * 300
     return ProgramRun(
@@ -417,8 +433,8 @@ def passing_run(rubric) -> dict:
     ).model_dump(mode="json")
 
 
-def test_an_answer_file_claiming_a_passing_run_earns_nothing_for_the_program_checks(tiny, tmp_path):
-    rubric = load_rubric(tiny)
+def test_an_answer_file_claiming_a_passing_run_earns_nothing_for_the_program_checks(tiny_rubric, tmp_path):
+    rubric = tiny_rubric
     key = build_key(rubric)
     fake = passing_run(rubric)
     program_checks = {k: c for k, c in rubric.comparators.items() if c.reads_program}
@@ -517,3 +533,4 @@ def test_a_charrnn_without_batch_first_loses_forward_shapes_and_convergence_only
     assert found["forward"]["message"].startswith("forward: batch 4, sequence length 16: RuntimeError: Expected "
                                                   "hidden[0] size")
     assert found["retrained"]["message"].startswith("retraining failed: RuntimeError")
+

@@ -100,9 +100,10 @@ def _hidden_problems(contract: dict, run: ProgramRun, batch: int, form: str | No
     want = [layers, batch, hidden]
     pair = contract["cell"] == "lstm"
     if pair and (len(shapes) != 2 or form == "tensor"):
-        return [f"the hidden state must be a pair (h, c), got {form or 'something else'} of {len(shapes)}"]
+        got = "one tensor" if form == "tensor" else f"a {form or 'value'} of {len(shapes)}"
+        return [f"the hidden state must be a pair (h, c), each {want} (layers, batch, hidden); got {got}"]
     if not pair and form != "tensor":
-        return [f"the hidden state must be one tensor h, got a {form}"]
+        return [f"the hidden state must be one tensor h of shape {want} (layers, batch, hidden), got a {form}"]
     return [f"{'hc'[i] if pair else 'h'} has shape {shape}, expected {want} (layers, batch, hidden)"
             for i, shape in enumerate(shapes) if shape != want]
 

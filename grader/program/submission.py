@@ -27,7 +27,7 @@ def read_notebook_submission(path: str | Path, rubric: Rubric, backend: str = "a
         submission.errors.append(notebook.error or f"{path}: unreadable")
         return submission
     submission.answers = dict(notebook.answers)
-    submission.warnings += [f"notebook {note}" for note in notebook.notes if note.kind in REPORTED_NOTES]
+    submission.warnings += list(dict.fromkeys(f"notebook {note}" for note in notebook.notes if note.kind in REPORTED_NOTES))
     if rubric.program is None:
         return submission
     calibrated = set(rubric.solutions[PROGRAM]["convergence"])
