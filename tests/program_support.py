@@ -1,12 +1,14 @@
 """A tiny CharLSTM assignment for tests: a small corpus, a small reference notebook, a rubric with a
 CPU budget of a few seconds, and notebooks built from the solution with one thing changed.
 
-`tiny_assignment(folder)` writes it all and calibrates it (two reference seeds); the rubric's
+`tiny_assignment(folder)` writes it all (the held-out text private, from make_corpus's other
+seed, as in the shipped rubric) and calibrates it (two reference seeds); the rubric's
 coding parts are those of rubrics/assignment1.yaml, so tests exercise the shipped checks.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import textwrap
 from pathlib import Path
 
@@ -45,6 +47,13 @@ class CharLSTM(nn.Module):
 '''
 
 
+def _make_corpus():
+    spec = importlib.util.spec_from_file_location("make_corpus", CORPUS.with_name("make_corpus.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _cell_index(notebook, marker: str) -> int:
     for index, cell in enumerate(notebook.cells):
         if cell.cell_type == "code" and marker in cell.source:
@@ -77,16 +86,15 @@ def notebook_with(path: Path, *, model: str | None = None, hyperparameters: dict
 def tiny_assignment(folder: Path, budget: dict | None = None) -> Path:
     """Write and calibrate the tiny assignment under `folder`; returns the rubric's path."""
     folder.mkdir(parents=True, exist_ok=True)
-    text = CORPUS.read_text(encoding="utf-8")[:60_000]
-    seen = set(text[:54_000])  # the held-out tenth may only use characters training shows
-    (folder / "corpus.txt").write_text(text[:54_000] + "".join(c if c in seen else " " for c in text[54_000:]),
-                                       encoding="utf-8")
+    corpus = CORPUS.read_text(encoding="utf-8")[:54_000]
+    (folder / "corpus.txt").write_text(corpus, encoding="utf-8")
+    (folder / "holdout.txt").write_text(_make_corpus().build_holdout(target_chars=6_000, corpus=corpus), encoding="utf-8")
     notebook_with(folder / "reference.ipynb")
     shipped = yaml.safe_load(SHIPPED_RUBRIC.read_text(encoding="utf-8"))
     coding = [q for q in shipped["questions"] if q["id"] == "coding"]
     program = {**shipped["program"], "corpus": "corpus.txt",
                "training": {"learning_rate": "learning_rate", "budgets": {"cpu": {**BUDGET, **(budget or {})}}},
-               "holdout": {"count": 64, "length": 32},
+               "holdout": {"path": "holdout.txt", "count": 64, "length": 32},
                "reference": {"notebook": "reference.ipynb", "seeds": [0, 1], "margin": 0.1}}
     rubric = {"schema_version": 1, "id": "tiny-charlstm", "title": "Tiny CharLSTM", "program": program,
               "questions": coding}

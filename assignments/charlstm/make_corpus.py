@@ -8,8 +8,12 @@ agreement, numbers and chapter headings. It has the structure a character-level 
 cannot be memorised. The same seed always writes the same bytes, so the file can be rebuilt and
 checked:
 
-    python assignments/charlstm/make_corpus.py            # rewrites corpus.txt
-    python assignments/charlstm/make_corpus.py --check    # exits 1 if corpus.txt differs
+    python assignments/charlstm/make_corpus.py            # rewrites corpus.txt and holdout.txt
+    python assignments/charlstm/make_corpus.py --check    # exits 1 if either differs
+
+holdout.txt is more of the same prose from another seed: the grader's private held-out text
+(rubrics/assignment1.yaml, program.holdout.path). It is not handed out, so no notebook can carry
+the characters the convergence check scores.
 """
 
 from __future__ import annotations
@@ -20,8 +24,11 @@ import sys
 from pathlib import Path
 
 CORPUS = Path(__file__).with_name("corpus.txt")
+HOLDOUT = Path(__file__).with_name("holdout.txt")
 SEED = 1871
 TARGET_CHARS = 400_000
+HOLDOUT_SEED = 2718
+HOLDOUT_CHARS = 40_000
 
 PEOPLE = {  # name -> pronoun
     "Mara": "she", "Tobin": "he", "Elsie": "she", "Garrick": "he", "Wren": "she", "Osric": "he",
@@ -167,16 +174,26 @@ def build(seed: int = SEED, target_chars: int = TARGET_CHARS) -> str:
     return "THE VALLEY CHRONICLE\n\n\n" + "".join(chapters).rstrip("\n") + "\n"
 
 
+def build_holdout(seed: int = HOLDOUT_SEED, target_chars: int = HOLDOUT_CHARS, corpus: str | None = None) -> str:
+    """Held-out prose from another seed, limited to the corpus's characters (a model cannot score
+    a character its vocabulary lacks)."""
+    known = set(corpus if corpus is not None else build())
+    return "".join(c if c in known else " " for c in build(seed, target_chars))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="compare with corpus.txt instead of writing it")
-    text = build()
+    parser.add_argument("--check", action="store_true", help="compare with the files instead of writing them")
+    corpus = build()
+    files = {CORPUS: corpus, HOLDOUT: build_holdout(corpus=corpus)}
     if parser.parse_args().check:
-        same = CORPUS.exists() and CORPUS.read_text(encoding="utf-8") == text
-        print(f"{CORPUS}: {'up to date' if same else 'differs from the generator; rebuild it'}")
-        return 0 if same else 1
-    CORPUS.write_text(text, encoding="utf-8")
-    print(f"wrote {CORPUS} ({len(text)} characters)")
+        stale = [path for path, text in files.items() if not path.exists() or path.read_text(encoding="utf-8") != text]
+        for path in files:
+            print(f"{path}: {'differs from the generator; rebuild it' if path in stale else 'up to date'}")
+        return 1 if stale else 0
+    for path, text in files.items():
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path} ({len(text)} characters)")
     return 0
 
 
