@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 import reference as solvers
 from grader import kinds
 from grader.errors import Problem, RubricError
-from grader.program.calibration import CalibrationError, calibration_path, read_calibration, reference_source, thresholds
+from grader.program.calibration import CalibrationError, calibration_path, read_calibration, reference_notebook, thresholds
 from grader.program.run import ProgramSetup, ProgramSetupError
 from grader.program.spec import ProgramSpec
 from grader.yamlsource import SourceMap, load_yaml
@@ -235,7 +235,7 @@ def _load_program(rubric: Rubric, where: SourceMap, calibrated: bool) -> list[Pr
     rubric_path = Path(rubric.source)
     try:
         setup = ProgramSetup.load(spec, rubric_path.parent)
-        source = reference_source(setup)
+        source = reference_notebook(setup).source
         path = calibration_path(rubric_path, setup)
         calibration = read_calibration(path)
     except (ProgramSetupError, CalibrationError) as exc:

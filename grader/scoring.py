@@ -56,7 +56,8 @@ def _check_item(rubric: Rubric, entry: KeyEntry | None, item: Criterion, raw: An
                                message="to be marked by a person")
     expected = entry.shown if (entry and reveal) else None
     comparator = rubric.comparators[(entry.part, entry.criterion)] if entry else None
-    if comparator is not None and comparator.reads_program:
+    reads_program = comparator is not None and comparator.reads_program
+    if reads_program:
         if program is None:
             return CriterionResult(**base, score=0.0, status="missing", expected=expected,
                                    reason="no notebook run: this check runs the code of a notebook (.ipynb) submission",
@@ -68,7 +69,7 @@ def _check_item(rubric: Rubric, entry: KeyEntry | None, item: Criterion, raw: An
                                    reason=f"answer is not an object with field {item.field!r}",
                                    message=f"expected an object with a field {item.field!r}")
         raw = raw.get(item.field, _MISSING)
-    base["answer"] = None if raw is program else _display(raw)
+    base["answer"] = None if reads_program else _display(raw)
     if raw is _MISSING:
         what = f"field {item.field!r}" if item.field else "answer"
         return CriterionResult(**base, score=0.0, status="missing", expected=expected,

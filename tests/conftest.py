@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import pytest
 from grader import kinds
 from grader.errors import RubricError
 from grader.rubric import load_rubric
+from grader.sandbox import bwrap
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,6 +34,18 @@ def write(tmp_path):
         return path
 
     return _write
+
+
+def require_bwrap(why: str = "") -> None:
+    """Skip (or, with GRADER_SANDBOX_REQUIRE_BWRAP=1, fail) where bubblewrap is unusable: the
+    'none' fallback does not isolate, so isolation tests cannot pass on it."""
+    found = bwrap.availability()
+    if not found.usable:
+        message = f"bubblewrap is unusable here ({found.reason})" + (
+            f"; the 'none' fallback does not protect against {why}" if why else "")
+        if os.environ.get("GRADER_SANDBOX_REQUIRE_BWRAP") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
 
 
 def rubric_problems(path: Path) -> list[str]:

@@ -30,6 +30,7 @@ from grader.program.calibration import calibration_path
 from grader.results import SubmissionResult
 from grader.rubric import Rubric, load_rubric
 from grader.sandbox import bwrap
+from tests.conftest import require_bwrap
 from tests.program_support import CORPUS, CORRECT_MODEL, SHIPPED_RUBRIC, notebook_with, tiny_assignment
 
 PROGRAM_CHECKS = ["builds", "init_hidden", "forward", "variable_shapes", "parameter_count", "retrained",
@@ -58,15 +59,6 @@ def attacked(model: str, where: str, code: str) -> str:
     body = model.index("\n", start) + 1
     depth = 4 if where == "class" else 8
     return model[:body] + textwrap.indent(textwrap.dedent(code).strip() + "\n", " " * depth) + model[body:]
-
-
-def require_bwrap(why: str) -> None:
-    found = bwrap.availability()
-    if not found.usable:
-        message = f"bubblewrap is unusable here ({found.reason}); the 'none' fallback does not protect against {why}"
-        if os.environ.get("GRADER_SANDBOX_REQUIRE_BWRAP") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
 
 
 @dataclass

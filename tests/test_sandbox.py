@@ -24,7 +24,7 @@ from grader.sandbox import bootstrap, bwrap
 from grader.sandbox.models import Limits, SandboxResult
 from grader.sandbox.runner import SandboxError, run_python
 from grader.sandbox.streams import ChannelDecoder, TailBuffer
-from tests.conftest import ROOT
+from tests.conftest import ROOT, require_bwrap
 
 HARNESS = '''\
 """Test harness: reports its arguments, runs the student's file, then reports done."""
@@ -39,15 +39,6 @@ channel.done(finished=True)
 '''
 FAST = {"wall_seconds": 3, "cpu_seconds": 3, "memory_mib": 512, "max_processes": 32}
 IS_ROOT = os.geteuid() == 0
-
-
-def require_bwrap() -> None:
-    found = bwrap.availability()
-    if not found.usable:
-        message = f"bubblewrap is unusable here: {found.reason}"
-        if os.environ.get("GRADER_SANDBOX_REQUIRE_BWRAP") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
 
 
 @pytest.fixture(params=["bwrap", "none"])

@@ -21,7 +21,7 @@ from typing import Literal
 import torch
 from pydantic import BaseModel, ValidationError
 
-from grader.notebook import read_notebook
+from grader.notebook import StudentNotebook, read_notebook
 from grader.program.observations import ProgramRun
 from grader.program.run import ProgramSetup, observe
 from grader.program.spec import Budget, Device
@@ -54,12 +54,11 @@ def calibration_path(rubric_path: Path, setup: ProgramSetup) -> Path:
     return rubric_path.with_name(rubric_path.name.rsplit(".", 1)[0] + ".calibration.json")
 
 
-def reference_source(setup: ProgramSetup) -> str:
-    path = setup.folder / setup.spec.reference.notebook
-    notebook = read_notebook(path)
+def reference_notebook(setup: ProgramSetup) -> StudentNotebook:
+    notebook = read_notebook(setup.folder / setup.spec.reference.notebook)
     if not notebook.readable:
         raise CalibrationError(f"reference.notebook: {notebook.error}")
-    return notebook.source
+    return notebook
 
 
 def read_calibration(path: Path) -> Calibration:
@@ -97,8 +96,7 @@ def _reference_problems(run: ProgramRun) -> list[str]:
 def calibrate(setup: ProgramSetup, device: Device, *, backend: str = "auto",
               progress: Callable[[str], None] = lambda line: None) -> DeviceCalibration:
     """Retrain the reference notebook once per seed on `device`; raise CalibrationError if it fails."""
-    source = reference_source(setup)
-    notebook = read_notebook(setup.folder / setup.spec.reference.notebook)
+    notebook = reference_notebook(setup)
     losses, seconds = [], []
     for seed in setup.spec.reference.seeds:
         run = observe(notebook, setup, device, seed=seed, backend=backend)
@@ -108,7 +106,7 @@ def calibrate(setup: ProgramSetup, device: Device, *, backend: str = "auto",
         losses.append(round(run.holdout_loss, 6))
         seconds.append(round(run.wall_seconds, 2))
         progress(f"seed {seed}: {run.holdout_loss:.4f} nats/char held out, {run.wall_seconds:.1f} s")
-    entry = DeviceCalibration(fingerprint=setup.fingerprint(device, source), budget=setup.spec.training.budgets[device],
+    entry = DeviceCalibration(fingerprint=setup.fingerprint(device, notebook.source), budget=setup.spec.training.budgets[device],
                               seeds=setup.spec.reference.seeds, losses=losses, seconds=seconds, machine=machine(),
                               created=datetime.date.today().isoformat())
     if thresholds(entry, setup)["full"] >= setup.unigram_loss:

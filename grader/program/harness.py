@@ -211,10 +211,8 @@ class Harness:
         self.notices += [f"`{name}` is not installed where the grader runs: the notebook loads, but calling anything "
                          "from it fails" for name in sorted(finder.used)]
         send("load", ok=error is None, error=error)
-        self.namespace = {**module.__dict__, **self.task["defaults"]} if error is None else {}
-        for name, value in self.task["defaults"].items():  # a notebook's own value beats a default
-            if name in module.__dict__:
-                self.namespace[name] = module.__dict__[name]
+        # a notebook's own value beats a default
+        self.namespace = {**self.task["defaults"], **module.__dict__} if error is None else {}
         self.namespace.update(vocab_size=self.vocab_size, chars=tuple(self.chars), text=self.text)
         return error is None
 
