@@ -2,7 +2,8 @@
 
 1. the per-notebook overhead of the harness: sandbox start, `import torch`, loading the
    notebook's definitions, the shape/parameter/generation checks and the held-out scoring,
-   i.e. a whole sandboxed run minus the time it spent retraining (run with a 1-step budget);
+   i.e. a whole sandboxed run minus the time it spent retraining (run with a 1-step budget),
+   the verification build included; then the grader's recomputation of that build, timed apart;
    side by side with the floor any runner pays, a bare `python -c "import torch"`, as a ratio;
 2. the convergence check on CPU at the rubric's CPU budget (the retraining of one notebook), with
    1 and 2 torch threads;
@@ -29,7 +30,9 @@ sys.path.insert(0, str(ROOT))
 
 from grader.notebook import read_notebook  # noqa: E402
 from grader.program.calibration import calibrate, machine  # noqa: E402
+from grader.program.observations import ProgramRun  # noqa: E402
 from grader.program.run import ProgramSetup, observe  # noqa: E402
+from grader.program.verify import verify  # noqa: E402
 from grader.rubric import load_rubric  # noqa: E402
 
 
@@ -40,11 +43,20 @@ def with_budget(setup: ProgramSetup, **changes) -> ProgramSetup:
     return dataclasses.replace(setup, spec=spec)
 
 
-def timed_run(notebook, setup: ProgramSetup) -> tuple[float, float, str]:
+def timed_run(notebook, setup: ProgramSetup) -> ProgramRun:
     run = observe(notebook, setup, "cpu")
     if run.ended or run.train is None or not run.train.ok:
         raise SystemExit(f"the benchmark notebook did not run cleanly: {run.ended or run.train}")
-    return run.wall_seconds, run.train.seconds, run.backend
+    if run.verification is None or run.verification.status != "verified":
+        raise SystemExit(f"the benchmark notebook's model was not verified: {run.verification}")
+    return run
+
+
+def verification_seconds(setup: ProgramSetup, run: ProgramRun) -> float:
+    """The grader's recomputation of the run's verification build, in this process."""
+    started = time.perf_counter()
+    verify(setup.spec.model, setup.chars, setup.probe, run.verify)
+    return time.perf_counter() - started
 
 
 def bare_torch_import() -> float:
@@ -67,10 +79,8 @@ def main() -> None:
           f"{budget.batch_size} x {budget.seq_length}\n")
     print("| measure | median of runs | runs (s) |\n|---|---|---|")
 
-    overhead, backend = [], ""
-    for _ in range(args.repeat):
-        wall, training, backend = timed_run(notebook, with_budget(setup, steps=1))
-        overhead.append(wall - training)
+    runs = [timed_run(notebook, with_budget(setup, steps=1)) for _ in range(args.repeat)]
+    overhead, backend = [run.wall_seconds - run.train.seconds for run in runs], runs[0].backend
     floor = [bare_torch_import() for _ in range(args.repeat)]
     ratio = statistics.median(overhead) / statistics.median(floor)
     print(f"| harness overhead per notebook ({backend}), retraining excluded | {statistics.median(overhead):.2f} s | "
@@ -78,11 +88,14 @@ def main() -> None:
     print(f"| floor: bare `python -c 'import torch'` | {statistics.median(floor):.2f} s | "
           f"{', '.join(f'{x:.2f}' for x in floor)} |")
     print(f"| ratio overhead / floor | {ratio:.2f}x | |")
+    checks = [verification_seconds(setup, run) for run in runs]
+    print(f"| verification: the grader recomputing the model from its reported weights (in the overhead's runs, "
+          f"not part of it) | {statistics.median(checks) * 1000:.1f} ms | {', '.join(f'{x * 1000:.1f}' for x in checks)} |")
 
     for threads in (1, 2):
-        wall, training, _ = timed_run(notebook, with_budget(setup, threads=threads))
+        run = timed_run(notebook, with_budget(setup, threads=threads))
         print(f"| convergence check at the CPU budget, {threads} thread(s): whole run / retraining | "
-              f"{wall:.1f} s / {training:.1f} s | |")
+              f"{run.wall_seconds:.1f} s / {run.train.seconds:.1f} s | |")
 
     if not args.skip_calibration:
         started = time.perf_counter()

@@ -8,6 +8,7 @@ then recorded as an internal error; the rest of the batch is graded either way.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -100,8 +101,10 @@ def grade_files(rubric_path: str | Path, files: list[Path], jobs: int | None = N
     pending = list(files)
     for attempt in range(2):
         broken: list[Path] = []
-        with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
-                                 initargs=(str(rubric_path), render)) as pool:
+        # forkserver: a worker forked from a process that has run torch (the grader recomputes models)
+        # inherits its thread pool's locks and can hang on its first torch call
+        with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(str(rubric_path), render),
+                                 mp_context=multiprocessing.get_context("forkserver")) as pool:
             futures = {pool.submit(_grade_in_worker, str(path)): path for path in pending}
             for future in as_completed(futures):
                 try:

@@ -43,6 +43,7 @@ class CriterionResult(BaseModel):
     reason: str
     message: str
     warnings: list[str] = []
+    review: str | None = None  # why a person should confirm these marks (instructor-facing, never in feedback)
     expected: str | None = None  # the reference, shown to students only when the rubric allows
     answer: str | None = None  # what was checked: the answer, or its field, abbreviated for display
     follow_through: FollowThrough | None = None
@@ -93,3 +94,13 @@ class SubmissionResult(BaseModel):
 
     def parts(self) -> list[PartResult]:
         return [p for q in self.questions for p in q.parts]
+
+    def reviews(self) -> list[str]:
+        """What a person should confirm before these marks stand, one line per reason:
+        `why (part/criterion, ...)`."""
+        flagged: dict[str, list[str]] = {}
+        for part in self.parts():
+            for criterion in part.criteria:
+                if criterion.review:
+                    flagged.setdefault(criterion.review, []).append(f"{part.id}/{criterion.id}")
+        return [f"{why} ({', '.join(where)})" for why, where in flagged.items()]

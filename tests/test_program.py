@@ -27,7 +27,8 @@ from grader.cli import main
 from grader.errors import RubricError
 from grader.key import build_key
 from grader.program.observations import (Backward, Build, Forward, ForwardProbe, Generate, GenerationRun,
-                                         HiddenProbe, InitHidden, ProgramRun, Sample, Step, Train)
+                                         HiddenProbe, InitHidden, ProgramRun, Sample, Step, Train,
+                                         Verification)
 from grader.rubric import PROGRAM, load_rubric
 from grader.scoring import grade_submission
 from grader.submission import read_answer_file
@@ -269,8 +270,13 @@ def test_a_hard_coded_batch_size_passes_forward_fails_batch_1_and_the_unused_lay
     found = criteria(result)
     assert {"builds", "init_hidden", "forward"} <= passing(result)
     assert not {"variable_shapes", "parameter_count", "generation", "reproducible"} & passing(result)
-    assert found["forward"].warnings == ["these parameters got no gradient, so their layer is built but never "
-                                         "used: projection.weight, projection.bias"]
+    assert found["forward"].warnings[0] == ("these parameters got no gradient, so their layer is built but never "
+                                            "used: projection.weight, projection.bias")
+    # the grader's verification feeds batch 3, which a model that only works for batch 4 cannot take
+    assert found["forward"].review.startswith("the model's report is not confirmed: built again with embedding_dim=5, "
+                                              "hidden_size=6, num_layers=2 the model failed: RuntimeError: shape "
+                                              "'[4, -1, 6]' is invalid")
+    assert "could not confirm this by recomputing your model" in found["forward"].warnings[1]
     assert "batch 1, sequence length 16: logits of shape [4, 4, 64], expected [1, 16, 64]" in \
         found["variable_shapes"].message
     assert "your model has" in found["parameter_count"].message
@@ -422,6 +428,7 @@ def passing_run(rubric) -> dict:
         values={**{k: {"value": v} for k, v in TINY_HYPERPARAMETERS.items()}, "dropout": {"value": 0.0},
                 "seed_text": {"value": "The miller"}, "gen_length": {"value": 300}},
         build=Build(ok=True, parameters=count),
+        verification=Verification(status="verified", detail="recomputed from its own weights"),
         init_hidden=InitHidden(results=[HiddenProbe(ok=True, batch=b, form="tuple", shapes=pair(b), zeros=True)
                                         for b in (4, 3, 1)]),
         forward=Forward(results=[ForwardProbe(ok=True, batch=b, seq=s, logits=[b, s, vocab], hidden=pair(b),

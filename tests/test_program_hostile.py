@@ -27,6 +27,7 @@ import pytest
 from grader.batch import grade_file, grade_files
 from grader.key import AnswerKey, build_key
 from grader.program.calibration import calibration_path
+from grader.reports.gradebook import gradebook_status
 from grader.results import SubmissionResult
 from grader.rubric import Rubric, load_rubric
 from grader.sandbox import bwrap
@@ -152,6 +153,8 @@ def test_a_memory_bomb_in_init_fails_the_build_with_a_memory_message(limited):
     assert_scores(result, NOTHING)
     for check in PROGRAM_CHECKS:
         assert "memory" in message(result, check).lower()
+    if "MemoryError" in message(result, "builds"):  # the per-process limit came first: Python names no limit
+        assert "out of memory (the run may use 1024 MiB in all)" in message(result, "builds")
 
 
 def test_a_fork_bomb_is_stopped_and_earns_nothing(limited):
@@ -398,14 +401,33 @@ def test_a_batch_with_a_loop_and_garbage_still_grades_the_good_notebook(batch):
 # --- holes: marks a notebook did not earn -------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="a notebook can forge a complete, in-order run on the channel, 'done' "
-                   "included, then os._exit(0): the grader accepts it as a clean run (9 of 12 marks, no error) "
-                   "for a CharLSTM that does not even build")
-def test_a_forged_complete_run_earns_nothing_for_a_model_that_does_not_build(assignment):
-    """At import, the class body sends every message the harness would, in order, with what a right
-    model reports, then `done`, and exits before the harness sends anything: the channel then holds
-    a clean run of a model whose constructor raises."""
-    forge = f"""
+MADE_UP_OUTPUTS = """
+    def made_up_outputs(task):
+        import torch
+        spec = task["verification"]
+        vocab, (embedding, hidden, layers) = len(task["chars"]), spec["sizes"].values()
+        shapes = {"embedding.weight": [vocab, embedding], "fc.weight": [vocab, hidden], "fc.bias": [vocab]}
+        for layer in range(layers):
+            width = embedding if layer == 0 else hidden
+            shapes.update({f"lstm.weight_ih_l{layer}": [4 * hidden, width],
+                           f"lstm.weight_hh_l{layer}": [4 * hidden, hidden],
+                           f"lstm.bias_ih_l{layer}": [4 * hidden], f"lstm.bias_hh_l{layer}": [4 * hidden]})
+        module = lambda name: {"embedding": "Embedding", "lstm": "LSTM", "fc": "Linear"}[name.split(".")[0]]
+        tensor = lambda shape: {"shape": shape, "values": torch.randn(shape).reshape(-1).tolist()}
+        batch, seq = len(spec["ids"]), len(spec["ids"][0])
+        return dict(ok=True, error=None, count=sum(torch.Size(s).numel() for s in shapes.values()),
+                    parameters=[{"name": n, "module": module(n), **tensor(s)} for n, s in shapes.items()],
+                    logits=tensor([batch, seq, vocab]), hidden=[tensor([layers, batch, hidden])] * 2)
+"""
+
+
+def forged_run(verify: str = "") -> str:
+    """A CharLSTM whose constructor raises, and whose class body, at import, sends every message the
+    harness would, in order, with what a right model reports (and `verify`, a Python expression for
+    the verification message's data, when given), then `done`, and exits before the harness sends
+    anything: the channel holds a clean-looking run of a model that does not build."""
+    verification = f"channel.send('verify', **{verify})" if verify else ""
+    return textwrap.dedent(MADE_UP_OUTPUTS if verify else "") + textwrap.dedent(f"""
         def _forge():
             import json, os
             from grader.sandbox import channel
@@ -416,6 +438,7 @@ def test_a_forged_complete_run_earns_nothing_for_a_model_that_does_not_build(ass
                 embedding_dim=16, hidden_size=64, num_layers=1, learning_rate=0.01, dropout=0.0,
                 seed_text="The miller", gen_length=300).items() if name in task["variables"]}})
             channel.send("build", ok=True, error=None, parameters={EXPECTED_PARAMETERS}, shapes={{}})
+            {verification}
             channel.send("init_hidden", results=[{{"batch": b, "ok": True, "error": None, "form": "tuple",
                                                    "shapes": shapes(b), "zeros": True}} for b in (4, 3, 1)])
             channel.send("forward", results=[{{"batch": b, "seq": s, "ok": True, "error": None,
@@ -432,9 +455,35 @@ def test_a_forged_complete_run_earns_nothing_for_a_model_that_does_not_build(ass
 
             def __init__(self, *args):
                 raise NotImplementedError("TODO")
-    """
-    result = assignment.grade("forged-run", forge)
+    """)
+
+
+
+
+def test_a_forged_complete_run_earns_nothing_for_a_model_that_does_not_build(assignment):
+    """Without a verification the grader can recompute, the run's report of its model counts for nothing."""
+    result = assignment.grade("forged-run", forged_run())
     assert_scores(result, NOTHING)
+    assert "no verification of it" in message(result, "forward")
+    assert gradebook_status(result) == "graded"
+
+
+@pytest.mark.parametrize("verify", [
+    # weights the contract's architecture cannot hold
+    "dict(ok=True, error=None, count=1, parameters=[dict(name='w', module='Linear', shape=[1], values=[0.5])])",
+    # the right architecture's weights at the small sizes, with outputs not computed from them
+    "made_up_outputs(task)",
+], ids=["foreign weights", "made-up outputs"])
+def test_a_forged_verification_is_flagged_for_review_on_every_check_it_would_earn(assignment, verify):
+    """A forger who also sends a verification gets a report the grader's recomputation does not
+    confirm: the marks the report claims carry a review for the instructor, the gradebook says
+    "graded, for review", and the student is told."""
+    result = assignment.grade("forged-verification", forged_run(verify))
+    flagged = {name for name, c in criteria(result).items() if c.review}
+    assert flagged == set(PROGRAM_CHECKS) - {"retrained"}
+    assert gradebook_status(result) == "graded, for review"
+    assert "could not confirm this by recomputing your model" in " ".join(criteria(result)["builds"].warnings)
+    assert program_scores(result)["retrained"] == 0
 
 
 def test_a_model_that_looks_up_the_held_out_text_earns_no_convergence_marks(assignment):

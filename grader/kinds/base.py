@@ -29,12 +29,15 @@ class Verdict(BaseModel):
     reason: str
     message: str
     warnings: list[str] = []
+    review: str | None = Field(None, description="why a person should look before the marks stand (instructor-facing)")
 
     @classmethod
-    def of(cls, fraction: float, reason: str, message: str, warnings: list[str] | None = None) -> "Verdict":
+    def of(cls, fraction: float, reason: str, message: str, warnings: list[str] | None = None,
+           review: str | None = None) -> "Verdict":
         fraction = min(1.0, max(0.0, fraction))
         status: Status = "correct" if fraction >= 1.0 else "incorrect" if fraction <= 0.0 else "partial"
-        return cls(fraction=fraction, status=status, reason=reason, message=message, warnings=warnings or [])
+        return cls(fraction=fraction, status=status, reason=reason, message=message, warnings=warnings or [],
+                   review=review)
 
 
 class InvalidAnswer(ValueError):

@@ -17,6 +17,13 @@ the notebook reader fills, so an answer file cannot claim a passing run. Options
 - `generation`: the generation call returns text of gen_length characters (after seed_text, which
   it starts with when the contract says so) drawn from the vocabulary;
 - `reproducible`: the same seed gives the same text.
+
+Every check but `convergence` judges what the run reported about the student's model, and a report
+from a process running student code proves nothing by itself. So those checks also need the run's
+verification (grader/program/verify.py): without one they score 0; when the grader's recomputation
+does not confirm the model, their marks stand but carry a `review` for the instructor and a warning
+for the student. `convergence` needs none: its loss is computed here from characters the sandbox
+never saw.
 """
 
 from __future__ import annotations
@@ -29,10 +36,10 @@ from torch import nn
 from grader.kinds import register
 from grader.kinds.base import Comparator, InvalidAnswer, Verdict
 from grader.program.observations import ForwardProbe, ProgramRun
+from grader.program.verify import RECURRENT
 
 Check = Literal["builds", "init_hidden", "forward", "variable_shapes", "parameter_count", "convergence",
                 "generation", "reproducible"]
-RECURRENT = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
 
 class ProgramOptions(BaseModel):
@@ -156,13 +163,28 @@ class Program(Comparator):
             why = f"the run's structured output was tampered with ({run.tampering[0]})"
             return Verdict.of(0.0, why, why + ": no marks for checks of this run")
         try:
+            review = None if self.options.check == "convergence" else self._trust(run)
             fraction, reason, message, warnings = getattr(self, f"_{self.options.check}")(run, reference)
         except _Failed as exc:
             text = str(exc)
             if run.ended:
                 text += f" (the run ended early: {run.ended})"
             return Verdict.of(0.0, text, text, exc.warnings)
-        return Verdict.of(fraction, reason, message, warnings)
+        if review:
+            warnings = [*warnings, f"the grader could not confirm this by recomputing your model ({review}); your "
+                        "instructor will look at it"]
+            review = f"the model's report is not confirmed: {review}"
+        return Verdict.of(fraction, reason, message, warnings, review)
+
+    def _trust(self, run: ProgramRun) -> str | None:
+        """None when the grader's recomputation confirmed the run's model, else why not; _Failed when
+        a model that built was never verified, which the harness always does right after the build."""
+        if run.build is None or not run.build.ok:
+            return None  # the check fails on the build itself, with its own message
+        if run.verification is None:
+            raise _Failed("the run reported its model but no verification of it (the harness sends one right after "
+                          "the build), so the grader cannot trust its report")
+        return None if run.verification.status == "verified" else run.verification.detail
 
     @staticmethod
     def _require(run: ProgramRun, *steps: str) -> None:
@@ -177,7 +199,8 @@ class Program(Comparator):
 
     def _builds(self, run: ProgramRun, contract: dict):
         self._require(run, "load", "build")
-        return 1.0, "built", f"{contract['class_name']} builds from your hyperparameters", []
+        checked = f"; {run.verification.detail}" if run.verification and run.verification.status == "verified" else ""
+        return 1.0, f"built{checked}", f"{contract['class_name']} builds from your hyperparameters", []
 
     def _init_hidden(self, run: ProgramRun, contract: dict):
         self._require(run, "build")

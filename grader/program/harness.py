@@ -13,6 +13,8 @@ failed):
     load       the module imported                  {ok, error}
     values     the notebook variables it reads      {values: {name: {value} | {error}}}
     build      the constructor call                 {ok, error, parameters, shapes}
+    verify     the class built again at the grader's small sizes: its weights and its outputs on the
+               grader's inputs, as plain numbers    {ok, error, count, parameters, unused, logits, hidden}
     init_hidden  for each probe batch size          {results: [{batch, ok, error, form, shapes, zeros}]}
     forward    for each (batch, seq) probe          {results: [{batch, seq, ok, error, logits, hidden, finite}]}
     backward   one loss.backward() on a probe       {ok, error, without_grad}
@@ -34,6 +36,7 @@ import importlib.abc
 import importlib.util
 import json
 import math
+import signal
 import sys
 import time
 import traceback
@@ -92,6 +95,40 @@ def detach(hidden):
     if isinstance(hidden, torch.Tensor):
         return hidden.detach()
     return tuple(h.detach() for h in hidden)
+
+
+def tensor_data(tensor: torch.Tensor) -> dict:
+    return {"shape": list(tensor.shape), "values": tensor.detach().float().cpu().reshape(-1).tolist()}
+
+
+def verification_report(model: torch.nn.Module, inputs: torch.Tensor, hidden, max_parameters: int) -> dict:
+    """`model`'s weights, each with the class of the module that owns it, and what its forward returns
+    for `inputs` and `hidden` in eval mode: what the grader recomputes (grader/program/verify.py)."""
+    owners = {id(p): type(module).__name__ for module in model.modules() for p in module.parameters(recurse=False)}
+    named = list(model.named_parameters())
+    count = sum(p.numel() for _, p in named)
+    if count > max_parameters:
+        return {"count": count}
+    report = {"count": count, "parameters": [{"name": name, "module": owners.get(id(p), "?"), **tensor_data(p)}
+                                             for name, p in named]}
+    device = named[0][1].device if named else torch.device("cpu")
+    model.eval()
+    model.zero_grad(set_to_none=True)
+    out = model(inputs.to(device), to_device(hidden, device))
+    if not (isinstance(out, (tuple, list)) and len(out) == 2 and isinstance(out[0], torch.Tensor)):
+        raise TypeError(f"forward returned a {type(out).__name__}, not (logits, hidden)")
+    logits, new_hidden = out
+    new_hidden = [h for h in ([new_hidden] if isinstance(new_hidden, torch.Tensor) else list(new_hidden)
+                              if isinstance(new_hidden, (tuple, list)) else []) if isinstance(h, torch.Tensor)][:4]
+    outputs = [t for t in (logits, *new_hidden) if t.requires_grad]
+    if outputs:  # which parameters the outputs depend on: a layer built but never used can be set aside
+        sum(t.float().sum() for t in outputs).backward()
+    unused = [name for name, p in named if p.requires_grad and p.grad is None]
+    return {**report, "unused": unused, "logits": tensor_data(logits), "hidden": [tensor_data(h) for h in new_hidden]}
+
+
+class VerificationTimeout(BaseException):
+    """Raised by the alarm in `Harness.verify`; a BaseException, so `except Exception` in student code lets it by."""
 
 
 class Absent:
@@ -179,6 +216,7 @@ class Harness:
         self.index = {c: i for i, c in enumerate(self.chars)}
         self.text = text
         self.namespace: dict = {}
+        self.module_globals: dict = {}
         self.model = None
         self.notices: list[str] = []
 
@@ -211,6 +249,7 @@ class Harness:
         self.notices += [f"`{name}` is not installed where the grader runs: the notebook loads, but calling anything "
                          "from it fails" for name in sorted(finder.used)]
         send("load", ok=error is None, error=error)
+        self.module_globals = module.__dict__
         # a notebook's own value beats a default
         self.namespace = {**self.task["defaults"], **module.__dict__} if error is None else {}
         self.namespace.update(vocab_size=self.vocab_size, chars=tuple(self.chars), text=self.text)
@@ -247,6 +286,43 @@ class Harness:
         send("build", ok=model is not None, error=error, parameters=parameters, shapes=shapes)
         self.model = model
         return model is not None
+
+    def verify(self) -> None:
+        """Build the class again with the contract's size variables set to the grader's small values,
+        in the module's globals too (a class may read them there), and report it for recomputation.
+        Time-limited, so that a forward that never returns fails here and the later steps still run."""
+        spec = self.task["verification"]
+        saved = {name: self.module_globals[name] for name in spec["sizes"] if name in self.module_globals}
+        self.module_globals.update(spec["sizes"])
+
+        def run():
+            torch.manual_seed(self.task["training"]["seed"])
+            code = compile(self.task["constructor"], "<rubric: constructor>", "eval")
+            model = eval(code, {**self.namespace, **spec["sizes"]})
+            if not isinstance(model, torch.nn.Module):
+                raise TypeError(f"the constructor returned a {type(model).__name__}, not a torch.nn.Module")
+            hidden = [torch.tensor(t["values"], dtype=torch.float32).reshape(t["shape"]) for t in spec["hidden"]]
+            inputs = self.encode(torch.tensor(spec["ids"], dtype=torch.long))
+            return verification_report(model, inputs, tuple(hidden) if len(hidden) == 2 else hidden[0],
+                                       spec["max_parameters"])
+
+        def too_slow(signum, frame):
+            raise VerificationTimeout(f"building the model at the small sizes and running its forward took over "
+                                      f"{spec['seconds']:g} s")
+
+        previous = signal.signal(signal.SIGALRM, too_slow)
+        signal.setitimer(signal.ITIMER_REAL, spec["seconds"])
+        try:
+            report, error = attempt(run)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+            for name in spec["sizes"]:
+                if name in saved:
+                    self.module_globals[name] = saved[name]
+                else:
+                    self.module_globals.pop(name, None)
+        send("verify", ok=error is None, error=error, **(report or {}))
 
     def init_hidden(self) -> None:
         results = []
@@ -401,6 +477,7 @@ def main() -> None:
     if harness.load():
         harness.values()
         if harness.build():
+            harness.verify()
             harness.init_hidden()
             harness.forward()
             harness.backward()

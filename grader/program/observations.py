@@ -8,9 +8,9 @@ an earlier step failed or the run ended first (`ended` says why).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from grader.program.spec import Budget, Device
 
@@ -35,6 +35,38 @@ class Values(_Message):
 class Build(Step):
     parameters: int | None = Field(None, ge=0)
     shapes: dict[str, list[int]] = {}
+
+
+class TensorData(_Message):
+    """A tensor as plain numbers: its shape and its values, flattened in row-major order."""
+
+    shape: list[int] = Field(max_length=8)
+    values: list[float]
+
+    @model_validator(mode="after")
+    def _values_fill_the_shape(self) -> TensorData:
+        count = 1
+        for size in self.shape:
+            count *= max(size, 0)
+        if count != len(self.values):
+            raise ValueError(f"shape {self.shape} holds {count} values, not {len(self.values)}")
+        return self
+
+
+class ReportedParameter(TensorData):
+    name: str = Field(max_length=300)
+    module: str = Field(max_length=100, description="the class name of the module that owns it")
+
+
+class Verify(Step):
+    """The model built again at the grader's small sizes: its weights, and what its forward returned
+    for the grader's inputs. Plain numbers, so the grader can recompute them (grader.program.verify)."""
+
+    count: int | None = Field(None, ge=0, description="its parameter count")
+    parameters: list[ReportedParameter] = Field([], max_length=500)
+    unused: list[str] = Field([], max_length=500, description="parameters the outputs do not depend on")
+    logits: TensorData | None = None
+    hidden: list[TensorData] = Field([], max_length=4)
 
 
 class HiddenProbe(Step):
@@ -94,10 +126,20 @@ class Notices(_Message):
 
 
 PROTOCOL: dict[str, type[_Message]] = {  # message kind -> its data, in the order the harness sends them
-    "load": Step, "values": Values, "build": Build, "init_hidden": InitHidden, "forward": Forward,
+    "load": Step, "values": Values, "build": Build, "verify": Verify, "init_hidden": InitHidden, "forward": Forward,
     "backward": Backward, "generate": Generate, "train": Train, "holdout": Holdout, "sample": Sample,
     "notices": Notices,
 }
+
+
+class Verification(BaseModel):
+    """Whether the grader, rebuilding the contract's architecture from the reported weights, got the
+    outputs the run reported: `verified`; `differs` (the weights fit, the outputs do not); or
+    `unverifiable` (the weights do not fit that architecture, or the model failed at the small sizes).
+    `detail` says why, in words for the student and the instructor."""
+
+    status: Literal["verified", "differs", "unverifiable"]
+    detail: str
 
 
 class RecordedComparison(BaseModel):
@@ -125,6 +167,9 @@ class ProgramRun(BaseModel):
     load: Step | None = None
     values: dict[str, dict[str, Any]] = {}
     build: Build | None = None
+    verify: Verify | None = None
+    verification: Verification | None = Field(None, description="the grader's recomputation of `verify`; None "
+                                              "when the run reported none")
     init_hidden: InitHidden | None = None
     forward: Forward | None = None
     backward: Backward | None = None

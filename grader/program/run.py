@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from grader.notebook import StudentNotebook
 from grader.program.observations import PROTOCOL, ProgramRun, RecordedComparison
 from grader.program.spec import Device, ProgramSpec
+from grader.program.verify import VerificationProbe, verify
 from grader.sandbox.models import Limits
 from grader.sandbox.runner import run_python
 
@@ -47,6 +48,7 @@ class ProgramSetup:
     windows: list[list[int]]  # inputs of the scored windows: these go into the sandbox
     targets: list[int]  # the character after each window: these never do
     unigram_loss: float  # the held-out loss of a model that knows only the training text's frequencies
+    probe: VerificationProbe  # the small build whose report the grader recomputes
     fingerprint_base: dict
 
     @classmethod
@@ -77,7 +79,8 @@ class ProgramSetup:
         base = {"corpus": _sha(corpus), "held": _sha(held), "spec": spec.model_dump(
             include={"model", "training", "holdout", "generation"}, exclude={"training": {"device"}}),
                 "harness": _sha(HARNESS.read_text(encoding="utf-8"))}
-        return cls(spec, folder, chars, train_text, windows, targets, unigram, base)
+        probe = VerificationProbe.for_contract(spec.model, len(chars), spec.holdout.seed)
+        return cls(spec, folder, chars, train_text, windows, targets, unigram, probe, base)
 
     def device(self, calibrated: set[str]) -> Device:
         """The device runs use here: cuda when asked for or (auto) when present and calibrated."""
@@ -126,6 +129,7 @@ def _task(setup: ProgramSetup, device: Device, seed: int) -> dict:
         "training": {"steps": budget.steps, "batch_size": budget.batch_size, "seq_length": budget.seq_length,
                      "seed": seed, "grad_clip": spec.training.grad_clip, "device": device},
         "windows": setup.windows,
+        "verification": {**setup.probe.task(), "seconds": max(2.0, min(20.0, budget.wall_seconds / 10))},
         "generation": {**spec.generation.model_dump(include={"call", "provide", "gen_length", "max_length"}),
                        "seeds": GENERATION_SEEDS, "sample_length": SAMPLE_LENGTH},
     }
@@ -183,6 +187,8 @@ def observe(notebook: StudentNotebook, setup: ProgramSetup, device: Device = "cp
         else:
             setattr(run, message.kind, data)
     _locate_errors(run, notebook)
+    if run.verify is not None:
+        run.verification = verify(setup.spec.model, setup.chars, setup.probe, run.verify)
     run.recorded = _compare_recorded(notebook, run)
     return run
 
@@ -196,8 +202,11 @@ def _locate_errors(run: ProgramRun, notebook: StudentNotebook) -> None:
     def fix(step):
         if step is not None and getattr(step, "error", None):
             step.error = _STUDENT_LINE.sub(place, step.error)
+            if step.error.startswith("MemoryError:"):  # torch and Python say nothing more than that
+                step.error = step.error.replace("MemoryError:", "MemoryError: out of memory (the run may use "
+                                                f"{run.budget.memory_mib} MiB in all):", 1)
 
-    for step in (run.load, run.build, run.backward, run.train, run.holdout, run.sample):
+    for step in (run.load, run.build, run.verify, run.backward, run.train, run.holdout, run.sample):
         fix(step)
     for group in (run.init_hidden, run.forward):
         for probe in group.results if group else []:

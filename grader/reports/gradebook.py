@@ -21,7 +21,9 @@ def defuse_formula(text: str) -> str:
 def gradebook_status(result: SubmissionResult) -> str:
     if not result.readable:
         return "unreadable"
-    return "graded with errors" if result.errors else "graded"
+    if result.errors:
+        return "graded with errors"
+    return "graded, for review" if result.reviews() else "graded"
 
 
 def _row(result: SubmissionResult, question_ids: list[str]) -> list[str]:

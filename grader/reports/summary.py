@@ -85,7 +85,7 @@ def render_summary_markdown(results: list[SubmissionResult], assessment: Assessm
         submission_count=len(results),
         readable_count=len(readable),
         needing_attention=[(r, gradebook_status(r)) for r in sorted(results, key=lambda r: r.student_id)
-                           if r.errors or not r.readable],
+                           if r.errors or not r.readable or r.reviews()],
         distribution=_distribution([r.score for r in readable]),
         pending_count=sum(r.manual_pending > 0 for r in readable),
         items=[_item_analysis(q, p, parts_by_id.get(p.id, [])) for q, p in assessment.parts()],
