@@ -85,7 +85,8 @@ def cmd_grade(args: argparse.Namespace, out: Console, err: Console) -> int:
             table.add_column(column, justify="right", no_wrap=True, min_width=6)
         table.add_column("notes", no_wrap=True, overflow="ellipsis", max_width=40)
         for r in results:
-            notes = "; ".join(r.errors[:1] + r.warnings[:1]) if (r.errors or r.warnings) else ""
+            review = [f"for review: {r.reviews()[0]}"] if r.reviews() else []
+            notes = "; ".join(r.errors[:1] + review + r.warnings[:1])
             table.add_row(r.student_id, _fmt(r.score), _fmt(r.max_score), _fmt(r.manual_pending), notes)
         out.print(table)
         out.print(f"graded {len(results)} file(s) in {elapsed:.2f} s; reports in {args.out}", highlight=False)

@@ -282,3 +282,42 @@ def test_summary_item_analysis_per_part():
     assert summary_row(text, "2a")[5:7] == ["33.33%", "66.67%"]
     assert summary_row(text, "2b")[4] == "0 (3 pending)"
     assert "<script>" not in text
+
+
+# --- marks flagged for review ------------------------------------------------------------------------
+
+REVIEW = "the model's report is not confirmed: it has 2 Linear layers (fc, fc2)"
+
+
+def erin_for_review() -> SubmissionResult:
+    """Full marks on 1b, both criteria flagged for the same reason, 1a flagged for another."""
+    flagged = dict(review=REVIEW, warnings=["the grader could not confirm this; your instructor will look at it"])
+    return submission("s004", "Erin", {
+        "1a": part("1a", "correct", "0.42", [crit("c1", 2, 2.0, "correct", "Correct.", review="look at 1a")]),
+        "1b": part("1b", "correct", "{'slope': 0.42, 'intercept': 3}", [
+            crit("slope", 1, 1.0, "correct", "Correct.", **flagged),
+            crit("intercept", 1, 1.0, "correct", "Correct.", **flagged)]),
+        "2a": part("2a", "correct", "3", [crit("c1", 1, 1.0, "correct", "Correct.")]),
+        "2b": essay(),
+    })
+
+
+def test_reviews_group_the_flagged_checks_by_reason():
+    assert erin_for_review().reviews() == ["look at 1a (1a/c1)", f"{REVIEW} (1b/slope, 1b/intercept)"]
+    assert alice().reviews() == []
+
+
+def test_flagged_marks_stand_and_are_listed_for_the_instructor_never_in_feedback(tmp_path):
+    erin = erin_for_review()
+    path = tmp_path / "gradebook.csv"
+    write_gradebook_csv([alice(), erin], ASSESSMENT, path)
+    with open(path, newline="", encoding="utf-8") as file:
+        rows = {row["student_id"]: row for row in csv.DictReader(file)}
+    assert (rows["s004"]["status"], rows["s004"]["total"]) == ("graded, for review", "5")
+    assert rows["s001"]["status"] == "graded"
+    summary = render_summary_markdown([alice(), erin], ASSESSMENT)
+    assert "it has 2 Linear layers (fc, fc2) (1b/slope, 1b/intercept)" in summary
+    assert "graded, for review" in summary and "s001" not in summary.split("## Score distribution")[0]
+    for feedback in (render_markdown(erin), render_html(erin), json.dumps(gradescope_results(erin))):
+        assert "2 Linear layers" not in feedback and "look at 1a" not in feedback
+    assert "your instructor will look at it" in render_markdown(erin)
