@@ -21,7 +21,7 @@ import torch
 from pydantic import ValidationError
 
 from grader.notebook import StudentNotebook
-from grader.program.observations import PROTOCOL, ProgramRun, RecordedComparison
+from grader.program.observations import PROTOCOL, ProgramRun, RecordedComparison, Verification
 from grader.program.spec import Device, ProgramSpec
 from grader.program.verify import VerificationProbe, verify
 from grader.sandbox.models import Limits
@@ -188,7 +188,11 @@ def observe(notebook: StudentNotebook, setup: ProgramSetup, device: Device = "cp
             setattr(run, message.kind, data)
     _locate_errors(run, notebook)
     if run.verify is not None:
-        run.verification = verify(setup.spec.model, setup.chars, setup.probe, run.verify)
+        try:
+            run.verification = verify(setup.spec.model, setup.chars, setup.probe, run.verify)
+        except Exception as exc:  # numbers no model gives (validated, but odd) must cost this check, not the batch
+            run.verification = Verification(status="unverifiable", detail=f"the grader could not recompute the "
+                                            f"reported model: {type(exc).__name__}: {str(exc)[:300]}")
     run.recorded = _compare_recorded(notebook, run)
     return run
 
