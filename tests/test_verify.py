@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from grader.program.harness import verification_report
-from grader.program.observations import ReportedParameter, TensorData, Verify
+from grader.program.observations import ReportedParameter, TensorData, Verification, Verify
 from grader.program.spec import ModelContract
 from grader.program.verify import BATCH, SEQ, VerificationProbe, verify
 
@@ -91,6 +91,11 @@ def report(model: nn.Module, probe: VerificationProbe, one_hot: bool = False) ->
                                                  200_000))
 
 
+def recomputed(model: nn.Module) -> Verification:
+    """`model` reported for the assignment's LSTM contract and recomputed by the grader."""
+    return verify(LSTM, CHARS, probe_for(), report(model, probe_for()))
+
+
 def test_the_probe_sets_the_contracts_size_variables_and_draws_a_nonzero_hidden_state():
     probe = probe_for()
     assert probe.sizes == {"embedding_dim": EMBEDDING, "hidden_size": HIDDEN, "num_layers": LAYERS}
@@ -102,48 +107,48 @@ def test_the_probe_sets_the_contracts_size_variables_and_draws_a_nonzero_hidden_
 @pytest.mark.parametrize("model", [CharLSTM(VOCAB, EMBEDDING, HIDDEN, LAYERS),
                                    StackedLSTM(VOCAB, EMBEDDING, HIDDEN, LAYERS)], ids=["nn.LSTM", "list of LSTMs"])
 def test_a_model_of_the_contracts_architecture_is_verified(model):
-    verification = verify(LSTM, CHARS, probe_for(), report(model, probe_for()))
+    verification = recomputed(model)
     assert verification.status == "verified", verification.detail
     assert "embedding 18x5 -> 2-layer LSTM of 6 -> linear 6->18" in verification.detail
 
 
 def test_absent_biases_count_as_zeros():
     model = CharLSTM(VOCAB, EMBEDDING, HIDDEN, LAYERS, bias=False)
-    verification = verify(LSTM, CHARS, probe_for(), report(model, probe_for()))
+    verification = recomputed(model)
     assert verification.status == "verified"
     assert "no bias_ih_l0: taken as zeros" in verification.detail
 
 
 def test_a_forward_that_drops_the_hidden_state_it_is_given_is_named():
     model = CharLSTM(VOCAB, EMBEDDING, HIDDEN, LAYERS, ignore_hidden=True)
-    verification = verify(LSTM, CHARS, probe_for(), report(model, probe_for()))
+    verification = recomputed(model)
     assert verification.status == "differs"
     assert "ignores the hidden state it is given" in verification.detail
 
 
 def test_a_forward_that_computes_something_else_differs():
     model = CharLSTM(VOCAB, EMBEDDING, HIDDEN, LAYERS, relu=True)
-    verification = verify(LSTM, CHARS, probe_for(), report(model, probe_for()))
+    verification = recomputed(model)
     assert verification.status == "differs"
     assert "log-probabilities by up to" in verification.detail
 
 
 def test_extra_layers_are_unverifiable_and_named():
-    verification = verify(LSTM, CHARS, probe_for(), report(TwoHeads(VOCAB, EMBEDDING, HIDDEN, LAYERS), probe_for()))
+    verification = recomputed(TwoHeads(VOCAB, EMBEDDING, HIDDEN, LAYERS))
     assert verification.status == "unverifiable"
     assert "2 Linear layers (fc, fc2)" in verification.detail
 
 
 def test_a_layer_built_but_never_used_is_set_aside():
     model = TwoHeads(VOCAB, EMBEDDING, HIDDEN, LAYERS, use_it=False)
-    verification = verify(LSTM, CHARS, probe_for(), report(model, probe_for()))
+    verification = recomputed(model)
     assert verification.status == "verified", verification.detail
     assert "set aside, as forward never uses them: fc2.weight, fc2.bias" in verification.detail
 
 
 def test_a_model_that_ignores_its_size_arguments_is_unverifiable():
     wrong = CharLSTM(VOCAB, 7, HIDDEN, LAYERS)  # embedding size hard-coded, not the probe's 5
-    verification = verify(LSTM, CHARS, probe_for(), report(wrong, probe_for()))
+    verification = recomputed(wrong)
     assert verification.status == "unverifiable"
     assert "embedding.weight has shape [18, 7] where the contract's architecture has [18, 5]" in verification.detail
 
