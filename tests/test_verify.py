@@ -8,7 +8,7 @@ from torch import nn
 from grader.program.harness import verification_report
 from grader.program.observations import ReportedParameter, TensorData, Verification, Verify
 from grader.program.spec import ModelContract
-from grader.program.verify import BATCH, SEQ, VerificationProbe, verify
+from grader.program.verify import BATCH, VerificationProbe, verify
 
 CHARS = list("abcdefghij klmnop.")
 VOCAB = len(CHARS)
