@@ -2,14 +2,17 @@
 
 Workers load the rubric themselves from its path (no rubric objects are pickled), grade, render
 the student's reports (the costly part, so it runs in parallel too) and send back the result as
-JSON with the rendered documents. A file that breaks a worker is retried once in a fresh pool,
-then recorded as an internal error; the rest of the batch is graded either way.
+JSON with the rendered documents. Both paths, serial and pooled, share one guard: reading and
+scoring already confine a bad value to its own part, and what still escapes (a bug) costs that
+file alone, recorded as an internal error. A file that kills a worker is retried once in a fresh
+pool. Ctrl-C reaches the main process only: workers ignore it and are stopped by the pool.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -17,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.key import AnswerKey, build_key
+from grader.kinds._values import short
 from grader.program.submission import read_notebook_submission
 from grader.results import SubmissionResult
 from grader.rubric import Rubric, load_rubric
@@ -53,14 +57,31 @@ def collect_answer_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[
 
 
 def grade_file(rubric: Rubric, key: AnswerKey, path: Path) -> SubmissionResult:
-    """Grade one answer file or notebook (whose code runs in the sandbox when the rubric has a program)."""
-    if path.suffix == ".ipynb":
-        return grade_submission(rubric, key, read_notebook_submission(path, rubric))
-    return grade_submission(rubric, key, read_answer_file(path))
+    """Grade one answer file or notebook (whose code runs in the sandbox when the rubric has a
+    program); never raises: a grading bug becomes this file's internal error."""
+    try:
+        if path.suffix.lower() == ".ipynb":
+            return grade_submission(rubric, key, read_notebook_submission(path, rubric))
+        return grade_submission(rubric, key, read_answer_file(path))
+    except Exception as exc:
+        return _internal_error(rubric, key, path, f"{type(exc).__name__}: {short(str(exc))}")
+
+
+def rendered(render: Render | None, result: SubmissionResult) -> dict[str, str]:
+    """The result's documents; a renderer that fails leaves a plain note and an error on the result."""
+    if render is None:
+        return {}
+    try:
+        return render(result)
+    except Exception as exc:
+        result.errors.append(f"the reports could not be rendered ({type(exc).__name__}: {short(str(exc))}); "
+                             "please report it")
+        return {"feedback.md": "# Feedback\n\nYour feedback could not be rendered; your instructor has been told.\n"}
 
 
 def _init_worker(rubric_path: str, render: Render | None) -> None:
     global _worker
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     rubric = load_rubric(rubric_path)
     _worker = (rubric, build_key(rubric), render)
 
@@ -69,13 +90,21 @@ def _grade_in_worker(path: str) -> tuple[str, dict[str, str]]:
     assert _worker is not None
     rubric, key, render = _worker
     result = grade_file(rubric, key, Path(path))
-    return result.model_dump_json(), render(result) if render else {}
+    documents = rendered(render, result)
+    return result.model_dump_json(), documents
 
 
 def _internal_error(rubric: Rubric, key: AnswerKey, path: Path, why: str) -> SubmissionResult:
     failed = Submission(source=str(path), student_id=path.stem, readable=False,
                         errors=[f"{path}: internal error while grading ({why}); please report it"])
     return grade_submission(rubric, key, failed)
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Stop at once: queued files are dropped and running workers (and their sandboxes) killed."""
+    for process in list(getattr(pool, "_processes", {}).values()):  # the executor has no public kill
+        process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def grade_files(rubric_path: str | Path, files: list[Path], jobs: int | None = None, render: Render | None = None,
@@ -91,7 +120,7 @@ def grade_files(rubric_path: str | Path, files: list[Path], jobs: int | None = N
 
     def deliver(result: SubmissionResult, documents: dict[str, str] | None = None) -> None:
         results.append(result)
-        on_result(Graded(result, documents if documents is not None else render(result) if render else {}))
+        on_result(Graded(result, documents if documents is not None else rendered(render, result)))
 
     if jobs == 1:
         for path in files:
@@ -106,14 +135,18 @@ def grade_files(rubric_path: str | Path, files: list[Path], jobs: int | None = N
         with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(str(rubric_path), render),
                                  mp_context=multiprocessing.get_context("forkserver")) as pool:
             futures = {pool.submit(_grade_in_worker, str(path)): path for path in pending}
-            for future in as_completed(futures):
-                try:
-                    result_json, documents = future.result()
-                    deliver(SubmissionResult.model_validate_json(result_json), documents)
-                except BrokenProcessPool:
-                    broken.append(futures[future])
-                except Exception as exc:  # a grading bug costs this file, never the batch
-                    deliver(_internal_error(rubric, key, futures[future], f"{type(exc).__name__}: {exc}"))
+            try:
+                for future in as_completed(futures):
+                    try:
+                        result_json, documents = future.result()
+                        deliver(SubmissionResult.model_validate_json(result_json), documents)
+                    except BrokenProcessPool:
+                        broken.append(futures[future])
+                    except Exception as exc:  # a grading bug costs this file, never the batch
+                        deliver(_internal_error(rubric, key, futures[future], f"{type(exc).__name__}: {short(str(exc))}"))
+            except KeyboardInterrupt:
+                _stop(pool)
+                raise
         pending = broken
         if not pending:
             break

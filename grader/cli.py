@@ -6,6 +6,8 @@ Exit codes:
   1  with --strict: at least one answer file could not be read; for `audit`: discrepancies found
   2  bad command line: unknown option, a path that does not exist, no answer files found
   3  the rubric is invalid; nothing was graded
+  4  internal error: a bug in grader; the message names a file with the details to report
+130  interrupted (Ctrl-C); every submission graded until then keeps its reports
 """
 
 from __future__ import annotations
@@ -13,12 +15,16 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import os
 import sys
+import tempfile
 import time
+import traceback
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 import reference
 from grader import __version__
@@ -30,9 +36,44 @@ from grader.output import ReportWriter, render_student_reports
 from grader.program.calibration import CalibrationError, calibrate, calibration_path, thresholds, write_calibration
 from grader.reports import write_gradescope
 from grader.rubric import Rubric, json_schema, load_rubric
+from grader.textsafety import printable, terminal
 
-EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, EXIT_RUBRIC = 0, 1, 2, 3
+EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, EXIT_RUBRIC, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 EXIT_DISCREPANCIES = 1
+
+
+class UsageError(Exception):
+    """A command line that cannot be carried out (a path of the wrong kind); exit 2 with the message."""
+
+
+def _output_file(value: str, option: str) -> Path:
+    """A file to write, its folder created; UsageError if it is a folder or cannot be made."""
+    path = Path(value)
+    if path.is_dir():
+        raise UsageError(f"{option} {value} is a folder; give the path of a file to write")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{option} {value}: cannot create its folder: {exc.strerror or exc}") from None
+    return path
+
+
+def _output_folder(value: str, option: str) -> Path:
+    path = Path(value)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{option} {value} is a file; give a folder for the reports")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{option} {value}: cannot create the folder: {exc.strerror or exc}") from None
+    return path
+
+
+def _write(path: Path, text: str, option: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: cannot write: {exc.strerror or exc}") from None
 
 
 def _report_problems(exc: RubricError, err: Console) -> int:
@@ -61,7 +102,7 @@ def cmd_grade(args: argparse.Namespace, out: Console, err: Console) -> int:
         return EXIT_RUBRIC
     files, missing = collect_answer_files(args.paths)
     for path in missing:
-        err.print(f"[red]no such file or folder:[/] {path}", highlight=False)
+        err.print(f"[red]no such file or folder:[/] {terminal(path)}", highlight=False)
     if missing or not files:
         if not files:
             err.print("no submissions (*.json answer files, *.ipynb notebooks) found", highlight=False)
@@ -69,31 +110,48 @@ def cmd_grade(args: argparse.Namespace, out: Console, err: Console) -> int:
     if args.gradescope and len(files) != 1:
         err.print(f"--gradescope grades one submission, but {len(files)} answer files were found", highlight=False)
         return EXIT_USAGE
-    writer = ReportWriter(args.out, rubric.assessment)
+    gradescope = _output_file(args.gradescope, "--gradescope") if args.gradescope else None
+    writer = ReportWriter(_output_folder(args.out, "--out"), rubric.assessment)
     started = time.perf_counter()
-    results = grade_files(args.rubric, files, jobs=args.jobs, render=render_student_reports, on_result=writer.add)
+    try:
+        results = grade_files(args.rubric, files, jobs=args.jobs, render=render_student_reports, on_result=writer.add)
+    except KeyboardInterrupt:
+        writer.close()
+        err.print(f"interrupted: {writer.count} of {len(files)} submission(s) were graded; their reports are in "
+                  f"{terminal(args.out)}/students and results.jsonl; run the command again to grade them all",
+                  highlight=False)
+        return EXIT_INTERRUPTED
     writer.finish(results)
     elapsed = time.perf_counter() - started
-    if args.gradescope:
-        write_gradescope(results[0], Path(args.gradescope))
+    if gradescope:
+        try:
+            write_gradescope(results[0], gradescope)
+        except OSError as exc:
+            raise UsageError(f"--gradescope {args.gradescope}: cannot write: {exc.strerror or exc}") from None
     results.sort(key=lambda r: (r.student_id, r.source))
     if not args.quiet:
-        table = Table(title=f"{rubric.assessment.title or rubric.assessment.id}: {len(results)} submission(s)")
-        id_width = min(30, max(len(r.student_id) for r in results))
-        table.add_column("student", no_wrap=True, min_width=max(7, id_width))
-        for column in ("score", "of", "manual"):
-            table.add_column(column, justify="right", no_wrap=True, min_width=6)
-        table.add_column("notes", no_wrap=True, overflow="ellipsis", max_width=40)
-        for r in results:
-            review = [f"for review: {r.reviews()[0]}"] if r.reviews() else []
-            notes = "; ".join(r.errors[:1] + review + r.warnings[:1])
-            table.add_row(r.student_id, _fmt(r.score), _fmt(r.max_score), _fmt(r.manual_pending), notes)
-        out.print(table)
-        out.print(f"graded {len(results)} file(s) in {elapsed:.2f} s; reports in {args.out}", highlight=False)
-    unreadable = [r.source for r in results if not r.readable]
+        out.print(_totals_table(rubric, results))
+        out.print(f"graded {len(results)} file(s) in {elapsed:.2f} s; reports in {terminal(args.out)}", highlight=False)
+    unreadable = [printable(r.source) for r in results if not r.readable]
     if unreadable and not args.quiet:
-        err.print(f"{len(unreadable)} answer file(s) could not be read: {', '.join(unreadable)}", highlight=False)
+        err.print(Text(f"{len(unreadable)} answer file(s) could not be read: {', '.join(unreadable)}"))
     return EXIT_UNREADABLE if (unreadable and args.strict) else EXIT_OK
+
+
+def _totals_table(rubric: Rubric, results: list) -> Table:
+    """Scores per student; every cell that comes from a submission is plain Text, never markup."""
+    table = Table(title=Text(f"{rubric.assessment.title or rubric.assessment.id}: {len(results)} submission(s)"))
+    id_width = min(30, max(len(printable(r.student_id)) for r in results))
+    table.add_column("student", no_wrap=True, min_width=max(7, id_width))
+    for column in ("score", "of", "manual"):
+        table.add_column(column, justify="right", no_wrap=True, min_width=6)
+    table.add_column("notes", no_wrap=True, overflow="ellipsis", max_width=40)
+    for r in results:
+        review = [f"for review: {r.reviews()[0]}"] if r.reviews() else []
+        notes = "; ".join(r.errors[:1] + review + r.warnings[:1])
+        table.add_row(Text(printable(r.student_id)), _fmt(r.score), _fmt(r.max_score), _fmt(r.manual_pending),
+                      Text(printable(notes)))
+    return table
 
 
 def cmd_key(args: argparse.Namespace, out: Console, err: Console) -> int:
@@ -102,7 +160,7 @@ def cmd_key(args: argparse.Namespace, out: Console, err: Console) -> int:
         return EXIT_RUBRIC
     text = build_key(rubric).model_dump_json(indent=2)
     if args.out:
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
+        _write(_output_file(args.out, "--out"), text + "\n", "--out")
     else:
         sys.stdout.write(text + "\n")
     return EXIT_OK
@@ -113,9 +171,10 @@ def cmd_audit(args: argparse.Namespace, out: Console, err: Console) -> int:
     if rubric is None:
         return EXIT_RUBRIC
     path = Path(args.answers)
+    if path.is_dir():
+        raise UsageError(f"{args.answers} is a folder; audit takes one answer file (.json), the worked solution")
     if not path.is_file():
-        err.print(f"[red]no such answer file:[/] {path}", highlight=False)
-        return EXIT_USAGE
+        raise UsageError(f"no such answer file: {args.answers}")
     report = audit_file(rubric, build_key(rubric), path)
     sys.stdout.write(report.model_dump_json(indent=2) + "\n" if args.json else render_audit(report))
     return EXIT_OK if report.clean else EXIT_DISCREPANCIES
@@ -237,12 +296,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _internal_error(err: Console) -> int:
+    """A bug: one line for the user, the traceback in a file they can attach to a report."""
+    kind, exc, _ = sys.exc_info()
+    with tempfile.NamedTemporaryFile("w", prefix="grader-crash-", suffix=".txt", delete=False) as file:
+        traceback.print_exc(file=file)
+    err.print(Text(f"grader: internal error ({kind.__name__}: {printable(exc)[:200]}); the details are in "
+                   f"{file.name}; please report it"))
+    return EXIT_INTERNAL
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "jobs", None) is not None and args.jobs < 1:
         build_parser().error("--jobs must be at least 1")
     out, err = Console(soft_wrap=True), Console(stderr=True, soft_wrap=True)
-    return args.run(args, out, err)
+    try:
+        return args.run(args, out, err)
+    except UsageError as exc:
+        err.print(Text(f"grader {args.command}: {printable(exc)}", style="red"))
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        err.print("interrupted", highlight=False)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `grader key RUBRIC | head`: the reader has gone, nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except Exception:
+        return _internal_error(err)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ class ReportWriter:
         self.students = self.out / "students"
         self.students.mkdir(parents=True, exist_ok=True)
         self._used: dict[str, str] = {}
+        self.count = 0  # results written so far
         self._log = (self.out / "results.jsonl").open("w", encoding="utf-8")
 
     def folder_for(self, result: SubmissionResult) -> Path:
@@ -63,8 +64,12 @@ class ReportWriter:
             (folder / name).write_text(text, encoding="utf-8")
         self._log.write(result.model_dump_json() + "\n")
         self._log.flush()
+        self.count += 1
+
+    def close(self) -> None:
+        self._log.close()
 
     def finish(self, results: list[SubmissionResult]) -> None:
-        self._log.close()
+        self.close()
         write_gradebook_csv(results, self.assessment, self.out / "gradebook.csv")
         (self.out / "summary.md").write_text(render_summary_markdown(results, self.assessment), encoding="utf-8")

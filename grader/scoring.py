@@ -16,19 +16,23 @@ from typing import Any
 from grader.followthrough import apply_follow_through
 from grader.key import AnswerKey, KeyEntry
 from grader.kinds import InvalidAnswer
-from grader.kinds._values import NonFinite, short
+from grader.kinds._values import Unusable, short
 from grader.results import CriterionResult, ItemStatus, PartResult, QuestionResult, SubmissionResult
 from grader.rubric import Criterion, Part, Rubric
 from grader.submission import Submission
 
 _MISSING = object()
+MAX_UNKNOWN_LISTED = 10
 
 
 def _display(raw: Any) -> str | None:
     """The student's answer as they typed it (numbers keep their digits), bounded for reports."""
     if raw is _MISSING:
         return None
-    return short(raw if isinstance(raw, str) else _render(raw), 200)
+    try:
+        return short(raw if isinstance(raw, str) else _render(raw), 200)
+    except (RecursionError, ValueError):  # the reader bounds answers; this guards what it did not foresee
+        return "(cannot be shown)"
 
 
 def _render(value: Any) -> str:
@@ -36,7 +40,7 @@ def _render(value: Any) -> str:
         return "[" + ", ".join(_render(v) for v in value[:50]) + (", …]" if len(value) > 50 else "]")
     if isinstance(value, dict):
         return "{" + ", ".join(f"{json.dumps(k)}: {_render(v)}" for k, v in list(value.items())[:50]) + "}"
-    if isinstance(value, (Decimal, NonFinite)):
+    if isinstance(value, (Decimal, Unusable)):
         return str(value)
     if isinstance(value, (str, bool)) or value is None:
         return json.dumps(value)
@@ -134,8 +138,13 @@ def grade_submission(rubric: Rubric, key: AnswerKey, submission: Submission) -> 
         results[(part_id, item_id)] = _check_item(rubric, lookup.get((part_id, item_id)), item,
                                                   answers.get(part_id, _MISSING), reveal,
                                                   submission.program if submission.readable else None)
-    results = apply_follow_through(rubric, lookup, items,
-                                   lambda check: _raw_for(items[check][1], answers.get(check[0], _MISSING)), results)
+    errors = list(submission.errors)
+    try:
+        results = apply_follow_through(rubric, lookup, items,
+                                       lambda check: _raw_for(items[check][1], answers.get(check[0], _MISSING)), results)
+    except Exception as exc:  # the marks already judged stand; only the follow-through credit is lost
+        errors.append(f"follow-through marking failed ({type(exc).__name__}: {short(str(exc))}); "
+                      "scores are without it; please report it")
     questions = []
     for question in assessment.questions:
         parts = [_aggregate_part(part, [results[(part.id, item.id)] for item in part.items()],
@@ -143,16 +152,18 @@ def grade_submission(rubric: Rubric, key: AnswerKey, submission: Submission) -> 
         questions.append(QuestionResult(id=question.id, title=question.title, marks=question.total_marks,
                                         auto_score=_round(sum(p.auto_score for p in parts)),
                                         manual_marks=sum(p.manual_marks for p in parts), parts=parts))
-    errors = list(submission.errors)
     warnings = list(submission.warnings)
     if submission.readable and submission.assessment_id and submission.assessment_id != assessment.id:
         errors.append(f"this file is for assessment {short(submission.assessment_id)!r}, "
                       f"but it was graded against {assessment.id!r}")
     part_ids = list(rubric.part_index)
-    for unknown in sorted(set(answers) - set(part_ids)):
-        hint = difflib.get_close_matches(unknown, part_ids, n=1)
+    unknown_parts = sorted(set(answers) - set(part_ids))
+    for unknown in unknown_parts[:MAX_UNKNOWN_LISTED]:
+        hint = difflib.get_close_matches(unknown[:100], part_ids, n=1)
         warnings.append(f"answer for unknown part {short(unknown)!r} was ignored"
                         + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+    if len(unknown_parts) > MAX_UNKNOWN_LISTED:
+        warnings.append(f"and {len(unknown_parts) - MAX_UNKNOWN_LISTED} more answers for unknown parts were ignored")
     return SubmissionResult(
         source=submission.source, student_id=submission.student_id, student_name=submission.student_name,
         assessment_id=assessment.id, assessment_title=assessment.title, readable=submission.readable,

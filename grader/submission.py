@@ -7,23 +7,33 @@ Format (JSON, UTF-8), documented in docs/answer-files.md:
      "assessment_id": "demo-quiz", "answers": {"q1.a": 13, "q2.a": [0.64, 0.23], "q3": "ACD"}}
 
 Numbers are read as `Decimal` so the typed digits survive (comparators warn about coarse
-rounding); `NaN`/`Infinity` become `NonFinite` markers so only their part fails; undecodable
-bytes survive as lone surrogates that the comparators reject in that part alone.
+rounding). What cannot be held becomes an `Unusable` marker that every kind refuses, so that only
+its own part fails: `NaN`/`Infinity`, numbers beyond Decimal's exponent range, and a part's
+answer nested more than MAX_DEPTH levels deep or holding more than MAX_VALUES values.
+Undecodable bytes survive as lone surrogates that the comparators reject in that part alone.
+UTF-16 and UTF-32 files (Windows editors write them) are read, with a warning.
 """
 
 from __future__ import annotations
 
+import codecs
 import json
+import sys
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from grader.kinds._values import NonFinite, short
+from grader.kinds._values import NonFinite, Unusable, short
 
 FORMAT = "grader-answers/1"
 MAX_BYTES = 5 * 1024 * 1024
 MAX_INT_DIGITS = 400
+MAX_JSON_NESTING = 1000  # the decoder recurses; deeper files are unreadable, whatever called the reader
+MAX_DEPTH = 32  # levels of lists and objects in one part's answer; answers need three at most
+MAX_VALUES = 20_000  # numbers, strings and containers in one part's answer
+_WIDE = [(codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
+         (codecs.BOM_UTF16_BE, "utf-16")]
 
 
 @dataclass
@@ -43,6 +53,47 @@ def _parse_int(text: str) -> int | Decimal:
     return int(text) if len(text) <= MAX_INT_DIGITS else Decimal(text)
 
 
+def _parse_float(text: str) -> Decimal | Unusable:
+    try:
+        return Decimal(text)
+    except ArithmeticError:  # an exponent beyond Decimal's range, such as 1e9999999999999999999
+        return Unusable(short(text, 40), f"{short(text)} is out of the range of numbers this question accepts")
+
+
+def _bounded(answer: Any) -> Any:
+    """The answer, or an Unusable marker if it is nested too deeply or holds too many values.
+    Iterative, so the check itself cannot recurse too deeply."""
+    stack, count = [(answer, 1)], 0
+    while stack:
+        value, depth = stack.pop()
+        count += 1
+        if count > MAX_VALUES:
+            return Unusable(f"(more than {MAX_VALUES} values)",
+                            f"the answer holds more than {MAX_VALUES} values; no answer here needs that many")
+        if isinstance(value, (list, dict)):
+            if depth > MAX_DEPTH:
+                return Unusable(f"(nested more than {MAX_DEPTH} levels deep)",
+                                f"the answer is nested more than {MAX_DEPTH} lists or objects deep")
+            stack += [(item, depth + 1) for item in (value.values() if isinstance(value, dict) else value)]
+    return answer
+
+
+def _decode_text(raw: bytes) -> tuple[str, str | None]:
+    """The file's text and, for UTF-16/32, a warning. Bytes that are not UTF-8 survive as lone
+    surrogates (rejected in the part that holds them)."""
+    wide = next((codec for bom, codec in _WIDE if raw.startswith(bom)), None)
+    if wide is None and len(raw) >= 4 and raw[1] == 0 and raw[1::2].count(0) > len(raw) // 4:
+        wide = "utf-16-le"  # mostly ASCII text as UTF-16, without a byte-order mark
+    elif wide is None and len(raw) >= 4 and raw[0] == 0 and raw[0::2].count(0) > len(raw) // 4:
+        wide = "utf-16-be"
+    if wide:
+        try:
+            return raw.decode(wide), f"the file is {wide.upper()[:6]} text; it was read, but save answer files as UTF-8"
+        except UnicodeDecodeError:
+            pass
+    return raw.decode("utf-8", errors="surrogateescape").removeprefix("\ufeff"), None
+
+
 def _decode_json(text: str, duplicates: list[str]) -> Any:
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -52,24 +103,48 @@ def _decode_json(text: str, duplicates: list[str]) -> Any:
             out[key] = value
         return out
 
-    return json.loads(text, parse_float=Decimal, parse_int=_parse_int, parse_constant=NonFinite,
-                      object_pairs_hook=pairs)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(_stack_depth() + MAX_JSON_NESTING + 50)  # the same nesting limit on every path
+    try:
+        return json.loads(text, parse_float=_parse_float, parse_int=_parse_int, parse_constant=NonFinite,
+                          object_pairs_hook=pairs)
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def _stack_depth() -> int:
+    frame, depth = sys._getframe(), 0
+    while frame is not None:
+        frame, depth = frame.f_back, depth + 1
+    return depth
 
 
 def _text_field(data: dict, name: str, errors: list[str], limit: int = 128) -> str | None:
     value = data.get(name)
     if value is None:
         return None
-    if not isinstance(value, str) or isinstance(value, NonFinite) or not value.strip() or len(value) > limit \
-            or any("\ud800" <= ch <= "\udfff" for ch in value):
+    if isinstance(value, str) and any("\ud800" <= ch <= "\udfff" for ch in value):
+        errors.append(f"{name} holds bytes that are not valid UTF-8; save the file as UTF-8")
+    elif isinstance(value, str) and not isinstance(value, Unusable) and value.strip() and not value.isprintable():
+        errors.append(f"{name} holds control or formatting characters ({short(value)}); write plain text")
+    elif not isinstance(value, str) or isinstance(value, Unusable) or not value.strip() or len(value) > limit:
         errors.append(f"{name} must be non-empty text of at most {limit} characters, got {short(value)}")
-        return None
-    return value.strip()
+    else:
+        return value.strip()
+    return None
 
 
 def read_answer_file(path: str | Path) -> Submission:
     """Read one answer file. Never raises for bad content: problems land in `errors`."""
-    path = Path(path)
+    try:
+        return _read(Path(path))
+    except Exception as exc:  # a reader bug costs this file, with the reason, never the batch
+        return Submission(source=str(path), student_id=Path(path).stem, readable=False,
+                          errors=[f"{path}: internal error while reading ({type(exc).__name__}: {short(str(exc))}); "
+                                  "please report it"])
+
+
+def _read(path: Path) -> Submission:
     source = str(path)
     fallback_id = path.stem
     sub = Submission(source=source, student_id=fallback_id)
@@ -86,14 +161,22 @@ def read_answer_file(path: str | Path) -> Submission:
         raw = path.read_bytes()
     except OSError as exc:
         return unreadable(f"cannot read file: {exc.strerror or exc}")
-    text = raw.decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
+    if not raw.strip():
+        return unreadable("the file is empty")
+    text, encoding_warning = _decode_text(raw)
+    if encoding_warning:
+        sub.warnings.append(encoding_warning)
+    elif any("\udc80" <= ch <= "\udcff" for ch in text):
+        line = text[: next(i for i, ch in enumerate(text) if "\udc80" <= ch <= "\udcff")].count("\n") + 1
+        sub.warnings.append(f"line {line}: the file is not valid UTF-8; text with such bytes is not read "
+                            "(save the file as UTF-8)")
     duplicates: list[str] = []
     try:
         data = _decode_json(text, duplicates)
     except json.JSONDecodeError as exc:
         return unreadable(f"line {exc.lineno} column {exc.colno}: not valid JSON: {exc.msg}")
     except RecursionError:
-        return unreadable("the JSON is nested too deeply")
+        return unreadable(f"the JSON is nested more than {MAX_JSON_NESTING} levels deep")
     except ValueError as exc:
         return unreadable(f"not valid JSON: {exc}")
     if not isinstance(data, dict):
@@ -113,7 +196,7 @@ def read_answer_file(path: str | Path) -> Submission:
     answers = data.get("answers")
     if not isinstance(answers, dict):
         return unreadable("there is no 'answers' object mapping part ids to answers")
-    sub.answers = answers
+    sub.answers = {part: _bounded(answer) for part, answer in answers.items()}
     for key in sorted(set(duplicates)):
         sub.warnings.append(f"{short(key)!r} appears more than once; the last value was used")
     return sub

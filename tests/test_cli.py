@@ -119,3 +119,31 @@ def test_solvers_listing_and_description(capsys):
     described = capsys.readouterr().out
     assert "forward pass, loss, gradients" in described and '"learning_rate"' in described
     assert main(["solvers", "dense_netwrk"]) == 2
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_ctrl_c_stops_promptly_without_a_traceback_or_leftover_processes(tmp_path, jobs):
+    """Ctrl-C in a terminal signals the whole process group: grader, its workers, their sandboxes."""
+    import os
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "grader.cli", "grade", str(ROOT / "rubrics" / "assignment1.yaml"),
+                             str(ROOT / "submissions" / "charlstm"), "--out", str(tmp_path / "out"), "--jobs", jobs],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    time.sleep(8)  # into the notebooks' sandboxed runs
+    os.killpg(proc.pid, signal.SIGINT)
+    started = time.perf_counter()
+    stdout, stderr = proc.communicate(timeout=60)
+    assert time.perf_counter() - started < 15
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stdout + stderr and "interrupted" in stderr
+    deadline = time.perf_counter() + 15  # workers killed by grader are reaped by its forkserver as it exits
+    while time.perf_counter() < deadline:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.5)
+    with pytest.raises(ProcessLookupError):
+        os.killpg(proc.pid, 0)  # nothing of the group runs on

@@ -16,14 +16,37 @@ from typing import Any
 
 from grader.kinds.base import InvalidAnswer
 from grader.mathexpr import ExpressionError, evaluate_constant
+from grader.textsafety import printable
 
 MAX_TEXT = 200  # longest string we try to read as a number
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _FRACTION = re.compile(r"([+-]?\d+)\s*/\s*([+-]?\d+)")
 
 
-class NonFinite(str):
-    """A JSON `NaN`, `Infinity` or `-Infinity` literal, kept so the one part can be rejected."""
+class Unusable(str):
+    """A value the answer-file reader could not hold (a number out of range, nesting too deep, too
+    many values): kept as short text for display, refused by every kind with `why`, so that it
+    costs only its own part."""
+
+    why: str
+
+    def __new__(cls, text: str, why: str) -> "Unusable":
+        value = super().__new__(cls, text)
+        value.why = why
+        return value
+
+    def __getnewargs__(self) -> tuple[str, str]:
+        return str(self), self.why
+
+
+class NonFinite(Unusable):
+    """A JSON `NaN`, `Infinity` or `-Infinity` literal."""
+
+    def __new__(cls, text: str) -> "NonFinite":
+        return super().__new__(cls, text, f"{text} is not a finite number")
+
+    def __getnewargs__(self) -> tuple[str]:  # type: ignore[override]
+        return (str(self),)
 
 
 @dataclass(frozen=True)
@@ -41,8 +64,11 @@ class TypedNumber:
 
 def short(value: Any, limit: int = 60) -> str:
     """A bounded, printable rendering of a student value for messages."""
-    text = value if isinstance(value, str) else repr(value)
-    text = text.encode("unicode_escape", "backslashreplace").decode("ascii") if not text.isprintable() else text
+    try:
+        text = value if isinstance(value, str) else repr(value)
+    except RecursionError:
+        text = f"(a {type_name(value)} nested too deeply to show)"
+    text = printable(text[: limit * 2])
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -65,8 +91,8 @@ def read_number(raw: Any) -> TypedNumber:
     constant expression such as `sqrt(2)/2` or `e^{-1}` (parsed by the whitelist grammar, never eval'd)."""
     if isinstance(raw, bool) or raw is None:
         raise InvalidAnswer(f"expected a number, got a {type_name(raw)}")
-    if isinstance(raw, NonFinite):
-        raise InvalidAnswer(f"{raw} is not a finite number")
+    if isinstance(raw, Unusable):
+        raise InvalidAnswer(raw.why)
     if isinstance(raw, int):
         try:
             return TypedNumber(float(raw), str(raw))
@@ -121,10 +147,12 @@ def type_name(raw: Any) -> str:
 
 def read_text(raw: Any, limit: int) -> str:
     """A student string, bounded in length and free of undecodable bytes."""
+    if isinstance(raw, Unusable):
+        raise InvalidAnswer(raw.why)
     if isinstance(raw, (int, Decimal)) and not isinstance(raw, bool):
         raw = str(raw)
-    if not isinstance(raw, str) or isinstance(raw, NonFinite):
-        raise InvalidAnswer(f"expected text, got a {type_name(raw)}")
+    if not isinstance(raw, str):
+        raise InvalidAnswer(f"expected text, got {'no answer (null)' if raw is None else 'a ' + type_name(raw)}")
     if any("\ud800" <= ch <= "\udfff" for ch in raw):
         raise InvalidAnswer("the answer contains bytes that are not valid UTF-8")
     if len(raw) > limit:

@@ -42,6 +42,8 @@ def _read_array(raw: Any, depth: int) -> tuple[tuple[int, ...], list[TypedNumber
             raw = json.loads(read_text(raw, 200_000))
         except json.JSONDecodeError as exc:
             raise InvalidAnswer(f"the list could not be read: {exc.msg} at character {exc.pos}") from None
+        except RecursionError:
+            raise InvalidAnswer(f"the list is nested more than {MAX_DEPTH} lists deep") from None
     if not isinstance(raw, list):
         raise InvalidAnswer(f"expected {'a list of numbers' if depth == 1 else 'a list of rows'}, got a {type_name(raw)}")
 

@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from grader import mathexpr
 from grader.kinds import register
-from grader.kinds._values import NonFinite, read_text, short, type_name
+from grader.kinds._values import Unusable, read_text, short, type_name
 from grader.kinds.base import Comparator, InvalidAnswer, Verdict
 
 MAX_COMPONENTS = 100
@@ -137,9 +137,11 @@ def _components(raw: Any) -> list[str]:
         raise InvalidAnswer(f"the feature map has {len(raw)} components; at most {MAX_COMPONENTS} are accepted")
     texts = []
     for i, item in enumerate(raw, start=1):
-        if isinstance(item, (int, Decimal)) and not isinstance(item, (bool, NonFinite)):
+        if isinstance(item, Unusable):
+            raise InvalidAnswer(f"component {i}: {item.why}")
+        if isinstance(item, (int, Decimal)) and not isinstance(item, bool):
             item = str(item)
-        if not isinstance(item, str) or isinstance(item, NonFinite):
+        if not isinstance(item, str):
             what = type_name(item)
             raise InvalidAnswer(f"component {i} should be an expression, got {'an' if what[0] in 'aeiou' else 'a'} {what}")
         if not item.strip():

@@ -9,15 +9,17 @@ from decimal import Decimal
 from typing import Any
 
 from grader.kinds import register
-from grader.kinds._values import NonFinite, read_text, short, type_name
+from grader.kinds._values import Unusable, read_text, short, type_name
 from grader.kinds.base import Comparator, InvalidAnswer, Verdict
 
 MAX_DIGITS = 60
 
 
 def read_integer(raw: Any) -> int:
-    if isinstance(raw, bool) or isinstance(raw, NonFinite):
-        raise InvalidAnswer(f"expected a whole number, got {short(raw)}")
+    if isinstance(raw, Unusable):
+        raise InvalidAnswer(raw.why)
+    if isinstance(raw, bool) or raw is None:
+        raise InvalidAnswer(f"expected a whole number, got a {type_name(raw)}")
     if isinstance(raw, int):
         return raw
     if isinstance(raw, str):
@@ -25,7 +27,7 @@ def read_integer(raw: Any) -> int:
         try:
             raw = Decimal(text)
         except ArithmeticError:
-            raise InvalidAnswer(f"{short(text)} is not a whole number") from None
+            raise InvalidAnswer(f"{short(text)} is not a whole number within the range this question accepts") from None
     if isinstance(raw, Decimal):
         if not raw.is_finite():
             raise InvalidAnswer("the answer is not a finite number")

@@ -32,8 +32,11 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
+from confusable_homoglyphs import confusables
+
 from grader.mathexpr.functions import FUNCTION_NAMES, canonical
 from grader.mathexpr.nodes import CONSTANTS, ExpressionError
+from grader.textsafety import describe_character
 
 MAX_LENGTH = 1000
 MAX_NESTING = 50
@@ -375,8 +378,7 @@ class _Lexer:
             elif ch == "|":
                 raise ExpressionError(f"write abs(x) for an absolute value ('|' {where(pos)})", pos)
             else:
-                shown = ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
-                raise ExpressionError(f"unexpected character '{shown}' {where(pos)}", pos)
+                raise ExpressionError(f"unexpected character {describe_character(ch)} {where(pos)}", pos)
         return self.out
 
 
@@ -425,10 +427,34 @@ def _check_calls(tokens: list[Tok]) -> None:
                 f"like {tok.text or name}(x)", tok.pos)
 
 
+def _latin_look_alike(ch: str) -> str | None:
+    """The ASCII letter `ch` is a homoglyph of (Cyrillic 'а' for 'a'), by Unicode's confusables data."""
+    found = confusables.is_confusable(ch, preferred_aliases=["latin"], greedy=False) or []
+    glyphs = [g["c"] for hit in found for g in hit["homoglyphs"] if len(g["c"]) == 1 and g["c"].isascii()]
+    return glyphs[0] if glyphs else None
+
+
+def _check_look_alikes(text: str) -> None:
+    """Refuse a letter from another script that looks like a Latin one (`tаnh` typed with a Cyrillic
+    'а'), naming it: otherwise the message would be about the Latin letters around it. A Greek
+    letter standing alone is a name (theta), so it is only suspect beside Latin letters."""
+    for pos, ch in enumerate(text):
+        if ch.isascii() or not ch.isalpha():
+            continue
+        beside_latin = any(0 <= i < len(text) and text[i].isascii() and text[i].isalpha() for i in (pos - 1, pos + 1))
+        if ch in _UNICODE_GREEK and not beside_latin:
+            continue
+        latin = _latin_look_alike(ch)
+        if latin:
+            raise ExpressionError(f"{describe_character(ch)} {where(pos)} is a look-alike of the Latin letter "
+                                  f"'{latin}'; type it with a Latin keyboard layout", pos)
+
+
 def tokenize(text: str, names: Names) -> tuple[list[Tok], list[str]]:
     """Tokens of `text` and warnings about how names were read. Raises ExpressionError."""
     if len(text) > MAX_LENGTH:
         raise ExpressionError(f"the expression is {len(text)} characters long; at most {MAX_LENGTH} are accepted")
+    _check_look_alikes(text)
     lexer = _Lexer(text, names)
     tokens = lexer.run()
     if not tokens:

@@ -8,13 +8,16 @@ from pathlib import Path
 from grader.reports.feedback import format_score
 from grader.results import SubmissionResult
 from grader.rubric import Assessment
+from grader.textsafety import printable
 
 # Spreadsheets run a cell starting with one of these as a formula (OWASP, "CSV Injection").
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def defuse_formula(text: str) -> str:
-    """Student-supplied text that a spreadsheet would run as a formula, made inert by a leading apostrophe."""
+    """Student-supplied text made inert for a spreadsheet: control characters (newlines, NUL,
+    escapes) shown as escapes, and a would-be formula prefixed with an apostrophe."""
+    text = printable(text)
     return "'" + text if text.startswith(_FORMULA_PREFIXES) else text
 
 
