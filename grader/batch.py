@@ -47,7 +47,7 @@ def collect_answer_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[
     missing: list[str] = []
     for path in map(Path, paths):
         if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.suffix in SUBMISSION_SUFFIXES
+            files += sorted(p for p in path.rglob("*") if p.suffix.lower() in SUBMISSION_SUFFIXES
                             if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
         elif path.is_file():
             files.append(path)

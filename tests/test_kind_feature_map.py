@@ -92,7 +92,7 @@ def test_an_undefined_component_is_wrong_not_an_error(cubic):
     (["p1^3", "sqrt(3)*p1^2*"], "component 2 of 2 ('sqrt(3)*p1^2*') cannot be read: the expression ends too early"),
     (["x1^3"], "component 1 of 1 ('x1^3') cannot be read: unknown name 'x1' at position 1; this answer may use p1, p2"),
     (["__import__('os').system('true')"], "component 1 of 1"),
-    ("p1^3 + p2^3", "expected a list of expressions (one per component of phi), got a string"),
+    ("p1^3 + p2^3", "expected a list of expressions (one per component of phi), got text"),
     (7, "expected a list of expressions (one per component of phi), got a number"),
     ([], "the feature map has no components"),
     (["p1"] * 101, "the feature map has 101 components; at most 100 are accepted"),

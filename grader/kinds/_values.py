@@ -67,7 +67,7 @@ def short(value: Any, limit: int = 60) -> str:
     try:
         text = value if isinstance(value, str) else repr(value)
     except RecursionError:
-        text = f"(a {type_name(value)} nested too deeply to show)"
+        text = f"({type_name(value)} nested too deeply to show)"
     text = printable(text[: limit * 2])
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -90,7 +90,7 @@ def read_number(raw: Any) -> TypedNumber:
     """Read a finite number from an int, a Decimal, or a string such as `0.0364`, `-3.2e-4`, `3/4`, or a
     constant expression such as `sqrt(2)/2` or `e^{-1}` (parsed by the whitelist grammar, never eval'd)."""
     if isinstance(raw, bool) or raw is None:
-        raise InvalidAnswer(f"expected a number, got a {type_name(raw)}")
+        raise InvalidAnswer(f"expected a number, got {type_name(raw)}")
     if isinstance(raw, Unusable):
         raise InvalidAnswer(raw.why)
     if isinstance(raw, int):
@@ -105,7 +105,7 @@ def read_number(raw: Any) -> TypedNumber:
     if isinstance(raw, Decimal):
         return _from_decimal(raw, str(raw))
     if not isinstance(raw, str):
-        raise InvalidAnswer(f"expected a number, got a {type_name(raw)}")
+        raise InvalidAnswer(f"expected a number, got {type_name(raw)}")
     text = raw.strip().replace("\u2212", "-")
     if not text:
         raise InvalidAnswer("the answer is empty")
@@ -130,19 +130,20 @@ def read_number(raw: Any) -> TypedNumber:
 
 
 def type_name(raw: Any) -> str:
+    """What a JSON value is, with its article, for messages: "a list", "an object", "no answer (null)"."""
     if isinstance(raw, bool):
-        return "true/false value"
+        return "a true/false value"
     if isinstance(raw, (int, float, Decimal)):
-        return "number"
+        return "a number"
     if isinstance(raw, str):
-        return "string"
+        return "text"
     if isinstance(raw, list):
-        return "list"
+        return "a list"
     if isinstance(raw, dict):
-        return "object"
+        return "an object"
     if raw is None:
-        return "null"
-    return type(raw).__name__
+        return "no answer (null)"
+    return f"a {type(raw).__name__}"
 
 
 def read_text(raw: Any, limit: int) -> str:
@@ -152,7 +153,7 @@ def read_text(raw: Any, limit: int) -> str:
     if isinstance(raw, (int, Decimal)) and not isinstance(raw, bool):
         raw = str(raw)
     if not isinstance(raw, str):
-        raise InvalidAnswer(f"expected text, got {'no answer (null)' if raw is None else 'a ' + type_name(raw)}")
+        raise InvalidAnswer(f"expected text, got {type_name(raw)}")
     if any("\ud800" <= ch <= "\udfff" for ch in raw):
         raise InvalidAnswer("the answer contains bytes that are not valid UTF-8")
     if len(raw) > limit:

@@ -45,7 +45,7 @@ def _read_array(raw: Any, depth: int) -> tuple[tuple[int, ...], list[TypedNumber
         except RecursionError:
             raise InvalidAnswer(f"the list is nested more than {MAX_DEPTH} lists deep") from None
     if not isinstance(raw, list):
-        raise InvalidAnswer(f"expected {'a list of numbers' if depth == 1 else 'a list of rows'}, got a {type_name(raw)}")
+        raise InvalidAnswer(f"expected {'a list of numbers' if depth == 1 else 'a list of rows'}, got {type_name(raw)}")
 
     flat: list[TypedNumber] = []
 

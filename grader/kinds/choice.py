@@ -47,7 +47,7 @@ def _tokens(raw: Any, offered: list[str]) -> list[str]:
     single_letters = all(len(c) == 1 for c in offered)
     for item in items:
         if not isinstance(item, str):
-            raise InvalidAnswer(f"expected option labels, got a {type_name(item)}")
+            raise InvalidAnswer(f"expected option labels, got {type_name(item)}")
         words = [w for w in re.split(r"[\s,;/()\[\].&]+|\band\b", read_text(item, 200), flags=re.I) if w]
         for word in words:
             parts = list(word) if single_letters and word.upper() not in offered_upper else [word]

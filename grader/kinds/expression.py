@@ -120,7 +120,7 @@ class Expression(Comparator):
 
     def reference(self, value: Any) -> str:
         if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
-            raise ValueError(f"answer must be an expression as text, got a {type_name(value)}")
+            raise ValueError(f"answer must be an expression as text, got {type_name(value)}")
         text = repr(value) if isinstance(value, float) else str(value)
         names = self.settings.names
         try:

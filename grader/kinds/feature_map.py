@@ -130,7 +130,7 @@ def _components(raw: Any) -> list[str]:
         except json.JSONDecodeError:
             raw = _split_top_level(text)
     if not isinstance(raw, list):
-        raise InvalidAnswer(f"expected a list of expressions (one per component of phi), got a {type_name(raw)}")
+        raise InvalidAnswer(f"expected a list of expressions (one per component of phi), got {type_name(raw)}")
     if not raw:
         raise InvalidAnswer("the feature map has no components")
     if len(raw) > MAX_COMPONENTS:
@@ -142,8 +142,7 @@ def _components(raw: Any) -> list[str]:
         if isinstance(item, (int, Decimal)) and not isinstance(item, bool):
             item = str(item)
         if not isinstance(item, str):
-            what = type_name(item)
-            raise InvalidAnswer(f"component {i} should be an expression, got {'an' if what[0] in 'aeiou' else 'a'} {what}")
+            raise InvalidAnswer(f"component {i} should be an expression, got {type_name(item)}")
         if not item.strip():
             raise InvalidAnswer(f"component {i} is empty")
         texts.append(read_text(item, mathexpr.MAX_LENGTH))

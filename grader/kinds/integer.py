@@ -19,7 +19,7 @@ def read_integer(raw: Any) -> int:
     if isinstance(raw, Unusable):
         raise InvalidAnswer(raw.why)
     if isinstance(raw, bool) or raw is None:
-        raise InvalidAnswer(f"expected a whole number, got a {type_name(raw)}")
+        raise InvalidAnswer(f"expected a whole number, got {type_name(raw)}")
     if isinstance(raw, int):
         return raw
     if isinstance(raw, str):
@@ -36,7 +36,7 @@ def read_integer(raw: Any) -> int:
         if raw != raw.to_integral_value():
             raise InvalidAnswer(f"{raw} is not a whole number")
         return int(raw)
-    raise InvalidAnswer(f"expected a whole number, got a {type_name(raw)}")
+    raise InvalidAnswer(f"expected a whole number, got {type_name(raw)}")
 
 
 @register

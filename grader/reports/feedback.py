@@ -13,6 +13,7 @@ import re
 import jinja2
 
 from grader.results import ItemStatus, PartResult, QuestionResult, SubmissionResult
+from grader.textsafety import printable
 
 STATUS_LABELS: dict[ItemStatus, str] = {
     "correct": "Correct",
@@ -33,11 +34,12 @@ def format_score(value: float) -> str:
 
 
 def escape_markdown(value: object) -> str:
-    """Make any text safe inside a Markdown table cell: literal punctuation, no raw HTML, one line."""
+    """Make any text safe inside a Markdown table cell: literal punctuation, no raw HTML, one line,
+    and other control characters (escape sequences, NUL) shown as escapes."""
     if value is None:
         return ""
-    text = str(value).replace("\r\n", "\n").replace("\r", "\n")
-    return _MARKDOWN_SPECIALS.sub(r"\\\1", text).replace("\n", "<br>")
+    lines = str(value).replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return "<br>".join(_MARKDOWN_SPECIALS.sub(r"\\\1", printable(line)) for line in lines)
 
 
 def score_line(earned: float, marks: float, pending: float) -> str:
