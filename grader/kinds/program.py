@@ -35,6 +35,7 @@ from torch import nn
 
 from grader.kinds import register
 from grader.kinds.base import Comparator, InvalidAnswer, Verdict
+from grader.kinds._values import short
 from grader.program.observations import ForwardProbe, ProgramRun
 from grader.program.verify import RECURRENT
 
@@ -79,13 +80,17 @@ def recorded_flag(run: ProgramRun, limits: dict) -> str | None:
     return None
 
 
-def _dimension(run: ProgramRun, name_or_value: str | int | None) -> int | None:
+MAX_SIZE = 1_000_000
+MAX_LAYERS = 100  # the grader builds the contract's model at the student's sizes; each layer costs it time
+
+
+def _dimension(run: ProgramRun, name_or_value: str | int | None, most: int = MAX_SIZE) -> int | None:
     if name_or_value is None or isinstance(name_or_value, int):
         return name_or_value
     value = run.value(name_or_value)
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1_000_000:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
         error = run.values.get(name_or_value, {}).get("error")
-        raise _Failed(error or f"`{name_or_value}` must be a whole number between 1 and 1000000, got {value!r}")
+        raise _Failed(error or f"`{name_or_value}` must be a whole number between 1 and {most}, got {short(value)}")
     return value
 
 
@@ -93,7 +98,8 @@ def expected_parameters(contract: dict, run: ProgramRun) -> tuple[int, str]:
     """The parameter count of the contract's architecture at the student's sizes, and its description.
     Built on torch's meta device: counted exactly, nothing allocated."""
     vocab = len(contract["chars"])
-    embedding, hidden, layers = (_dimension(run, contract[k]) for k in ("embedding_dim", "hidden_size", "num_layers"))
+    embedding, hidden = (_dimension(run, contract[k]) for k in ("embedding_dim", "hidden_size"))
+    layers = _dimension(run, contract["num_layers"], MAX_LAYERS)
     modules = [nn.Embedding(vocab, embedding, device="meta")] if embedding else []
     modules += [RECURRENT[contract["cell"]](embedding or vocab, hidden, layers, device="meta"),
                 nn.Linear(hidden, vocab, device="meta")]
@@ -104,7 +110,7 @@ def expected_parameters(contract: dict, run: ProgramRun) -> tuple[int, str]:
 
 
 def _hidden_problems(contract: dict, run: ProgramRun, batch: int, form: str | None, shapes: list) -> list[str]:
-    hidden, layers = _dimension(run, contract["hidden_size"]), _dimension(run, contract["num_layers"])
+    hidden, layers = _dimension(run, contract["hidden_size"]), _dimension(run, contract["num_layers"], MAX_LAYERS)
     want = [layers, batch, hidden]
     pair = contract["cell"] == "lstm"
     if pair and (len(shapes) != 2 or form == "tensor"):
