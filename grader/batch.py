@@ -42,18 +42,21 @@ SUBMISSION_SUFFIXES = (".json", ".ipynb")
 
 def collect_answer_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
     """Submissions named directly or found (recursively, *.json and *.ipynb) under folders; plus
-    missing paths. Hidden files and folders (.ipynb_checkpoints) are skipped."""
+    one problem per path that cannot be graded (missing, or not a regular file: a FIFO would
+    block the reader). Hidden files and folders (.ipynb_checkpoints) are skipped."""
     files: list[Path] = []
-    missing: list[str] = []
+    problems: list[str] = []
     for path in map(Path, paths):
         if path.is_dir():
             files += sorted(p for p in path.rglob("*") if p.suffix.lower() in SUBMISSION_SUFFIXES
                             if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
         elif path.is_file():
             files.append(path)
+        elif path.exists():
+            problems.append(f"not a regular file (a device, FIFO or socket): {path}")
         else:
-            missing.append(str(path))
-    return list(dict.fromkeys(files)), missing
+            problems.append(f"no such file or folder: {path}")
+    return list(dict.fromkeys(files)), problems
 
 
 def grade_file(rubric: Rubric, key: AnswerKey, path: Path) -> SubmissionResult:

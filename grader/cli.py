@@ -100,10 +100,10 @@ def cmd_grade(args: argparse.Namespace, out: Console, err: Console) -> int:
     rubric = _load(args.rubric, err)
     if rubric is None:
         return EXIT_RUBRIC
-    files, missing = collect_answer_files(args.paths)
-    for path in missing:
-        err.print(f"[red]no such file or folder:[/] {terminal(path)}", highlight=False)
-    if missing or not files:
+    files, problems = collect_answer_files(args.paths)
+    for problem in problems:
+        err.print(Text(printable(problem), style="red"))
+    if problems or not files:
         if not files:
             err.print("no submissions (*.json answer files, *.ipynb notebooks) found", highlight=False)
         return EXIT_USAGE

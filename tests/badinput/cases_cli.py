@@ -4,6 +4,7 @@ written. Each is a usage error (exit 2) with a message naming what is wrong, or 
 from __future__ import annotations
 
 import json
+import os
 from tests.badinput.framework import GOOD_ANSWERS, QUIZ, Case, ensure
 
 ANSWERS = {"a.json": GOOD_ANSWERS}
@@ -62,3 +63,8 @@ CASES = [
          setup=lambda folder: (folder / "link.json").symlink_to(folder / "gone.json")),
 ]
 
+CASES.append(Case("cli/grade-a-fifo", ["grade", QUIZ, "{tmp}/pipe.json"], exit=2, expect=["not a regular file"],
+                  setup=lambda folder: os.mkfifo(folder / "pipe.json")))
+CASES.append(Case("cli/folder-holding-a-fifo", ["grade", QUIZ, "{tmp}/subs", "--out", "{tmp}/out"],
+                  files={"subs/a.json": GOOD_ANSWERS}, graded={"s001": 9.0},
+                  setup=lambda folder: os.mkfifo(folder / "subs" / "pipe.json")))
