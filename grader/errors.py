@@ -32,5 +32,6 @@ def dotted(loc: tuple) -> str:
         if isinstance(item, int):
             out += f"[{item}]"
         else:
-            out += f".{item}" if out else str(item)
+            item = str(item) if str(item).isprintable() else repr(item)  # a key may hold escape sequences
+            out += f".{item}" if out else item
     return out

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -23,7 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 import reference as solvers
 from grader import kinds
 from grader.errors import Problem, RubricError
-from grader.program.calibration import CalibrationError, calibration_path, read_calibration, reference_notebook, thresholds
+from grader.program.calibration import (Calibration, CalibrationError, calibration_path, read_calibration,
+                                        reference_notebook, thresholds)
 from grader.program.run import ProgramSetup, ProgramSetupError
 from grader.program.spec import ProgramSpec
 from grader.yamlsource import SourceMap, load_yaml
@@ -33,10 +35,11 @@ SCHEMA_VERSION = 1
 PROGRAM = "program"  # the pseudo solver instance holding the program section's outputs
 RESERVED_COLUMNS = {"student_id", "student_name", "total", "max_score", "manual_pending", "status", "source"}
 Id = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=64)
+MAX_MARKS = 1e6  # per part or criterion, so that every total stays finite
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Criterion(_Strict):
@@ -46,7 +49,7 @@ class Criterion(_Strict):
     description: str = Field(min_length=1, description="what earns the marks; students see it only for "
                              "automatic checks or where answers are shown, since markers' notes often hold the answer")
     label: str | None = Field(None, description="a name for students that is always safe to show")
-    marks: float = Field(gt=0)
+    marks: float = Field(gt=0, le=MAX_MARKS)
     kind: str | None = None
     options: dict[str, Any] = {}
     answer: Any = None
@@ -63,7 +66,7 @@ class Criterion(_Strict):
 class Part(_Strict):
     id: str = Id
     prompt: str = ""
-    marks: float | None = Field(None, gt=0)
+    marks: float | None = Field(None, gt=0, le=MAX_MARKS)
     kind: str | None = None
     options: dict[str, Any] = {}
     answer: Any = None
@@ -198,6 +201,39 @@ class Rubric:
         return self.assessment.follow_through
 
 
+def _unexpected(exc: Exception) -> str:
+    """An error no check anticipated: reported at its field like any other, never as a traceback."""
+    return f"unexpected {type(exc).__name__}: {str(exc)[:300]} (a grader bug: please report it with this rubric)"
+
+
+def _non_finite(value: Any, loc: tuple = ()) -> list[tuple]:
+    """Where a validated value holds inf or nan."""
+    if isinstance(value, float):
+        return [] if math.isfinite(value) else [loc]
+    if isinstance(value, dict):
+        return [bad for key, item in value.items() for bad in _non_finite(item, loc + (key,))]
+    if isinstance(value, (list, tuple)):
+        return [bad for index, item in enumerate(value) for bad in _non_finite(item, loc + (index,))]
+    return []
+
+
+def _validate(model: type[BaseModel], data: Any, loc: tuple, where: SourceMap, problems: list[Problem]) -> Any:
+    """`data` validated by `model` (a kind's options, a solver's parameters), or None with its problems
+    added: pydantic's, an unexpected error, and inf or nan, which pydantic reads from the strings
+    "inf" and "nan" in models that do not forbid them."""
+    try:
+        value = model.model_validate(data)
+        bad = _non_finite(value.model_dump())
+    except ValidationError as exc:
+        problems += where.validation_problems(exc, loc)
+        return None
+    except Exception as exc:
+        problems.append(where.problem(loc, _unexpected(exc)))
+        return None
+    problems += [where.problem(loc + field, "must be a finite number") for field in bad]
+    return None if bad else value
+
+
 def _solve(rubric: Rubric, where: SourceMap) -> list[Problem]:
     """Run every named solver on its validated parameters; an unusable one is a load error."""
     problems: list[Problem] = []
@@ -208,13 +244,11 @@ def _solve(rubric: Rubric, where: SourceMap) -> list[Problem]:
         except KeyError as exc:
             problems.append(where.problem(loc + ("solver",), exc.args[0]))
             continue
-        try:
-            params = solver_cls.Params.model_validate(spec.params)
-        except ValidationError as exc:
-            problems += where.validation_problems(exc, loc + ("params",))
+        params = _validate(solver_cls.Params, spec.params, loc + ("params",), where, problems)
+        if params is None:
             continue
-        solver = solver_cls(params)
         try:
+            solver = solver_cls(params)
             outputs = solver.solve()
             graph = solver.steps()
             if graph is not None:
@@ -223,6 +257,8 @@ def _solve(rubric: Rubric, where: SourceMap) -> list[Problem]:
             rubric.solutions[instance] = outputs
         except (ValueError, ArithmeticError) as exc:
             problems.append(where.problem(loc + ("params",), f"the {spec.solver} solver cannot solve these: {exc}"))
+        except Exception as exc:
+            problems.append(where.problem(loc + ("params",), f"the {spec.solver} solver failed: {_unexpected(exc)}"))
     return problems
 
 
@@ -236,10 +272,15 @@ def _load_program(rubric: Rubric, where: SourceMap, calibrated: bool) -> list[Pr
     try:
         setup = ProgramSetup.load(spec, rubric_path.parent)
         source = reference_notebook(setup).source
-        path = calibration_path(rubric_path, setup)
-        calibration = read_calibration(path)
     except (ProgramSetupError, CalibrationError) as exc:
         return [where.problem(("program",), str(exc))]
+    path = calibration_path(rubric_path, setup)
+    try:
+        calibration = read_calibration(path, rubric.source)
+    except CalibrationError as exc:
+        if calibrated:
+            return [where.problem(("program",), str(exc))]
+        calibration = Calibration()  # `grader calibrate` is about to replace the broken file
     rubric.program = setup
     convergence, problems = {}, []
     for device in spec.training.budgets:
@@ -279,16 +320,18 @@ def _answer_of(rubric: Rubric, item: Criterion) -> tuple[Any, str | None]:
 
 def _compile(rubric: Rubric, where: SourceMap, calibrated: bool) -> list[Problem]:
     """Build each check's comparator and reference; collect every problem with its place."""
-    problems: list[Problem] = _solve(rubric, where) + _load_program(rubric, where, calibrated)
+    problems: list[Problem] = _solve(rubric, where)
+    try:
+        problems += _load_program(rubric, where, calibrated)
+    except Exception as exc:
+        problems.append(where.problem(("program",), _unexpected(exc)))
     seen_parts: dict[str, tuple] = {}
     seen_questions: set[str] = set()
     for kind, options in rubric.assessment.defaults.items():
         try:
-            kinds.get(kind).Options.model_validate(options)
+            _validate(kinds.get(kind).Options, options, ("defaults", kind), where, problems)
         except KeyError as exc:
             problems.append(where.problem(("defaults", kind), exc.args[0]))
-        except ValidationError as exc:
-            problems += where.validation_problems(exc, ("defaults", kind))
     for qi, question in enumerate(rubric.assessment.questions):
         if question.id in seen_questions:
             problems.append(where.problem(("questions", qi, "id"), f"question id {question.id!r} is used twice"))
@@ -309,12 +352,16 @@ def _compile(rubric: Rubric, where: SourceMap, calibrated: bool) -> list[Problem
                 except KeyError as exc:
                     problems.append(where.problem(loc + ("kind",), exc.args[0]))
                     continue
-                try:
-                    options = comparator_cls.Options.model_validate(rubric.options_for(item))
-                except ValidationError as exc:
-                    problems += where.validation_problems(exc, loc + ("options",))
+                options = _validate(comparator_cls.Options, rubric.options_for(item), loc + ("options",), where,
+                                    problems)
+                if options is None:
                     continue
-                comparator = comparator_cls(options)
+                try:
+                    comparator = comparator_cls(options)
+                except Exception as exc:
+                    message = str(exc) if isinstance(exc, ValueError) else _unexpected(exc)
+                    problems.append(where.problem(loc + ("options",), message))
+                    continue
                 field = "solution" if item.solution is not None else "answer"
                 if (item.answer is None) == (item.solution is None):
                     problems.append(where.problem(loc + (field,), f"kind {item.kind!r} needs exactly one of answer "
@@ -323,9 +370,14 @@ def _compile(rubric: Rubric, where: SourceMap, calibrated: bool) -> list[Problem
                 try:
                     value, source = _answer_of(rubric, item)
                     reference = comparator.reference(value)
+                    if _non_finite(reference):  # the key and results are JSON, which has no inf or nan
+                        raise ValueError("the answer holds a number that is not finite (inf or nan)")
                     json.dumps(reference)
                 except (ValueError, TypeError) as exc:
                     problems.append(where.problem(loc + (field,), str(exc)))
+                    continue
+                except Exception as exc:
+                    problems.append(where.problem(loc + (field,), _unexpected(exc)))
                     continue
                 rubric.comparators[(part.id, item.id)] = comparator
                 rubric.references[(part.id, item.id)] = reference
@@ -339,7 +391,19 @@ def load_rubric(path: str | Path, *, calibrated: bool = True) -> Rubric:
 
     `calibrated=False` lets a program section load without a current CPU calibration (for `grader
     calibrate`, which writes it); its convergence checks then have no thresholds for that device.
+    Nothing but RubricError escapes: an error no check anticipated becomes a problem too.
     """
+    try:
+        return _load(path, calibrated)
+    except RubricError:
+        raise
+    except RecursionError:
+        raise RubricError([Problem(str(path), None, "", "nested too deeply to check; flatten it")]) from None
+    except Exception as exc:
+        raise RubricError([Problem(str(path), None, "", _unexpected(exc))]) from None
+
+
+def _load(path: str | Path, calibrated: bool) -> Rubric:
     data, where = load_yaml(path)
     if not isinstance(data, dict):
         raise RubricError([where.problem((), "a rubric is a mapping with id, title and questions")])

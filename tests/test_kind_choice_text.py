@@ -1,5 +1,7 @@
 """Choice, multi-select and short-text kinds."""
 
+import time
+
 import pytest
 
 from grader.kinds import InvalidAnswer
@@ -77,3 +79,38 @@ def test_text_regex_matches_the_whole_normalised_answer():
 def test_text_rejects_bad_input(bad, words):
     with pytest.raises(InvalidAnswer, match=words):
         check(make("text"), bad, "a")
+
+
+@pytest.mark.parametrize("pattern, answer", [
+    ("(a+)+$", "a" * 40 + "!"), ("(a|aa)+", "a" * 999 + "b"), ("(.*a){20}", "a" * 60 + "!"),
+    (r"(\w+\s?)+$", "word " * 150 + "!"),
+])
+def test_text_regex_matching_takes_linear_time(pattern, answer):
+    started = time.perf_counter()
+    assert check(make("text", match="regex"), answer, pattern).fraction == 0.0
+    assert check(make("text", match="regex"), answer.rstrip("!b"), pattern).fraction == 1.0
+    assert time.perf_counter() - started < 1
+
+
+def test_text_regex_case_and_whole_text():
+    assert check(make("text", match="regex"), "Convex", "CONVEX").fraction == 1.0
+    assert check(make("text", match="regex", case_sensitive=True), "Convex", "CONVEX").fraction == 0.0
+    assert check(make("text", match="regex"), "not convex", "convex").fraction == 0.0
+
+
+@pytest.mark.parametrize("pattern, words", [
+    ("a{4294967296}", r"repeats \{4294967296\} times; RE2 allows counts up to 1000"),
+    ("a{2,1001}", r"repeats \{2,1001\} times"),
+    (r"(a)\1", r"invalid escape sequence: \\1 \(RE2 syntax: no backreferences"),
+    ("(?=a)a", r"invalid perl operator: \(\?= \(RE2 syntax"),
+    (r"yes\Z", r"\\z rather than \\Z"),
+    ("x" * 1001, "1,001 characters long; at most 1000 are accepted"),
+    (r"\pL{1000}", "pattern too large .* use smaller repeat counts"),
+])
+def test_text_regex_refuses_what_re2_cannot_match_safely(pattern, words):
+    with pytest.raises(ValueError, match=words):
+        make("text", match="regex").reference(pattern)
+
+
+def test_text_regex_escaped_braces_are_literal():
+    assert check(make("text", match="regex"), "{4294967296}", r"\{4294967296}").fraction == 1.0

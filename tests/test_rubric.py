@@ -144,3 +144,45 @@ def test_bundled_rubrics_validate_against_the_published_schema():
     broken["questions"][3]["parts"][2]["criteria"][0]["options"] = {"rtol": "loose"}  # a number criterion
     messages = [e.message for e in validator.iter_errors(broken)]
     assert any("'loose' is not of type 'number'" in m for m in messages), messages
+
+
+@pytest.mark.parametrize("content, words", [
+    ("{ not json", "is not a grader-calibration/1 file: Invalid JSON"),
+    ("", "is empty"),
+    (b"\xff\xfe{}", r"is not UTF-8 text \(byte 0\)"),
+    ('{"format": "grader-calibration/0"}', "format: Input should be 'grader-calibration/1', got 'grader-calibration/0'"),
+    ('{"devices": {"cpu": {"losses": ["low"]}}}', r"devices.cpu.fingerprint: Field required; .* \(and 4 more\)"),
+    ('{"devices": {"gpu": {}}}', "devices.gpu: Input should be 'cpu' or 'cuda', got 'gpu'"),
+    ("[]", "Input should be an object"),
+])
+def test_a_broken_calibration_file_names_the_field_and_the_fix(write, content, words):
+    from grader.program.calibration import CalibrationError, read_calibration
+
+    path = write("r.calibration.json", content)
+    with pytest.raises(CalibrationError, match=words) as info:
+        read_calibration(path, "r.yaml")
+    assert str(info.value).startswith(f"the calibration file {path} ")
+    assert str(info.value).endswith("run `grader calibrate r.yaml` (with --device for each device it had) to write it afresh")
+
+
+def test_a_non_finite_calibration_loss_is_refused(write):
+    from grader.program.calibration import CalibrationError, read_calibration
+
+    data = json.loads((ROOT / "rubrics" / "assignment1.calibration.json").read_text())
+    data["devices"]["cpu"]["losses"][1] = float("nan")
+    with pytest.raises(CalibrationError, match=r"devices.cpu.losses\[1\]: Input should be a finite number"):
+        read_calibration(write("c.json", json.dumps(data)))
+
+
+def test_grader_calibrate_replaces_a_broken_calibration_file(write):
+    from grader.program.calibration import DeviceCalibration, read_calibration, write_calibration
+
+    shipped = ROOT / "rubrics" / "assignment1.yaml"
+    rubric = write("a1.yaml", shipped.read_text().replace("../assignments/", f"{ROOT}/assignments/"))
+    broken = write("a1.calibration.json", "{ broken")
+    assert "program: the calibration file" in rubric_problems(rubric)[0]
+    assert load_rubric(rubric, calibrated=False).program is not None  # what `grader calibrate` loads
+    entry = DeviceCalibration.model_validate(json.loads((ROOT / "rubrics" / "assignment1.calibration.json").read_text())
+                                             ["devices"]["cpu"])
+    write_calibration(broken, "cpu", entry)
+    assert read_calibration(broken).devices["cpu"] == entry

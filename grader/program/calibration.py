@@ -6,7 +6,9 @@ frequencies, linear in between. Training is too slow to run at every rubric load
 calibrate RUBRIC` runs it once per device and writes RUBRIC.calibration.json; the rubric then
 loads it and refuses one whose fingerprint (corpus, held-out text, contract, budget, harness,
 reference notebook, seeds) no longer matches. Each device has its own budget and entry, so a
-grade does not depend on the machine: a CPU grader uses the CPU budget and thresholds.
+grade does not depend on the machine: a CPU grader uses the CPU budget and thresholds. A broken
+file (not JSON, a wrong field, another format) is a load error naming the field, and `grader
+calibrate` replaces it.
 """
 
 from __future__ import annotations
@@ -19,14 +21,16 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
+from grader.errors import dotted
 from grader.notebook import StudentNotebook, read_notebook
 from grader.program.observations import ProgramRun
 from grader.program.run import ProgramSetup, observe
 from grader.program.spec import Budget, Device
 
 FORMAT = "grader-calibration/1"
+MAX_BYTES = 1_000_000  # a few kilobytes per device in practice
 
 
 class CalibrationError(ValueError):
@@ -34,6 +38,8 @@ class CalibrationError(ValueError):
 
 
 class DeviceCalibration(BaseModel):
+    model_config = ConfigDict(allow_inf_nan=False)
+
     fingerprint: str
     budget: Budget
     seeds: list[int]
@@ -44,6 +50,8 @@ class DeviceCalibration(BaseModel):
 
 
 class Calibration(BaseModel):
+    model_config = ConfigDict(allow_inf_nan=False)
+
     format: Literal["grader-calibration/1"] = FORMAT
     devices: dict[Device, DeviceCalibration] = {}
 
@@ -61,14 +69,45 @@ def reference_notebook(setup: ProgramSetup) -> StudentNotebook:
     return notebook
 
 
-def read_calibration(path: Path) -> Calibration:
-    """The file's calibrations; an absent file is an empty one, a broken file a CalibrationError."""
+def _field_errors(exc: ValidationError, shown: int = 3) -> str:
+    """The first few pydantic errors as `field: what is wrong, got VALUE`."""
+    out = []
+    for e in exc.errors()[:shown]:
+        loc = dotted(tuple(item for item in e["loc"] if item != "[key]"))
+        quoted = isinstance(e["input"], (str, int, float)) and e["type"] != "json_invalid"
+        got = f", got {e['input']!r:.60}" if quoted else ""
+        out.append(f"{loc + ': ' if loc else ''}{e['msg']}{got}")
+    more = exc.error_count() - shown
+    return "; ".join(out) + (f" (and {more} more)" if more > 0 else "")
+
+
+def read_calibration(path: Path, rubric: str = "RUBRIC") -> Calibration:
+    """The file's calibrations; an absent file is an empty one, a broken file a CalibrationError
+    saying what is wrong where, and how to rewrite it."""
     if not path.exists():
         return Calibration()
+
+    def broken(why: str) -> CalibrationError:
+        return CalibrationError(f"the calibration file {path} {why}; run `grader calibrate {rubric}` (with "
+                                "--device for each device it had) to write it afresh")
+
     try:
-        return Calibration.model_validate_json(path.read_text(encoding="utf-8"))
-    except (OSError, ValidationError) as exc:
-        raise CalibrationError(f"{path}: not a calibration file: {str(exc).splitlines()[0]}") from None
+        with path.open("rb") as stream:
+            raw = stream.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise broken(f"cannot be read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_BYTES:
+        raise broken(f"is over {MAX_BYTES:,} bytes, far more than a calibration holds")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise broken(f"is not UTF-8 text (byte {exc.start})") from None
+    if not text.strip():
+        raise broken("is empty")
+    try:
+        return Calibration.model_validate_json(text)
+    except ValidationError as exc:
+        raise broken(f"is not a {FORMAT} file: {_field_errors(exc)}") from None
 
 
 def thresholds(entry: DeviceCalibration, setup: ProgramSetup) -> dict:
@@ -118,6 +157,10 @@ def calibrate(setup: ProgramSetup, device: Device, *, backend: str = "auto",
 
 
 def write_calibration(path: Path, device: Device, entry: DeviceCalibration) -> None:
-    calibration = read_calibration(path)
+    """Add or replace one device's entry; a broken file is replaced (it is the grader's own output)."""
+    try:
+        calibration = read_calibration(path)
+    except CalibrationError:
+        calibration = Calibration()
     calibration.devices[device] = entry
     path.write_text(calibration.model_dump_json(indent=2) + "\n", encoding="utf-8")

@@ -28,10 +28,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 Device = Literal["cpu", "cuda"]
 Scalar = int | float | str | bool | None
 PROVIDED = ("vocab_size", "chars", "text")  # names the harness binds for the constructor and setup
+MAX_EXPRESSION = 1000  # characters; Python's parser recurses, and runs out of stack or memory, on deep nesting
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _identifier(name: str) -> str:
@@ -42,10 +43,14 @@ def _identifier(name: str) -> str:
 
 def parse_call(source: str) -> ast.Call:
     """A single call expression; ValueError naming what is wrong otherwise."""
+    if len(source) > MAX_EXPRESSION:
+        raise ValueError(f"the expression is {len(source):,} characters long; at most {MAX_EXPRESSION} are accepted")
     try:
         tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
         raise ValueError(f"{source!r} is not a Python expression: {exc.msg}") from None
+    except (RecursionError, MemoryError):
+        raise ValueError(f"{source[:60]!r}... is nested too deeply to parse") from None
     if not isinstance(tree.body, ast.Call):
         raise ValueError(f"{source!r} must be a call such as CharLSTM(vocab_size, hidden_size)")
     return tree.body
