@@ -40,6 +40,7 @@ from grader.textsafety import printable, terminal
 
 EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, EXIT_RUBRIC, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 EXIT_DISCREPANCIES = 1
+MAX_PROBLEMS_SHOWN = 50
 
 
 class UsageError(Exception):
@@ -79,8 +80,10 @@ def _write(path: Path, text: str, option: str) -> None:
 def _report_problems(exc: RubricError, err: Console) -> int:
     err.print(f"[bold red]invalid rubric[/] ({len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''}):",
               highlight=False)
-    for problem in exc.problems:
+    for problem in exc.problems[:MAX_PROBLEMS_SHOWN]:
         err.print(f"  {problem}", markup=False, highlight=False)
+    if len(exc.problems) > MAX_PROBLEMS_SHOWN:
+        err.print(f"  ... and {len(exc.problems) - MAX_PROBLEMS_SHOWN} more; fix these and check again", highlight=False)
     return EXIT_RUBRIC
 
 

@@ -61,7 +61,7 @@ class ReportWriter:
         folder = self.folder_for(result)
         folder.mkdir(exist_ok=True)
         for name, text in (graded.documents or render_student_reports(result)).items():
-            (folder / name).write_text(text, encoding="utf-8")
+            (folder / name).write_text(text, encoding="utf-8", errors="backslashreplace")
         self._log.write(result.model_dump_json() + "\n")
         self._log.flush()
         self.count += 1

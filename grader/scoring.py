@@ -20,6 +20,7 @@ from grader.kinds._values import Unusable, short
 from grader.results import CriterionResult, ItemStatus, PartResult, QuestionResult, SubmissionResult
 from grader.rubric import Criterion, Part, Rubric
 from grader.submission import Submission
+from grader.textsafety import encodable, printable
 
 _MISSING = object()
 MAX_UNKNOWN_LISTED = 10
@@ -165,9 +166,10 @@ def grade_submission(rubric: Rubric, key: AnswerKey, submission: Submission) -> 
     if len(unknown_parts) > MAX_UNKNOWN_LISTED:
         warnings.append(f"and {len(unknown_parts) - MAX_UNKNOWN_LISTED} more answers for unknown parts were ignored")
     return SubmissionResult(
-        source=submission.source, student_id=submission.student_id, student_name=submission.student_name,
+        source=printable(submission.source), student_id=printable(submission.student_id),
+        student_name=printable(submission.student_name),
         assessment_id=assessment.id, assessment_title=assessment.title, readable=submission.readable,
-        errors=errors, warnings=warnings, questions=questions,
+        errors=[encodable(e) for e in errors], warnings=[encodable(w) for w in warnings], questions=questions,
         score=_round(sum(q.auto_score for q in questions)), max_score=assessment.total_marks,
         manual_pending=sum(q.manual_marks for q in questions),
         duration_s=time.perf_counter() - started)

@@ -27,6 +27,16 @@ def printable(text: object) -> str:
     return "".join(ch if ch.isprintable() or (ch == " ") else _shown(ch) for ch in text)
 
 
+def encodable(text: str) -> str:
+    """`text` with lone surrogates (undecodable bytes of a file name or file) shown as escapes, so
+    that it can be written as UTF-8; everything else is kept as it is."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def terminal(text: object) -> str:
     """Text for a rich console: printable, with markup escaped so that it prints as typed."""
     return escape(printable(text))

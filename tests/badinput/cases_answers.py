@@ -216,3 +216,14 @@ CASES.append(Case(
     graded={"good": FULL, "ab/c": FULL, "ab_c": FULL},
     check=lambda folder, output: ensure(len(list((folder / "out" / "students").iterdir())) == 3,
                                         "two students share a folder")))
+
+# file names are submission text too: undecodable bytes and newlines in them
+NO_ID = json.dumps({key: value for key, value in GOOD.items() if key != "student_id"})
+for jobs in ("1", "2"):
+    CASES.append(Case(
+        name=f"answers/file-names-with-bad-bytes-and-newlines-jobs-{jobs}",
+        argv=["grade", QUIZ, "{tmp}/subs", "--out", "{tmp}/out", "--jobs", jobs],
+        files={"subs/\udcff\udcfe-bad.json": NO_ID, "subs/ok\nnew.json": NO_ID, "subs/[b]\x1b[2J.json": NO_ID,
+               "subs/good.json": file_with(student_id="good")},
+        graded={"good": FULL, "\\udcff\\udcfe-bad": FULL, "ok\\x0anew": FULL, "[b]\\x1b[2J": FULL},
+        expect=["using the file name"], check=no_raw_control, seconds=30))

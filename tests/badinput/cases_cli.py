@@ -68,3 +68,13 @@ CASES.append(Case("cli/grade-a-fifo", ["grade", QUIZ, "{tmp}/pipe.json"], exit=2
 CASES.append(Case("cli/folder-holding-a-fifo", ["grade", QUIZ, "{tmp}/subs", "--out", "{tmp}/out"],
                   files={"subs/a.json": GOOD_ANSWERS}, graded={"s001": 9.0},
                   setup=lambda folder: os.mkfifo(folder / "subs" / "pipe.json")))
+
+
+def _many_bad_parts() -> str:
+    parts = "\n".join(f"      - {{id: p{i}, marks: -1, kind: number, answer: 1}}" for i in range(2000))
+    return f"id: many\nquestions:\n  - id: q1\n    parts:\n{parts}\n"
+
+
+CASES.append(Case("cli/thousands-of-rubric-problems-are-summarised", ["check-rubric", "{tmp}/r.yaml"],
+                  files={"r.yaml": _many_bad_parts}, exit=3, expect=["and 1950 more"],
+                  check=lambda folder, output: ensure(output.count("\n") < 100, "every problem was printed")))
