@@ -22,11 +22,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from grader.batch import collect_answer_files, grade_files
+from grader.batch import collect_answer_files
+from grader.grading import grade_into
 from grader.key import build_key
 from grader.kinds import InvalidAnswer
-from grader.output import ReportWriter, render_student_reports
 from grader.rubric import load_rubric
+from grader.store import Gradebook
 from grader.submission import read_answer_file
 
 EXPRESSIONS = {
@@ -129,13 +130,15 @@ def check_timings(rubric_path: Path, files: list[Path], sample: int) -> dict[str
 
 
 def run_batch(rubric_path: Path, files: list[Path], out: Path, jobs: int) -> float:
+    """A first run, as `grader grade` does it: recorded in a fresh gradebook, views written."""
     rubric = load_rubric(rubric_path)
-    writer = ReportWriter(out, rubric.assessment)
+    out.mkdir(parents=True)
+    gradebook = Gradebook(out / "gradebook.sqlite")
     started = time.perf_counter()
-    results = grade_files(rubric_path, files, jobs=jobs, render=render_student_reports, on_result=writer.add)
-    writer.finish(results)
+    outcome = grade_into(gradebook, rubric_path, rubric, files, out, jobs=jobs)
     elapsed = time.perf_counter() - started
-    assert len(results) == len(files)
+    gradebook.close()
+    assert outcome.graded == len(files)
     return elapsed
 
 

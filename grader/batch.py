@@ -35,6 +35,7 @@ _worker: tuple[Rubric, AnswerKey, Render | None] | None = None
 class Graded:
     result: SubmissionResult
     documents: dict[str, str] = field(default_factory=dict)  # rendered reports by file name
+    path: Path | None = None  # the file graded
 
 
 SUBMISSION_SUFFIXES = (".json", ".ipynb")
@@ -121,13 +122,13 @@ def grade_files(rubric_path: str | Path, files: list[Path], jobs: int | None = N
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(files) or 1))
     results: list[SubmissionResult] = []
 
-    def deliver(result: SubmissionResult, documents: dict[str, str] | None = None) -> None:
+    def deliver(path: Path, result: SubmissionResult, documents: dict[str, str] | None = None) -> None:
         results.append(result)
-        on_result(Graded(result, documents if documents is not None else rendered(render, result)))
+        on_result(Graded(result, documents if documents is not None else rendered(render, result), path))
 
     if jobs == 1:
         for path in files:
-            deliver(grade_file(rubric, key, path))
+            deliver(path, grade_file(rubric, key, path))
         return results
 
     pending = list(files)
@@ -142,11 +143,12 @@ def grade_files(rubric_path: str | Path, files: list[Path], jobs: int | None = N
                 for future in as_completed(futures):
                     try:
                         result_json, documents = future.result()
-                        deliver(SubmissionResult.model_validate_json(result_json), documents)
+                        deliver(futures[future], SubmissionResult.model_validate_json(result_json), documents)
                     except BrokenProcessPool:
                         broken.append(futures[future])
                     except Exception as exc:  # a grading bug costs this file, never the batch
-                        deliver(_internal_error(rubric, key, futures[future], f"{type(exc).__name__}: {short(str(exc))}"))
+                        path = futures[future]
+                        deliver(path, _internal_error(rubric, key, path, f"{type(exc).__name__}: {short(str(exc))}"))
             except KeyboardInterrupt:
                 _stop(pool)
                 raise
@@ -154,5 +156,5 @@ def grade_files(rubric_path: str | Path, files: list[Path], jobs: int | None = N
         if not pending:
             break
     for path in pending:
-        deliver(_internal_error(rubric, key, path, "the grading process died"))
+        deliver(path, _internal_error(rubric, key, path, "the grading process died"))
     return results

@@ -29,18 +29,20 @@ from rich.text import Text
 import reference
 from grader import __version__
 from grader.audit import audit_file, render_audit
-from grader.batch import collect_answer_files, grade_files
+from grader.batch import collect_answer_files
 from grader.errors import RubricError
 from grader.key import build_key
-from grader.output import ReportWriter, render_student_reports
+from grader.grading import Interrupted, grade_into
 from grader.program.calibration import CalibrationError, calibrate, calibration_path, thresholds, write_calibration
 from grader.reports import write_gradescope
 from grader.rubric import Rubric, json_schema, load_rubric
+from grader.store import GradebookError, Gradebook
 from grader.textsafety import printable, terminal
 
 EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, EXIT_RUBRIC, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 EXIT_DISCREPANCIES = 1
 MAX_PROBLEMS_SHOWN = 50
+GRADEBOOK_NAME = "gradebook.sqlite"
 
 
 class UsageError(Exception):
@@ -114,27 +116,39 @@ def cmd_grade(args: argparse.Namespace, out: Console, err: Console) -> int:
         err.print(f"--gradescope grades one submission, but {len(files)} answer files were found", highlight=False)
         return EXIT_USAGE
     gradescope = _output_file(args.gradescope, "--gradescope") if args.gradescope else None
-    writer = ReportWriter(_output_folder(args.out, "--out"), rubric.assessment)
+    out_folder = _output_folder(args.out, "--out")
+    try:
+        gradebook = Gradebook(_output_file(args.gradebook, "--gradebook") if args.gradebook
+                              else out_folder / GRADEBOOK_NAME)
+    except GradebookError as exc:
+        raise UsageError(str(exc)) from None
     started = time.perf_counter()
     try:
-        results = grade_files(args.rubric, files, jobs=args.jobs, render=render_student_reports, on_result=writer.add)
-    except KeyboardInterrupt:
-        writer.close()
-        err.print(f"interrupted: {writer.count} of {len(files)} submission(s) were graded; their reports are in "
-                  f"{terminal(args.out)}/students and results.jsonl; run the command again to grade them all",
-                  highlight=False)
+        outcome = grade_into(gradebook, args.rubric, rubric, files, out_folder, jobs=args.jobs)
+    except Interrupted as stop:
+        err.print(f"interrupted: {stop.graded} of {stop.total} submission(s) were graded and are kept in the "
+                  f"gradebook {terminal(gradebook.path)}; run the same command again to grade the rest "
+                  "(the report folder still shows the previous run)", highlight=False)
         return EXIT_INTERRUPTED
-    writer.finish(results)
+    finally:
+        gradebook.close()
     elapsed = time.perf_counter() - started
+    results = [entry.result for entry in outcome.entries]
     if gradescope:
+        entry = outcome.entries[0]
         try:
-            write_gradescope(results[0], gradescope)
+            write_gradescope(entry.result, gradescope, execution_time=entry.seconds)
         except OSError as exc:
             raise UsageError(f"--gradescope {args.gradescope}: cannot write: {exc.strerror or exc}") from None
     results.sort(key=lambda r: (r.student_id, r.source))
     if not args.quiet:
         out.print(_totals_table(rubric, results))
-        out.print(f"graded {len(results)} file(s) in {elapsed:.2f} s; reports in {terminal(args.out)}", highlight=False)
+        if outcome.graded:
+            unchanged = f"; {outcome.reused} unchanged since an earlier run, not graded again" if outcome.reused else ""
+            done = f"graded {outcome.graded} file(s) in {elapsed:.2f} s{unchanged}"
+        else:
+            done = f"nothing to grade: all {outcome.reused} file(s) are unchanged since an earlier run"
+        out.print(f"{done}; reports in {terminal(args.out)}", highlight=False)
     unreadable = [printable(r.source) for r in results if not r.readable]
     if unreadable and not args.quiet:
         err.print(Text(f"{len(unreadable)} answer file(s) could not be read: {', '.join(unreadable)}"))
@@ -264,6 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
     grade.add_argument("--gradescope", metavar="FILE",
                        help="also write Gradescope results.json here (one submission), e.g. /autograder/results/results.json")
+    grade.add_argument("--gradebook", metavar="FILE", help="the course gradebook (SQLite) to record into and resume "
+                       f"from (default: OUT/{GRADEBOOK_NAME})")
     grade.add_argument("--quiet", action="store_true", help="do not print the table of totals")
     grade.add_argument("--strict", action="store_true", help="exit with 1 if any answer file could not be read")
     grade.set_defaults(run=cmd_grade)

@@ -1,5 +1,9 @@
-"""Where a batch's reports go. Each student's files are written the moment their result arrives,
-so an interrupted batch keeps every finished result; batch-wide files are written at the end.
+"""The report folder: a view of the batch's results in the course gradebook (grader.store),
+rebuilt whole after each run. Every file is written under a temporary name and renamed into
+place, and the students' folders are built beside the old ones and swapped in, so a reader never
+sees half a file and a student who is no longer in the batch keeps no folder that looks current.
+A run that is interrupted leaves the previous view as it was; its finished results are in the
+gradebook, and the next run resumes from them.
 
     OUT/results.jsonl                 every SubmissionResult, one JSON per line (instructor record)
     OUT/gradebook.csv                 one row per student, one column per question
@@ -7,15 +11,19 @@ so an interrupted batch keeps every finished result; batch-wide files are writte
     OUT/students/<id>/feedback.md     student-facing feedback
     OUT/students/<id>/feedback.html   the same as a self-contained page
     OUT/students/<id>/results.json    Gradescope autograder results
+
+Views hold no timings, so the same results always give the same bytes.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import re
+import shutil
 from pathlib import Path
 
-from grader.batch import Graded
 from grader.reports import (gradescope_results, render_html, render_markdown, render_summary_markdown,
                             write_gradebook_csv)
 from grader.results import SubmissionResult
@@ -24,8 +32,10 @@ from grader.rubric import Assessment
 
 def render_student_reports(result: SubmissionResult) -> dict[str, str]:
     """Every per-student document, by file name; runs in the grading workers."""
+    gradescope = gradescope_results(result)
+    gradescope.pop("execution_time")  # a timing would make the view differ from run to run
     return {"feedback.md": render_markdown(result), "feedback.html": render_html(result),
-            "results.json": json.dumps(gradescope_results(result), indent=2)}
+            "results.json": json.dumps(gradescope, indent=2)}
 
 
 def safe_name(student_id: str) -> str:
@@ -34,42 +44,51 @@ def safe_name(student_id: str) -> str:
     return name[:80]
 
 
-class ReportWriter:
-    def __init__(self, out: str | Path, assessment: Assessment):
-        self.out = Path(out)
-        self.assessment = assessment
-        self.students = self.out / "students"
-        self.students.mkdir(parents=True, exist_ok=True)
-        self._used: dict[str, str] = {}
-        self.count = 0  # results written so far
-        self._log = (self.out / "results.jsonl").open("w", encoding="utf-8")
-
-    def folder_for(self, result: SubmissionResult) -> Path:
+def student_folders(results: list[SubmissionResult]) -> list[str]:
+    """One distinct folder name per result, in order; ids that collide once made safe get -2, -3...
+    (and a warning naming the other file)."""
+    used: dict[str, str] = {}
+    names = []
+    for result in results:
         name = safe_name(result.student_id)
         candidate, n = name, 1
-        while candidate in self._used:
+        while candidate.casefold() in used:
             n += 1
             candidate = f"{name}-{n}"
         if candidate != name:
-            result.warnings.append(f"student id {result.student_id!r} also appears in {self._used[name]}; "
-                                   f"this report is in students/{candidate}")
-        self._used[candidate] = result.source
-        return self.students / candidate
+            note = (f"student id {result.student_id!r} also appears in {used[name.casefold()]}; "
+                    f"this report is in students/{candidate}")
+            if note not in result.warnings:
+                result.warnings.append(note)
+        used[candidate.casefold()] = result.source
+        names.append(candidate)
+    return names
 
-    def add(self, graded: Graded) -> None:
-        result = graded.result
-        folder = self.folder_for(result)
-        folder.mkdir(exist_ok=True)
-        for name, text in (graded.documents or render_student_reports(result)).items():
-            (folder / name).write_text(text, encoding="utf-8", errors="backslashreplace")
-        self._log.write(result.model_dump_json() + "\n")
-        self._log.flush()
-        self.count += 1
 
-    def close(self) -> None:
-        self._log.close()
+def _replace(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text, encoding="utf-8", errors="backslashreplace")
+    os.replace(temporary, path)
 
-    def finish(self, results: list[SubmissionResult]) -> None:
-        self.close()
-        write_gradebook_csv(results, self.assessment, self.out / "gradebook.csv")
-        (self.out / "summary.md").write_text(render_summary_markdown(results, self.assessment), encoding="utf-8")
+
+def write_views(out: Path, assessment: Assessment, entries: list[tuple[SubmissionResult, dict[str, str]]]) -> None:
+    """Rebuild the report folder from `entries` (results and their documents, in batch order)."""
+    results = [result for result, _ in entries]
+    folders = student_folders(results)
+    staging = out / f".students.{os.getpid()}.new"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for folder, (_, documents) in zip(folders, entries):
+        (staging / folder).mkdir()
+        for name, text in documents.items():
+            (staging / folder / name).write_text(text, encoding="utf-8", errors="backslashreplace")
+    _replace(out / "results.jsonl", "".join(result.model_dump_json() + "\n" for result in results))
+    csv_text = io.StringIO()
+    write_gradebook_csv(results, assessment, csv_text)
+    _replace(out / "gradebook.csv", csv_text.getvalue())
+    _replace(out / "summary.md", render_summary_markdown(results, assessment))
+    current, retired = out / "students", out / f".students.{os.getpid()}.old"
+    if current.exists():
+        os.replace(current, retired)
+    os.replace(staging, current)
+    shutil.rmtree(retired, ignore_errors=True)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 from pathlib import Path
+from typing import TextIO
 
 from grader.reports.feedback import format_score
 from grader.results import SubmissionResult
@@ -43,12 +45,14 @@ def _row(result: SubmissionResult, question_ids: list[str]) -> list[str]:
     ]
 
 
-def write_gradebook_csv(results: list[SubmissionResult], assessment: Assessment, path: str | Path) -> None:
-    """Write automatic scores per question and in total, sorted by student id so reruns diff cleanly."""
+def write_gradebook_csv(results: list[SubmissionResult], assessment: Assessment, target: str | Path | TextIO) -> None:
+    """Write automatic scores per question and in total, sorted by student id so reruns diff cleanly,
+    to a path or an open text stream."""
     question_ids = [q.id for q in assessment.questions]
     header = ["student_id", "student_name", *question_ids, "total", "max_score", "manual_pending", "status", "source"]
-    with open(path, "w", newline="", encoding="utf-8") as file:
+    with (open(target, "w", newline="", encoding="utf-8") if isinstance(target, (str, Path))
+          else contextlib.nullcontext(target)) as file:
         writer = csv.writer(file)
         writer.writerow(header)
-        for result in sorted(results, key=lambda r: r.student_id):
+        for result in sorted(results, key=lambda r: (r.student_id, r.source)):
             writer.writerow(_row(result, question_ids))

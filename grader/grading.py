@@ -1,0 +1,86 @@
+"""One grading run into the course gradebook: find which files need grading (new or changed
+content, or a changed rubric), grade only those, record each as it finishes, and rebuild the
+report folder from the gradebook. A run killed at any moment and started again grades what is
+left and ends with the same view as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader.batch import Graded, grade_files
+from grader.key import build_key
+from grader.output import render_student_reports, write_views
+from grader.results import SubmissionResult
+from grader.rubric import Rubric
+from grader.store import Gradebook, SubmissionFile, grading_digest
+from grader.textsafety import encodable
+
+
+@dataclass
+class Recorded:
+    result: SubmissionResult
+    documents: dict[str, str]
+    seconds: float  # how long grading it took (kept in the gradebook, never in the view)
+
+
+@dataclass
+class RunOutcome:
+    run_id: int
+    entries: list[Recorded]  # in batch order
+    graded: int  # graded in this run
+    reused: int  # unchanged since an earlier run
+
+
+class Interrupted(Exception):
+    """Ctrl-C during a run: `graded` submissions were recorded before it stopped."""
+
+    def __init__(self, graded: int, total: int):
+        super().__init__(f"{graded} of {total}")
+        self.graded, self.total = graded, total
+
+
+def _identify(path: Path) -> SubmissionFile:
+    try:
+        return SubmissionFile.of(path)
+    except OSError:  # graded anyway (it becomes unreadable, with the reason); never reused
+        return SubmissionFile(path, f"unreadable:{uuid.uuid4()}", None)
+
+
+def grade_into(gradebook: Gradebook, rubric_path: str | Path, rubric: Rubric, files: list[Path], out: Path,
+               jobs: int | None = None, on_graded: Callable[[int, int], None] = lambda done, total: None) -> RunOutcome:
+    """Grade `files` against the rubric into `gradebook` and rebuild the view in `out`."""
+    digest = grading_digest(Path(rubric_path), build_key(rubric).model_dump_json())
+    run_id = gradebook.begin_run(encodable(str(rubric_path)), rubric.assessment.id, digest, len(files))
+    identities = [_identify(path) for path in files]
+    entries: list[Recorded | None] = [None] * len(files)
+    for i, identity in enumerate(identities):
+        stored = gradebook.stored(identity, digest)
+        if stored is not None:
+            entries[i] = Recorded(*stored)
+    pending = [i for i, entry in enumerate(entries) if entry is None]
+    where = {files[i]: i for i in pending}
+    reused = len(files) - len(pending)
+
+    def record(graded: Graded) -> None:
+        i = where[graded.path]
+        seconds, result = graded.result.duration_s, graded.result.model_copy(update={"duration_s": 0.0})
+        gradebook.record(run_id, identities[i], digest, result, graded.documents, seconds)
+        entries[i] = Recorded(result, graded.documents, seconds)
+        on_graded(sum(entry is not None for entry in entries) - reused, len(pending))
+
+    try:
+        if pending:
+            grade_files(rubric_path, [files[i] for i in pending], jobs=jobs, render=render_student_reports,
+                        on_result=record)
+    except KeyboardInterrupt:
+        done = sum(entry is not None for entry in entries) - reused
+        gradebook.finish_run(run_id, "interrupted", done, reused)
+        raise Interrupted(done, len(pending)) from None
+    finished = [entry for entry in entries if entry is not None]
+    write_views(out, rubric.assessment, [(entry.result, entry.documents) for entry in finished])
+    gradebook.finish_run(run_id, "finished", len(pending), reused)
+    return RunOutcome(run_id, finished, len(pending), reused)

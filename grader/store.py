@@ -1,0 +1,204 @@
+"""The course gradebook: one SQLite file that every `grader grade` writes into, so that a class
+is graded once, a killed run resumes where it stopped, and the report folder is a view of it.
+
+The grading command's main process is the only writer, with one transaction per finished
+submission: a result is wholly in the gradebook or not at all, whatever moment the process dies,
+and the same result cannot be recorded twice (its key is the submission and the grading digest).
+A submission is a file's path and content hash; it is graded once per *grading digest* (the
+rubric file, the computed answer key, the grader's version), so a rerun with nothing changed
+grades nothing, a changed file is graded again, and a changed rubric grades again.
+
+Every score is also a row of `scores`, so the gradebook can be queried as a relational database
+(which run gave which score); `results` keeps the whole SubmissionResult and its rendered
+documents, from which the report folder is rebuilt. Schema versions are `PRAGMA user_version`;
+`MIGRATIONS[n]` takes a gradebook from version n to n + 1.
+"""
+
+from __future__ import annotations
+
+import datetime
+import fcntl
+import hashlib
+import json
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader import __version__
+from grader.results import SubmissionResult
+from grader.textsafety import encodable
+
+MIGRATIONS = [
+    """
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY, started TEXT NOT NULL, finished TEXT, status TEXT NOT NULL,
+        rubric TEXT NOT NULL, assessment_id TEXT NOT NULL, digest TEXT NOT NULL, grader_version TEXT NOT NULL,
+        files INTEGER NOT NULL, graded INTEGER NOT NULL DEFAULT 0, reused INTEGER NOT NULL DEFAULT 0);
+    CREATE TABLE submissions (
+        id INTEGER PRIMARY KEY, source TEXT NOT NULL, content_hash TEXT NOT NULL, student_id TEXT NOT NULL,
+        handed_in TEXT, first_run INTEGER NOT NULL REFERENCES runs(id), UNIQUE (source, content_hash));
+    CREATE TABLE results (
+        submission_id INTEGER NOT NULL REFERENCES submissions(id), digest TEXT NOT NULL,
+        run_id INTEGER NOT NULL REFERENCES runs(id), seconds REAL NOT NULL,
+        result TEXT NOT NULL, documents TEXT NOT NULL, PRIMARY KEY (submission_id, digest));
+    CREATE TABLE scores (
+        submission_id INTEGER NOT NULL, digest TEXT NOT NULL, part TEXT NOT NULL, criterion TEXT NOT NULL,
+        marks REAL NOT NULL, score REAL, status TEXT NOT NULL, reason TEXT NOT NULL, message TEXT NOT NULL,
+        PRIMARY KEY (submission_id, digest, part, criterion),
+        FOREIGN KEY (submission_id, digest) REFERENCES results(submission_id, digest));
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class GradebookError(Exception):
+    """The gradebook cannot be used: unreadable, from a newer grader, or in use by another run."""
+
+
+@dataclass(frozen=True)
+class SubmissionFile:
+    """A file handed in, as the gradebook identifies it."""
+
+    path: Path
+    content_hash: str
+    handed_in: str | None
+
+    @property
+    def source(self) -> str:
+        """The path as stored: undecodable bytes of a file name as escapes (SQLite text is UTF-8)."""
+        return encodable(str(self.path))
+
+    @classmethod
+    def of(cls, path: Path) -> "SubmissionFile":
+        digest = hashlib.sha256()
+        with path.open("rb") as file:
+            for block in iter(lambda: file.read(1 << 20), b""):
+                digest.update(block)
+        mtime = datetime.datetime.fromtimestamp(path.stat().st_mtime, datetime.timezone.utc)
+        return cls(path, digest.hexdigest(), mtime.isoformat(timespec="seconds"))
+
+
+def grading_digest(rubric_path: Path, key_json: str) -> str:
+    """What a stored result depends on besides the file: the rubric as written, its computed key
+    (which covers solvers, calibration thresholds and referenced files) and the grader's version."""
+    digest = hashlib.sha256()
+    for part in (rubric_path.read_bytes(), key_json.encode(), __version__.encode()):
+        digest.update(hashlib.sha256(part).digest())
+    return digest.hexdigest()
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+class Gradebook:
+    """An open gradebook, held exclusively (a lock file beside it) until `close`."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._lock = self._acquire(self.path.with_name(self.path.name + ".lock"))
+        try:
+            self.db = sqlite3.connect(self.path, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self._release()
+            raise GradebookError(f"{self.path} is not a usable grader gradebook: {exc}") from None
+
+    @staticmethod
+    def _acquire(lock_path: Path) -> int:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 200).decode(errors="replace").strip()
+            os.close(fd)
+            raise GradebookError(f"another grader run is using {lock_path.with_suffix('')} ({holder or 'pid unknown'}); "
+                                 "wait for it to finish, or give another --out or --gradebook") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()}, since {_now()}".encode())
+        return fd
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)  # closing drops the flock
+            self._lock = None
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise GradebookError(f"{self.path} has gradebook schema {version}, newer than this grader's "
+                                 f"{SCHEMA_VERSION}; upgrade grader")
+        for number in range(version, SCHEMA_VERSION):  # each migration and its version number commit together
+            self.db.executescript(f"BEGIN IMMEDIATE; {MIGRATIONS[number]}; PRAGMA user_version = {number + 1}; COMMIT;")
+
+    def transaction(self):
+        return _Transaction(self.db)
+
+    def close(self) -> None:
+        self.db.close()
+        self._release()
+
+    # --- runs -------------------------------------------------------------------------------------
+    def begin_run(self, rubric: str, assessment_id: str, digest: str, files: int) -> int:
+        with self.transaction():
+            cursor = self.db.execute(
+                "INSERT INTO runs (started, status, rubric, assessment_id, digest, grader_version, files) "
+                "VALUES (?, 'running', ?, ?, ?, ?, ?)", (_now(), rubric, assessment_id, digest, __version__, files))
+        return cursor.lastrowid
+
+    def finish_run(self, run_id: int, status: str, graded: int, reused: int) -> None:
+        with self.transaction():
+            self.db.execute("UPDATE runs SET finished = ?, status = ?, graded = ?, reused = ? WHERE id = ?",
+                            (_now(), status, graded, reused, run_id))
+
+    # --- results ----------------------------------------------------------------------------------
+    def stored(self, file: SubmissionFile, digest: str) -> tuple[SubmissionResult, dict[str, str], float] | None:
+        """The result already recorded for this file's content under this digest, if any."""
+        row = self.db.execute(
+            "SELECT r.result, r.documents, r.seconds FROM results r JOIN submissions s ON s.id = r.submission_id "
+            "WHERE s.source = ? AND s.content_hash = ? AND r.digest = ?",
+            (file.source, file.content_hash, digest)).fetchone()
+        if row is None:
+            return None
+        return SubmissionResult.model_validate_json(row[0]), json.loads(row[1]), row[2]
+
+    def record(self, run_id: int, file: SubmissionFile, digest: str, result: SubmissionResult,
+               documents: dict[str, str], seconds: float) -> None:
+        """One finished submission, in one transaction; recording it again changes nothing."""
+        with self.transaction():
+            self.db.execute("INSERT OR IGNORE INTO submissions (source, content_hash, student_id, handed_in, first_run) "
+                            "VALUES (?, ?, ?, ?, ?)",
+                            (file.source, file.content_hash, result.student_id, file.handed_in, run_id))
+            submission_id = self.db.execute("SELECT id FROM submissions WHERE source = ? AND content_hash = ?",
+                                            (file.source, file.content_hash)).fetchone()[0]
+            inserted = self.db.execute(
+                "INSERT OR IGNORE INTO results (submission_id, digest, run_id, seconds, result, documents) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (submission_id, digest, run_id, seconds, result.model_dump_json(), json.dumps(documents))).rowcount
+            if inserted:
+                self.db.executemany(
+                    "INSERT INTO scores (submission_id, digest, part, criterion, marks, score, status, reason, message) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(submission_id, digest, part.id, c.id, c.marks, c.score, c.status, c.reason, c.message)
+                     for part in result.parts() for c in part.criteria])
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception (the connection is in autocommit)."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def __enter__(self):
+        if not self.db.in_transaction:
+            self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, kind, exc, tb):
+        if self.db.in_transaction:
+            self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+        return False
