@@ -32,12 +32,13 @@ from grader.audit import audit_file, render_audit
 from grader.batch import collect_answer_files
 from grader.errors import RubricError
 from grader.key import build_key
-from grader.grading import Interrupted, grade_into
+from grader.grading import Interrupted, grade_into, rebuild_views
+from grader.manual import MarksError, export_queue, read_queue
 from grader.program.calibration import CalibrationError, calibrate, calibration_path, thresholds, write_calibration
 from grader.reports import write_gradescope
 from grader.rubric import Rubric, json_schema, load_rubric
 from grader.store import GradebookError, Gradebook
-from grader.textsafety import printable, terminal
+from grader.textsafety import encodable, printable, terminal
 
 EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, EXIT_RUBRIC, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 EXIT_DISCREPANCIES = 1
@@ -171,6 +172,67 @@ def _totals_table(rubric: Rubric, results: list) -> Table:
     return table
 
 
+def _open_gradebook(args: argparse.Namespace) -> Gradebook:
+    path = Path(args.gradebook) if args.gradebook else Path(args.out) / GRADEBOOK_NAME
+    if not path.is_file():
+        raise UsageError(f"no gradebook at {path}; run `grader grade` first (with the same --out or --gradebook)")
+    try:
+        return Gradebook(path)
+    except GradebookError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def cmd_marks_export(args: argparse.Namespace, out: Console, err: Console) -> int:
+    rubric = _load(args.rubric, err)
+    if rubric is None:
+        return EXIT_RUBRIC
+    gradebook = _open_gradebook(args)
+    try:
+        batch = gradebook.last_batch(rubric.assessment.id)
+        if not batch:
+            raise UsageError(f"{gradebook.path} has no finished run of {rubric.assessment.id}; run `grader grade` first")
+        queue = export_queue(rubric, [(source, content_hash, result) for source, content_hash, result, _ in batch],
+                             gradebook.marks())
+    finally:
+        gradebook.close()
+    if args.file:
+        _write(_output_file(args.file, "--file"), queue, "--file")
+        rows = queue.count("\n") - 1
+        err.print(Text(f"wrote the marking queue ({rows} row(s)) to {printable(args.file)}; fill in the mark and "
+                       f"comment columns, then `grader marks import {printable(args.rubric)} {printable(args.file)}`"))
+    else:
+        sys.stdout.write(queue)
+    return EXIT_OK
+
+
+def cmd_marks_import(args: argparse.Namespace, out: Console, err: Console) -> int:
+    rubric = _load(args.rubric, err)
+    if rubric is None:
+        return EXIT_RUBRIC
+    queue = Path(args.file)
+    if not queue.is_file():
+        raise UsageError(f"no such marks file: {args.file}")
+    gradebook = _open_gradebook(args)
+    try:
+        batch = gradebook.last_batch(rubric.assessment.id)
+        try:
+            rows = read_queue(queue, rubric, {(source, content_hash) for source, content_hash, _, _ in batch})
+        except MarksError as exc:
+            err.print(Text(f"{len(exc.problems)} problem(s) in the marks file; nothing was recorded:", style="red"))
+            for problem in exc.problems[:MAX_PROBLEMS_SHOWN]:
+                err.print(Text(f"  {printable(problem)}"))
+            return EXIT_USAGE
+        stored = gradebook.record_marks(rows, marker=args.by or os.environ.get("USER") or "unknown",
+                                        import_file=encodable(str(queue)))
+        shown = rebuild_views(gradebook, rubric, _output_folder(args.out, "--out"))
+    finally:
+        gradebook.close()
+    pending = sum(result.manual_pending > 0 for result, _ in shown)
+    out.print(Text(f"recorded {stored} mark(s) ({len(rows) - stored} unchanged); {pending} of {len(shown)} "
+                   f"submission(s) still await marking; reports rebuilt in {printable(args.out)}"))
+    return EXIT_OK
+
+
 def cmd_key(args: argparse.Namespace, out: Console, err: Console) -> int:
     rubric = _load(args.rubric, err)
     if rubric is None:
@@ -283,6 +345,21 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--quiet", action="store_true", help="do not print the table of totals")
     grade.add_argument("--strict", action="store_true", help="exit with 1 if any answer file could not be read")
     grade.set_defaults(run=cmd_grade)
+
+    marks = sub.add_parser("marks", help="manual marking: export the queue of criteria a person marks, import the marks")
+    marks_sub = marks.add_subparsers(dest="marks_command", required=True)
+    export = marks_sub.add_parser("export", help="write the marking queue as CSV: one row per manual criterion per "
+                                  "student, with the full answer and empty mark and comment columns")
+    export.add_argument("rubric")
+    export.add_argument("--file", help="write here instead of standard output")
+    imported = marks_sub.add_parser("import", help="record the marks of an edited queue and rebuild the reports")
+    imported.add_argument("rubric")
+    imported.add_argument("file", help="the queue with its mark (and comment) columns filled in")
+    imported.add_argument("--by", help="who marked (default: $USER)")
+    for command, run in ((export, cmd_marks_export), (imported, cmd_marks_import)):
+        command.add_argument("--out", default="grader-out", help="the report folder of `grader grade` (default: grader-out)")
+        command.add_argument("--gradebook", metavar="FILE", help=f"the course gradebook (default: OUT/{GRADEBOOK_NAME})")
+        command.set_defaults(run=run)
 
     key = sub.add_parser("key", help="print the computed answer key as JSON")
     key.add_argument("rubric")

@@ -16,7 +16,8 @@ from grader.key import build_key
 from grader.output import render_student_reports, write_views
 from grader.results import SubmissionResult
 from grader.rubric import Rubric
-from grader.store import Gradebook, SubmissionFile, grading_digest
+from grader.manual import apply_marks
+from grader.store import Gradebook, Mark, SubmissionFile, grading_digest
 from grader.textsafety import encodable
 
 
@@ -80,7 +81,24 @@ def grade_into(gradebook: Gradebook, rubric_path: str | Path, rubric: Rubric, fi
         done = sum(entry is not None for entry in entries) - reused
         gradebook.finish_run(run_id, "interrupted", done, reused)
         raise Interrupted(done, len(pending)) from None
-    finished = [entry for entry in entries if entry is not None]
-    write_views(out, rubric.assessment, [(entry.result, entry.documents) for entry in finished])
-    gradebook.finish_run(run_id, "finished", len(pending), reused)
-    return RunOutcome(run_id, finished, len(pending), reused)
+    gradebook.finish_run(run_id, "finished", len(pending), reused, members=identities)
+    shown = rebuild_views(gradebook, rubric, out)
+    return RunOutcome(run_id, [Recorded(result, documents, entry.seconds)
+                               for (result, documents), entry in zip(shown, entries)], len(pending), reused)
+
+
+def rebuild_views(gradebook: Gradebook, rubric: Rubric, out: Path) -> list[tuple[SubmissionResult, dict[str, str]]]:
+    """Write the report folder for the assessment's last finished run, with the marks people gave
+    (feedback rendered again for the students they concern). Returns what it wrote, in order."""
+    marks: dict[tuple[str, str], dict[tuple[str, str], Mark]] = {}
+    for (source, content_hash, part, criterion), mark in gradebook.marks().items():
+        marks.setdefault((source, content_hash), {})[(part, criterion)] = mark
+    shown = []
+    for source, content_hash, result, documents in gradebook.last_batch(rubric.assessment.id):
+        own = marks.get((source, content_hash))
+        if own:
+            result = apply_marks(result, own)
+            documents = render_student_reports(result)
+        shown.append((result, documents))
+    write_views(out, rubric.assessment, shown)
+    return shown

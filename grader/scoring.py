@@ -96,7 +96,7 @@ def _check_item(rubric: Rubric, entry: KeyEntry | None, item: Criterion, raw: An
                            review=verdict.review, expected=expected)
 
 
-def _part_status(criteria: list[CriterionResult], marks: float, score: float) -> ItemStatus:
+def part_status(criteria: list[CriterionResult], marks: float, score: float) -> ItemStatus:
     statuses = {c.status for c in criteria}
     if statuses == {"manual"}:
         return "manual"
@@ -113,7 +113,7 @@ def _aggregate_part(part: Part, criteria: list[CriterionResult], raw: Any) -> Pa
     auto = _round(sum(c.score or 0.0 for c in criteria))
     pending = any(c.status == "manual" for c in criteria)
     marks = part.total_marks
-    status = _part_status(criteria, marks, auto)
+    status = part_status(criteria, marks, auto)
     return PartResult(id=part.id, prompt=part.prompt, marks=marks, score=None if pending else auto, auto_score=auto,
                       status=status, answer=_display(raw), criteria=criteria,
                       feedback=part.feedback if status not in ("correct", "manual") else "")

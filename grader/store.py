@@ -48,12 +48,32 @@ MIGRATIONS = [
         PRIMARY KEY (submission_id, digest, part, criterion),
         FOREIGN KEY (submission_id, digest) REFERENCES results(submission_id, digest));
     """,
+    """
+    CREATE TABLE run_members (
+        run_id INTEGER NOT NULL REFERENCES runs(id), position INTEGER NOT NULL,
+        submission_id INTEGER NOT NULL REFERENCES submissions(id), PRIMARY KEY (run_id, position));
+    CREATE TABLE manual_marks (
+        id INTEGER PRIMARY KEY, submission_id INTEGER NOT NULL REFERENCES submissions(id),
+        part TEXT NOT NULL, criterion TEXT NOT NULL, mark REAL NOT NULL, comment TEXT NOT NULL,
+        marker TEXT NOT NULL, imported_at TEXT NOT NULL, import_file TEXT NOT NULL);
+    CREATE INDEX manual_marks_by_item ON manual_marks (submission_id, part, criterion, id);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
 class GradebookError(Exception):
     """The gradebook cannot be used: unreadable, from a newer grader, or in use by another run."""
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A person's mark for one manual criterion of one submission."""
+
+    mark: float
+    comment: str
+    marker: str
+    imported_at: str
 
 
 @dataclass(frozen=True)
@@ -150,10 +170,58 @@ class Gradebook:
                 "VALUES (?, 'running', ?, ?, ?, ?, ?)", (_now(), rubric, assessment_id, digest, __version__, files))
         return cursor.lastrowid
 
-    def finish_run(self, run_id: int, status: str, graded: int, reused: int) -> None:
+    def finish_run(self, run_id: int, status: str, graded: int, reused: int,
+                   members: list[SubmissionFile] = ()) -> None:
+        """Close the run; a finished run names its batch (`members`, in order): the reports show it."""
         with self.transaction():
             self.db.execute("UPDATE runs SET finished = ?, status = ?, graded = ?, reused = ? WHERE id = ?",
                             (_now(), status, graded, reused, run_id))
+            self.db.executemany(
+                "INSERT INTO run_members (run_id, position, submission_id) "
+                "SELECT ?, ?, id FROM submissions WHERE source = ? AND content_hash = ?",
+                [(run_id, position, file.source, file.content_hash) for position, file in enumerate(members)])
+
+    def last_batch(self, assessment_id: str) -> list[tuple[str, str, SubmissionResult, dict[str, str]]]:
+        """(source, content hash, result, documents) of the last finished run's batch, in order."""
+        row = self.db.execute("SELECT id, digest FROM runs WHERE assessment_id = ? AND status = 'finished' "
+                              "ORDER BY id DESC LIMIT 1", (assessment_id,)).fetchone()
+        if row is None:
+            return []
+        rows = self.db.execute(
+            "SELECT s.source, s.content_hash, r.result, r.documents FROM run_members m "
+            "JOIN submissions s ON s.id = m.submission_id JOIN results r ON r.submission_id = s.id AND r.digest = ? "
+            "WHERE m.run_id = ? ORDER BY m.position", (row[1], row[0])).fetchall()
+        return [(source, content_hash, SubmissionResult.model_validate_json(result), json.loads(documents))
+                for source, content_hash, result, documents in rows]
+
+    # --- manual marks -----------------------------------------------------------------------------
+    def marks(self) -> dict[tuple[str, str, str, str], Mark]:
+        """The latest mark per (source, content hash, part, criterion)."""
+        rows = self.db.execute(
+            "SELECT s.source, s.content_hash, m.part, m.criterion, m.mark, m.comment, m.marker, m.imported_at "
+            "FROM manual_marks m JOIN submissions s ON s.id = m.submission_id "
+            "WHERE m.id = (SELECT MAX(id) FROM manual_marks l WHERE l.submission_id = m.submission_id "
+            "AND l.part = m.part AND l.criterion = m.criterion)").fetchall()
+        return {(r[0], r[1], r[2], r[3]): Mark(r[4], r[5], r[6], r[7]) for r in rows}
+
+    def record_marks(self, rows: list, marker: str, import_file: str) -> int:
+        """Store imported marks in one transaction; a row equal to the latest mark is not stored
+        again, so importing the same file twice changes nothing. Returns the marks stored."""
+        current = self.marks()
+        stored, when = 0, _now()
+        with self.transaction():
+            for row in rows:
+                latest = current.get((row.source, row.content_hash, row.part, row.criterion))
+                if latest is not None and (latest.mark, latest.comment) == (row.mark, row.comment):
+                    continue
+                submission_id = self.db.execute("SELECT id FROM submissions WHERE source = ? AND content_hash = ?",
+                                                (row.source, row.content_hash)).fetchone()[0]
+                self.db.execute("INSERT INTO manual_marks (submission_id, part, criterion, mark, comment, marker, "
+                                "imported_at, import_file) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                (submission_id, row.part, row.criterion, row.mark, row.comment, marker, when,
+                                 import_file))
+                stored += 1
+        return stored
 
     # --- results ----------------------------------------------------------------------------------
     def stored(self, file: SubmissionFile, digest: str) -> tuple[SubmissionResult, dict[str, str], float] | None:

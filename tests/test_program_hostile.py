@@ -465,7 +465,7 @@ def test_a_forged_complete_run_earns_nothing_for_a_model_that_does_not_build(ass
     result = assignment.grade("forged-run", forged_run())
     assert_scores(result, NOTHING)
     assert "no verification of it" in message(result, "forward")
-    assert gradebook_status(result) == "graded"
+    assert gradebook_status(result) == "pending marking"
 
 
 @pytest.mark.parametrize("verify", [

@@ -203,7 +203,7 @@ def test_gradebook_has_one_row_per_student_with_question_scores(tmp_path):
     assert [row["student_id"] for row in rows] == ["s000", "s001", "s002", "s003"]
     by_id = {row["student_id"]: row for row in rows}
     assert by_id["s001"] == {"student_id": "s001", "student_name": "Alice Ng", "1": "4", "2": "1",
-                                  "total": "5", "max_score": "15", "manual_pending": "10", "status": "graded",
+                                  "total": "5", "max_score": "15", "manual_pending": "10", "status": "pending marking",
                                   "source": "submissions/s001.json"}
     assert (by_id["s002"]["1"], by_id["s002"]["total"]) == ("0.33", "0.33")
     assert by_id["s003"]["status"] == "unreadable"
@@ -314,7 +314,7 @@ def test_flagged_marks_stand_and_are_listed_for_the_instructor_never_in_feedback
     with open(path, newline="", encoding="utf-8") as file:
         rows = {row["student_id"]: row for row in csv.DictReader(file)}
     assert (rows["s004"]["status"], rows["s004"]["total"]) == ("graded, for review", "5")
-    assert rows["s001"]["status"] == "graded"
+    assert rows["s001"]["status"] == "pending marking"
     summary = render_summary_markdown([alice(), erin], ASSESSMENT)
     assert "it has 2 Linear layers (fc, fc2) (1b/slope, 1b/intercept)" in summary
     assert "graded, for review" in summary and "s001" not in summary.split("## Score distribution")[0]

@@ -24,11 +24,15 @@ def defuse_formula(text: str) -> str:
 
 
 def gradebook_status(result: SubmissionResult) -> str:
+    """unreadable, graded with errors, graded, for review, pending marking (a person has still to
+    mark some criteria), or complete."""
     if not result.readable:
         return "unreadable"
     if result.errors:
         return "graded with errors"
-    return "graded, for review" if result.reviews() else "graded"
+    if result.reviews():
+        return "graded, for review"
+    return "pending marking" if result.manual_pending > 0 else "complete"
 
 
 def _row(result: SubmissionResult, question_ids: list[str]) -> list[str]:
