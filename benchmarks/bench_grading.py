@@ -158,7 +158,7 @@ def main() -> None:
         for i in range(args.students):
             (tmp / "answers").mkdir(exist_ok=True)
             (tmp / "answers" / f"s{i:04}.json").write_text(json.dumps(make_answers(spec, i, rng)), encoding="utf-8")
-        files, _ = collect_answer_files([tmp / "answers"])
+        files = collect_answer_files([tmp / "answers"]).files
         n_parts = sum(len(q["parts"]) for q in rubric["questions"])
 
         serial = run_batch(rubric_path, files, tmp / "out-serial", jobs=1)

@@ -41,23 +41,43 @@ class Graded:
 SUBMISSION_SUFFIXES = (".json", ".ipynb")
 
 
-def collect_answer_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
-    """Submissions named directly or found (recursively, *.json and *.ipynb) under folders; plus
-    one problem per path that cannot be graded (missing, or not a regular file: a FIFO would
-    block the reader). Hidden files and folders (.ipynb_checkpoints) are skipped."""
-    files: list[Path] = []
-    problems: list[str] = []
+@dataclass
+class Collected:
+    files: list[Path]
+    problems: list[str]  # paths named on the command line that cannot be graded: nothing is graded
+    skipped: list[str]  # files found in folders and left out, with why: the rest is graded
+
+
+def collect_answer_files(paths: Iterable[str | Path], exclude: Iterable[Path] = ()) -> Collected:
+    """Submissions named directly or found (recursively, *.json and *.ipynb, any case) under
+    folders. A path named that is missing or not a regular file (a FIFO would block the reader) is
+    a problem. Left out of folders: hidden files and folders (.ipynb_checkpoints), anything under
+    `exclude` (the report folder, when it lies inside a graded folder), and links to files outside
+    the folder (a link to /etc/passwd is not a submission)."""
+    excluded = [p.resolve() for p in exclude]
+    collected = Collected([], [], [])
     for path in map(Path, paths):
         if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.suffix.lower() in SUBMISSION_SUFFIXES
-                            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            root = path.resolve()
+            for found in sorted(path.rglob("*")):
+                if found.suffix.lower() not in SUBMISSION_SUFFIXES or not found.is_file() \
+                        or any(part.startswith(".") for part in found.relative_to(path).parts):
+                    continue
+                target = found.resolve()
+                if any(target.is_relative_to(folder) for folder in excluded):
+                    continue
+                if not target.is_relative_to(root):
+                    collected.skipped.append(f"{found} links to {target}, outside {path}: not graded")
+                    continue
+                collected.files.append(found)
         elif path.is_file():
-            files.append(path)
+            collected.files.append(path)
         elif path.exists():
-            problems.append(f"not a regular file (a device, FIFO or socket): {path}")
+            collected.problems.append(f"not a regular file (a device, FIFO or socket): {path}")
         else:
-            problems.append(f"no such file or folder: {path}")
-    return list(dict.fromkeys(files)), problems
+            collected.problems.append(f"no such file or folder: {path}")
+    collected.files = list(dict.fromkeys(collected.files))
+    return collected
 
 
 def grade_file(rubric: Rubric, key: AnswerKey, path: Path) -> SubmissionResult:

@@ -23,6 +23,7 @@ import traceback
 from pathlib import Path
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -44,6 +45,33 @@ EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, EXIT_RUBRIC, EXIT_INTERNAL, EXIT_INTERRUPT
 EXIT_DISCREPANCIES = 1
 MAX_PROBLEMS_SHOWN = 50
 GRADEBOOK_NAME = "gradebook.sqlite"
+MAX_ID_WIDTH = 30
+PROGRESS_AFTER_S = 2.0  # a batch that takes longer shows a progress bar with the time left
+
+
+class _ProgressBar:
+    """A progress bar on the terminal, shown once a batch has run for PROGRESS_AFTER_S."""
+
+    def __init__(self, console: Console, enabled: bool):
+        self.console, self.enabled = console, enabled and console.is_terminal
+        self.started = time.perf_counter()
+        self.progress: Progress | None = None
+        self.task = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.progress is None and time.perf_counter() - self.started >= PROGRESS_AFTER_S:
+            self.progress = Progress(TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TextColumn("left:"),
+                                     TimeRemainingColumn(), console=self.console, transient=True)
+            self.progress.start()
+            self.task = self.progress.add_task("grading", total=total)
+        if self.progress is not None:
+            self.progress.update(self.task, completed=done)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
 
 
 class UsageError(Exception):
@@ -106,9 +134,12 @@ def cmd_grade(args: argparse.Namespace, out: Console, err: Console) -> int:
     rubric = _load(args.rubric, err)
     if rubric is None:
         return EXIT_RUBRIC
-    files, problems = collect_answer_files(args.paths)
+    collected = collect_answer_files(args.paths, exclude=[Path(args.out)])
+    files, problems = collected.files, collected.problems
     for problem in problems:
         err.print(Text(printable(problem), style="red"))
+    for skipped in collected.skipped:
+        err.print(Text(f"warning: {printable(skipped)}", style="yellow"))
     if problems or not files:
         if not files:
             err.print("no submissions (*.json answer files, *.ipynb notebooks) found", highlight=False)
@@ -124,14 +155,17 @@ def cmd_grade(args: argparse.Namespace, out: Console, err: Console) -> int:
     except GradebookError as exc:
         raise UsageError(str(exc)) from None
     started = time.perf_counter()
+    progress = _ProgressBar(err, enabled=not args.quiet)
     try:
-        outcome = grade_into(gradebook, args.rubric, rubric, files, out_folder, jobs=args.jobs)
+        outcome = grade_into(gradebook, args.rubric, rubric, files, out_folder, jobs=args.jobs, on_graded=progress)
     except Interrupted as stop:
+        progress.close()
         err.print(f"interrupted: {stop.graded} of {stop.total} submission(s) were graded and are kept in the "
                   f"gradebook {terminal(gradebook.path)}; run the same command again to grade the rest "
                   "(the report folder still shows the previous run)", highlight=False)
         return EXIT_INTERRUPTED
     finally:
+        progress.close()
         gradebook.close()
     elapsed = time.perf_counter() - started
     results = [entry.result for entry in outcome.entries]
@@ -159,8 +193,9 @@ def cmd_grade(args: argparse.Namespace, out: Console, err: Console) -> int:
 def _totals_table(rubric: Rubric, results: list) -> Table:
     """Scores per student; every cell that comes from a submission is plain Text, never markup."""
     table = Table(title=Text(f"{rubric.assessment.title or rubric.assessment.id}: {len(results)} submission(s)"))
-    id_width = min(30, max(len(printable(r.student_id)) for r in results))
-    table.add_column("student", no_wrap=True, min_width=max(7, id_width))
+    id_width = min(MAX_ID_WIDTH, max(len(printable(r.student_id)) for r in results))
+    table.add_column("student", no_wrap=True, overflow="ellipsis", min_width=max(7, min(id_width, 12)),
+                     max_width=MAX_ID_WIDTH)  # long ids (owner__repo__Exercise) are shortened, never the scores
     for column in ("score", "of", "manual"):
         table.add_column(column, justify="right", no_wrap=True, min_width=6)
     table.add_column("notes", no_wrap=True, overflow="ellipsis", max_width=40)

@@ -114,7 +114,7 @@ def test_a_typod_part_id_is_reported_and_the_part_is_missing(graded):
 
 def test_grading_the_folder_in_parallel_gives_the_same_scores(graded):
     """The rubric is loaded again (solvers, sympy and all) in each forked grading process."""
-    files, _ = collect_answer_files([ROOT / "submissions" / "assignment1"])
+    files = collect_answer_files([ROOT / "submissions" / "assignment1"]).files
     results = grade_files(ROOT / "rubrics" / "assignment1.yaml", files, jobs=2)
     assert {r.student_id: r.score for r in results} == {r.student_id: r.score for r in graded.values()}
 

@@ -147,3 +147,38 @@ def test_ctrl_c_stops_promptly_without_a_traceback_or_leftover_processes(tmp_pat
         time.sleep(0.5)
     with pytest.raises(ProcessLookupError):
         os.killpg(proc.pid, 0)  # nothing of the group runs on
+
+
+def test_long_student_ids_are_shortened_never_the_scores():
+    from rich.console import Console
+
+    from grader.cli import _totals_table
+    from grader.results import SubmissionResult
+    from grader.rubric import load_rubric
+
+    rubric = load_rubric(RUBRIC)
+    results = [SubmissionResult(source="x.ipynb", student_id=f"owner{i}__repo__Character_Level_RNN_Exercise_{i}",
+                                assessment_id="dl-quiz", score=12.25 + i, max_score=18.0, manual_pending=9.0)
+               for i in range(3)]
+    console = Console(record=True, width=80)
+    console.print(_totals_table(rubric, results))
+    text = console.export_text()
+    assert all(f"{12.25 + i:g}" in text for i in range(3)) and "18" in text
+    assert "…" in text and max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_a_long_batch_on_a_terminal_shows_a_progress_bar():
+    import io
+    import time
+
+    from rich.console import Console
+
+    from grader import cli
+
+    stream = io.StringIO()
+    bar = cli._ProgressBar(Console(file=stream, force_terminal=True, width=80), enabled=True)
+    bar.started -= cli.PROGRESS_AFTER_S  # as if it had run that long
+    bar(3, 10)
+    time.sleep(0.2)
+    bar.close()
+    assert "3/10" in stream.getvalue() and "left" in stream.getvalue()

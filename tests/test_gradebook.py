@@ -170,3 +170,38 @@ def test_killed_runs_resume_to_the_same_views_as_one_uninterrupted_run(tmp_path)
     assert killed.execute("SELECT COUNT(*), COUNT(DISTINCT submission_id) FROM results").fetchone() == (500, 500)
     count_scores = "SELECT COUNT(*) FROM scores"
     assert killed.execute(count_scores).fetchone() == straight.execute(count_scores).fetchone()
+
+
+def test_the_report_folder_inside_the_graded_folder_is_never_graded(tmp_path, capsys):
+    subs = make_class(tmp_path / "subs", 2)
+    for _ in range(2):  # the second run would find the first run's students/*/results.json
+        assert main(["grade", str(QUIZ), str(subs), "--out", str(subs / "out"), "--jobs", "1"]) == 0
+    assert "unchanged" in capsys.readouterr().out
+    assert len((subs / "out" / "gradebook.csv").read_text().splitlines()) == 1 + 2
+
+
+def test_links_out_of_the_folder_are_refused_and_any_case_of_suffix_is_collected(tmp_path, capsys):
+    subs = make_class(tmp_path / "subs", 2)
+    (subs / "st0001.json").rename(subs / "ST0001.JSON")
+    (tmp_path / "outside.json").write_text((subs / "st0000.json").read_text())
+    (subs / "sneaky.json").symlink_to(tmp_path / "outside.json")
+    (subs / "inside.json").symlink_to(subs / "st0000.json")
+    assert main(["grade", str(QUIZ), str(subs), "--out", str(tmp_path / "out"), "--jobs", "1", "--quiet"]) == 0
+    assert "sneaky.json links to" in capsys.readouterr().err
+    sources = [line.split(",")[-1] for line in (tmp_path / "out" / "gradebook.csv").read_text().splitlines()[1:]]
+    assert sorted(Path(s).name for s in sources) == ["ST0001.JSON", "inside.json", "st0000.json"]
+
+
+def test_a_version_1_gradebook_is_migrated_in_place(tmp_path):
+    from grader.store import MIGRATIONS, SCHEMA_VERSION
+
+    path = tmp_path / "old.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(f"{MIGRATIONS[0]}; PRAGMA user_version = 1;")
+    old.close()
+    book = Gradebook(path)
+    try:
+        assert book.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 2
+        assert book.db.execute("SELECT COUNT(*) FROM manual_marks").fetchone() == (0,)
+    finally:
+        book.close()
