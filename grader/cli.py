@@ -226,7 +226,7 @@ def cmd_marks_export(args: argparse.Namespace, out: Console, err: Console) -> in
         batch = gradebook.last_batch(rubric.assessment.id)
         if not batch:
             raise UsageError(f"{gradebook.path} has no finished run of {rubric.assessment.id}; run `grader grade` first")
-        queue = export_queue(rubric, [(source, content_hash, result) for source, content_hash, result, _ in batch],
+        queue = export_queue(rubric, [(source, content_hash, result) for source, content_hash, _, result, _ in batch],
                              gradebook.marks())
     finally:
         gradebook.close()
@@ -251,7 +251,7 @@ def cmd_marks_import(args: argparse.Namespace, out: Console, err: Console) -> in
     try:
         batch = gradebook.last_batch(rubric.assessment.id)
         try:
-            rows = read_queue(queue, rubric, {(source, content_hash) for source, content_hash, _, _ in batch})
+            rows = read_queue(queue, rubric, {(source, content_hash) for source, content_hash, *_ in batch})
         except MarksError as exc:
             err.print(Text(f"{len(exc.problems)} problem(s) in the marks file; nothing was recorded:", style="red"))
             for problem in exc.problems[:MAX_PROBLEMS_SHOWN]:

@@ -93,12 +93,29 @@ def rebuild_views(gradebook: Gradebook, rubric: Rubric, out: Path) -> list[tuple
     marks: dict[tuple[str, str], dict[tuple[str, str], Mark]] = {}
     for (source, content_hash, part, criterion), mark in gradebook.marks().items():
         marks.setdefault((source, content_hash), {})[(part, criterion)] = mark
+    batch = gradebook.last_batch(rubric.assessment.id)
     shown = []
-    for source, content_hash, result, documents in gradebook.last_batch(rubric.assessment.id):
+    for source, content_hash, _, result, documents in batch:
         own = marks.get((source, content_hash))
         if own:
             result = apply_marks(result, own)
             documents = render_student_reports(result)
         shown.append((result, documents))
-    write_views(out, rubric.assessment, shown)
+    write_views(out, rubric.assessment, shown, superseded(batch))
     return shown
+
+
+def superseded(batch: list) -> dict[int, int]:
+    """Where one student id has several submissions, the one that counts is the latest handed in
+    (file modification time, or Gradescope's submission time), ties going to the later in batch
+    order: {index of each other submission: index of the one that counts}. Unreadable files count
+    only when the student has nothing else."""
+    by_student: dict[str, list[int]] = {}
+    for i, (_, _, _, result, _) in enumerate(batch):
+        by_student.setdefault(result.student_id, []).append(i)
+    others = {}
+    for indices in by_student.values():
+        if len(indices) > 1:
+            counts = max(indices, key=lambda i: (batch[i][3].readable, batch[i][2] or "", i))
+            others.update({i: counts for i in indices if i != counts})
+    return others

@@ -71,9 +71,20 @@ def _replace(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
-def write_views(out: Path, assessment: Assessment, entries: list[tuple[SubmissionResult, dict[str, str]]]) -> None:
-    """Rebuild the report folder from `entries` (results and their documents, in batch order)."""
+def write_views(out: Path, assessment: Assessment, entries: list[tuple[SubmissionResult, dict[str, str]]],
+                superseded: dict[int, int] | None = None) -> None:
+    """Rebuild the report folder from `entries` (results and their documents, in batch order).
+    `superseded` maps a student's other submissions to the one that counts: all keep their
+    reports, only the counting one is in gradebook.csv and the statistics."""
+    superseded = superseded or {}
     results = [result for result, _ in entries]
+    for other, counts in superseded.items():
+        note = (f"student {results[other].student_id} also handed in {results[counts].source}, which counts (the "
+                "latest handed in); this submission does not")
+        results[other] = results[other].model_copy(update={"warnings": [*results[other].warnings, note]})
+    counting = [result for i, result in enumerate(results) if i not in superseded]
+    duplicates = [(results[counts], [results[i] for i, c in superseded.items() if c == counts])
+                  for counts in sorted(set(superseded.values()))]
     folders = student_folders(results)
     staging = out / f".students.{os.getpid()}.new"
     shutil.rmtree(staging, ignore_errors=True)
@@ -84,9 +95,9 @@ def write_views(out: Path, assessment: Assessment, entries: list[tuple[Submissio
             (staging / folder / name).write_text(text, encoding="utf-8", errors="backslashreplace")
     _replace(out / "results.jsonl", "".join(result.model_dump_json() + "\n" for result in results))
     csv_text = io.StringIO()
-    write_gradebook_csv(results, assessment, csv_text)
+    write_gradebook_csv(counting, assessment, csv_text)
     _replace(out / "gradebook.csv", csv_text.getvalue())
-    _replace(out / "summary.md", render_summary_markdown(results, assessment))
+    _replace(out / "summary.md", render_summary_markdown(counting, assessment, duplicates))
     current, retired = out / "students", out / f".students.{os.getpid()}.old"
     if current.exists():
         os.replace(current, retired)

@@ -181,18 +181,18 @@ class Gradebook:
                 "SELECT ?, ?, id FROM submissions WHERE source = ? AND content_hash = ?",
                 [(run_id, position, file.source, file.content_hash) for position, file in enumerate(members)])
 
-    def last_batch(self, assessment_id: str) -> list[tuple[str, str, SubmissionResult, dict[str, str]]]:
-        """(source, content hash, result, documents) of the last finished run's batch, in order."""
+    def last_batch(self, assessment_id: str) -> list[tuple[str, str, str | None, SubmissionResult, dict[str, str]]]:
+        """(source, content hash, hand-in time, result, documents) of the last finished run's batch, in order."""
         row = self.db.execute("SELECT id, digest FROM runs WHERE assessment_id = ? AND status = 'finished' "
                               "ORDER BY id DESC LIMIT 1", (assessment_id,)).fetchone()
         if row is None:
             return []
         rows = self.db.execute(
-            "SELECT s.source, s.content_hash, r.result, r.documents FROM run_members m "
+            "SELECT s.source, s.content_hash, s.handed_in, r.result, r.documents FROM run_members m "
             "JOIN submissions s ON s.id = m.submission_id JOIN results r ON r.submission_id = s.id AND r.digest = ? "
             "WHERE m.run_id = ? ORDER BY m.position", (row[1], row[0])).fetchall()
-        return [(source, content_hash, SubmissionResult.model_validate_json(result), json.loads(documents))
-                for source, content_hash, result, documents in rows]
+        return [(source, content_hash, handed_in, SubmissionResult.model_validate_json(result), json.loads(documents))
+                for source, content_hash, handed_in, result, documents in rows]
 
     # --- manual marks -----------------------------------------------------------------------------
     def marks(self) -> dict[tuple[str, str, str, str], Mark]:

@@ -188,7 +188,7 @@ def test_links_out_of_the_folder_are_refused_and_any_case_of_suffix_is_collected
     (subs / "inside.json").symlink_to(subs / "st0000.json")
     assert main(["grade", str(QUIZ), str(subs), "--out", str(tmp_path / "out"), "--jobs", "1", "--quiet"]) == 0
     assert "sneaky.json links to" in capsys.readouterr().err
-    sources = [line.split(",")[-1] for line in (tmp_path / "out" / "gradebook.csv").read_text().splitlines()[1:]]
+    sources = [json.loads(line)["source"] for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
     assert sorted(Path(s).name for s in sources) == ["ST0001.JSON", "inside.json", "st0000.json"]
 
 
@@ -205,3 +205,24 @@ def test_a_version_1_gradebook_is_migrated_in_place(tmp_path):
         assert book.db.execute("SELECT COUNT(*) FROM manual_marks").fetchone() == (0,)
     finally:
         book.close()
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_of_two_submissions_of_one_student_the_latest_handed_in_counts(tmp_path, jobs):
+    import os
+
+    subs = make_class(tmp_path / "subs", 3)
+    late = json.loads((subs / "st0000.json").read_text())
+    late["student_id"], late["answers"]["q3.c"] = "st0001", 99  # st0001 again, one part now wrong
+    (subs / "a-late.json").write_text(json.dumps(late))
+    os.utime(subs / "a-late.json", (time.time() + 60, time.time() + 60))  # handed in after the first
+    out = tmp_path / "out"
+    assert main(["grade", str(QUIZ), str(subs), "--out", str(out), "--jobs", jobs, "--quiet"]) == 0
+    rows = [line.split(",") for line in (out / "gradebook.csv").read_text().splitlines()[1:]]
+    st0001 = [row for row in rows if row[0] == "st0001"]
+    assert len(st0001) == 1 and st0001[0][-1].endswith("a-late.json") and st0001[0][-5] == "8"
+    summary = (out / "summary.md").read_text()
+    assert "more than one submission" in summary and "st0001.json" in summary
+    assert len(list((out / "students").iterdir())) == 4  # both keep their reports
+    lines = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert any("which counts (the latest handed in)" in w for r in lines for w in r["warnings"])

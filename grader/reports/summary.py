@@ -73,8 +73,10 @@ def _item_analysis(question: Question, part: Part, parts: list[PartResult]) -> I
     )
 
 
-def render_summary_markdown(results: list[SubmissionResult], assessment: Assessment) -> str:
-    """Summarise a graded batch; statistics cover readable submissions, unreadable ones are listed apart."""
+def render_summary_markdown(results: list[SubmissionResult], assessment: Assessment,
+                            duplicates: list[tuple[SubmissionResult, list[SubmissionResult]]] = ()) -> str:
+    """Summarise a graded batch; statistics cover readable submissions, unreadable ones are listed
+    apart, and so are students with several submissions (the one that counts and the others)."""
     readable = [r for r in results if r.readable]
     parts_by_id: dict[str, list[PartResult]] = {}
     for result in readable:
@@ -89,4 +91,5 @@ def render_summary_markdown(results: list[SubmissionResult], assessment: Assessm
         distribution=_distribution([r.score for r in readable]),
         pending_count=sum(r.manual_pending > 0 for r in readable),
         items=[_item_analysis(q, p, parts_by_id.get(p.id, [])) for q, p in assessment.parts()],
+        duplicates=duplicates,
     )
