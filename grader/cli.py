@@ -33,7 +33,8 @@ from grader.audit import audit_file, render_audit
 from grader.batch import collect_answer_files
 from grader.errors import RubricError
 from grader.key import build_key
-from grader.grading import Interrupted, grade_into, rebuild_views
+from grader.export import RosterError, canvas_csv, final_grades, plain_csv, read_roster
+from grader.grading import Interrupted, counting_results, grade_into, rebuild_views
 from grader.manual import MarksError, export_queue, read_queue
 from grader.program.calibration import CalibrationError, calibrate, calibration_path, thresholds, write_calibration
 from grader.reports import write_gradescope
@@ -268,6 +269,41 @@ def cmd_marks_import(args: argparse.Namespace, out: Console, err: Console) -> in
     return EXIT_OK
 
 
+def cmd_export(args: argparse.Namespace, out: Console, err: Console) -> int:
+    rubric = _load(args.rubric, err)
+    if rubric is None:
+        return EXIT_RUBRIC
+    try:
+        roster = read_roster(Path(args.roster)) if args.roster else None
+    except RosterError as exc:
+        raise UsageError(str(exc)) from None
+    gradebook = _open_gradebook(args)
+    try:
+        results = counting_results(gradebook, rubric)
+    finally:
+        gradebook.close()
+    if not results:
+        raise UsageError(f"no finished run of {rubric.assessment.id} in the gradebook; run `grader grade` first")
+    grades = final_grades(results, roster)
+    folder = Path(args.out) / "export"
+    plain = _output_file(args.csv or str(folder / "grades.csv"), "--csv")
+    _write(plain, plain_csv(grades, rubric.assessment), "--csv")
+    written = [str(plain)]
+    if roster is not None or args.canvas:
+        canvas = _output_file(args.canvas or str(folder / "canvas.csv"), "--canvas")
+        _write(canvas, canvas_csv(grades, rubric.assessment, args.assignment), "--canvas")
+        written.append(str(canvas))
+    for label, ids in (("on the roster with no submission (left blank)", grades.missing),
+                       ("not on the roster (not in the Canvas file)", grades.not_on_roster),
+                       ("still pending marking (left blank; `grader marks export`)", grades.pending)):
+        if ids:
+            err.print(Text(f"{len(ids)} student(s) {label}: {printable(', '.join(ids[:20]))}"
+                           + (" ..." if len(ids) > 20 else ""), style="yellow"))
+    out.print(Text(f"final grades of {len(grades.rows)} student(s) written to {printable(', '.join(written))}; "
+                   f"feedback with the manual marks is in {printable(args.out)}/students"))
+    return EXIT_OK
+
+
 def cmd_key(args: argparse.Namespace, out: Console, err: Console) -> int:
     rubric = _load(args.rubric, err)
     if rubric is None:
@@ -395,6 +431,18 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--out", default="grader-out", help="the report folder of `grader grade` (default: grader-out)")
         command.add_argument("--gradebook", metavar="FILE", help=f"the course gradebook (default: OUT/{GRADEBOOK_NAME})")
         command.set_defaults(run=run)
+
+    exporting = sub.add_parser("export", help="write final grades: a plain CSV and, with a roster, a Canvas "
+                               "gradebook import CSV")
+    exporting.add_argument("rubric")
+    exporting.add_argument("--roster", help="CSV with id (and name, email, section, canvas_id, sis_user_id, sis_login_id)")
+    exporting.add_argument("--canvas", metavar="FILE", help="the Canvas import file (default: OUT/export/canvas.csv)")
+    exporting.add_argument("--csv", metavar="FILE", help="the plain grades file (default: OUT/export/grades.csv)")
+    exporting.add_argument("--assignment", help="the Canvas assignment column, e.g. 'Quiz 1 (12345)' (default: the "
+                           "assessment's title)")
+    exporting.add_argument("--out", default="grader-out", help="the report folder of `grader grade` (default: grader-out)")
+    exporting.add_argument("--gradebook", metavar="FILE", help=f"the course gradebook (default: OUT/{GRADEBOOK_NAME})")
+    exporting.set_defaults(run=cmd_export)
 
     key = sub.add_parser("key", help="print the computed answer key as JSON")
     key.add_argument("rubric")

@@ -87,9 +87,10 @@ def grade_into(gradebook: Gradebook, rubric_path: str | Path, rubric: Rubric, fi
                                for (result, documents), entry in zip(shown, entries)], len(pending), reused)
 
 
-def rebuild_views(gradebook: Gradebook, rubric: Rubric, out: Path) -> list[tuple[SubmissionResult, dict[str, str]]]:
-    """Write the report folder for the assessment's last finished run, with the marks people gave
-    (feedback rendered again for the students they concern). Returns what it wrote, in order."""
+def current_results(gradebook: Gradebook, rubric: Rubric) -> tuple[list[tuple[SubmissionResult, dict[str, str]]],
+                                                                   dict[int, int]]:
+    """The assessment's last finished run, with the marks people gave (feedback rendered again for
+    the students they concern), and which submissions a later one of the same student supersedes."""
     marks: dict[tuple[str, str], dict[tuple[str, str], Mark]] = {}
     for (source, content_hash, part, criterion), mark in gradebook.marks().items():
         marks.setdefault((source, content_hash), {})[(part, criterion)] = mark
@@ -101,8 +102,20 @@ def rebuild_views(gradebook: Gradebook, rubric: Rubric, out: Path) -> list[tuple
             result = apply_marks(result, own)
             documents = render_student_reports(result)
         shown.append((result, documents))
-    write_views(out, rubric.assessment, shown, superseded(batch))
+    return shown, superseded(batch)
+
+
+def rebuild_views(gradebook: Gradebook, rubric: Rubric, out: Path) -> list[tuple[SubmissionResult, dict[str, str]]]:
+    """Write the report folder from the gradebook; returns what it wrote, in batch order."""
+    shown, others = current_results(gradebook, rubric)
+    write_views(out, rubric.assessment, shown, others)
     return shown
+
+
+def counting_results(gradebook: Gradebook, rubric: Rubric) -> list[SubmissionResult]:
+    """One result per student: the submission that counts, with its marks."""
+    shown, others = current_results(gradebook, rubric)
+    return [result for i, (result, _) in enumerate(shown) if i not in others]
 
 
 def superseded(batch: list) -> dict[int, int]:

@@ -110,3 +110,38 @@ def test_a_bad_marks_file_is_refused_whole_with_file_line_and_column(course, cap
 def test_marking_before_any_grading_says_what_to_do(tmp_path, capsys):
     assert main(["marks", "export", str(QUIZ), "--out", str(tmp_path / "none")]) == 2
     assert "run `grader grade` first" in capsys.readouterr().err
+
+
+def test_final_grades_go_out_to_canvas_joined_with_the_roster(course, capsys, tmp_path):
+    rubric, _, out = course
+    rows = export(rubric, out, capsys)
+    for row in rows:
+        if row["student_id"] in ("s001", "published-solution"):
+            row["mark"] = row["max_marks"]
+    assert main(["marks", "import", str(rubric), str(write_queue(tmp_path / "m.csv", rows)), "--out", str(out)]) == 0
+    roster = tmp_path / "roster.csv"
+    roster.write_text("ID,Name,Email,Section,Canvas ID,SIS User ID,SIS Login ID\n"
+                      "s001,Ada Lovelace,ada@example.edu,L01,1001,SIS001,ada\n"
+                      "s003,Grace Hopper,grace@example.edu,L02,1003,SIS003,grace\n"
+                      "s099,Nobody Here,nobody@example.edu,L01,1099,SIS099,nobody\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["export", str(rubric), "--out", str(out), "--roster", str(roster), "--assignment", "Quiz (42)"]) == 0
+    err = capsys.readouterr().err
+    assert "1 student(s) on the roster with no submission" in err and "s099" in err
+    assert "not on the roster" in err and "published-solution" in err and "pending marking" in err
+    canvas = list(csv.reader((out / "export" / "canvas.csv").open(encoding="utf-8")))
+    assert canvas[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Quiz (42)"]
+    assert canvas[1] == ["Points Possible", "", "", "", "", "18"]
+    assert canvas[2] == ["Ada Lovelace", "1001", "SIS001", "ada", "L01", "18"]  # marked in full
+    assert canvas[3] == ["Grace Hopper", "1003", "SIS003", "grace", "L02", ""]  # pending marking: blank
+    assert canvas[4][0] == "Nobody Here" and canvas[4][5] == "" and len(canvas) == 5
+    plain = {r["student_id"]: r for r in csv.DictReader((out / "export" / "grades.csv").open(encoding="utf-8"))}
+    assert plain["s099"]["status"] == "missing" and plain["published-solution"]["status"].endswith("not on the roster")
+
+
+def test_a_roster_without_ids_is_refused_with_its_line(course, capsys, tmp_path):
+    rubric, _, out = course
+    roster = tmp_path / "roster.csv"
+    roster.write_text("name,email\nAda,ada@example.edu\n", encoding="utf-8")
+    assert main(["export", str(rubric), "--out", str(out), "--roster", str(roster)]) == 2
+    assert "roster.csv:1: the roster's header has no `id` column" in capsys.readouterr().err
