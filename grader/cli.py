@@ -340,8 +340,11 @@ def cmd_check_rubric(args: argparse.Namespace, out: Console, err: Console) -> in
         a = rubric.assessment
         parts = [p for _, p in a.parts()]
         manual = sum(c.marks for p in parts for c in p.items() if c.manual)
-        out.print(f"{path}: ok: {a.id}: {len(a.questions)} questions, {len(parts)} parts, {_fmt(a.total_marks)} marks "
-                  f"({_fmt(a.total_marks - manual)} automatic, {_fmt(manual)} manual)", highlight=False)
+        every = sum(q.total_marks for q in a.questions)
+        groups = "".join(f"; {g.id}: best {g.choose} of {len(g.questions)}" for g in a.groups)
+        counted = f", of which {_fmt(a.total_marks)} count{groups}" if a.groups else ""
+        out.print(f"{path}: ok: {a.id}: {len(a.questions)} questions, {len(parts)} parts, {_fmt(every)} marks "
+                  f"({_fmt(every - manual)} automatic, {_fmt(manual)} manual){counted}", highlight=False)
     return status
 
 

@@ -99,7 +99,7 @@ def current_results(gradebook: Gradebook, rubric: Rubric) -> tuple[list[tuple[Su
     for source, content_hash, _, result, documents in batch:
         own = marks.get((source, content_hash))
         if own:
-            result = apply_marks(result, own)
+            result = apply_marks(result, own, rubric.assessment)
             documents = render_student_reports(result)
         shown.append((result, documents))
     return shown, superseded(batch)

@@ -19,8 +19,8 @@ from typing import Any
 
 from grader.notebook import read_notebook
 from grader.results import CriterionResult, PartResult, SubmissionResult
-from grader.rubric import Rubric
-from grader.scoring import part_status
+from grader.rubric import Assessment, Rubric
+from grader.scoring import count_totals, part_status
 from grader.store import Mark
 from grader.submission import read_answer_file
 
@@ -149,8 +149,9 @@ def read_queue(path: Path, rubric: Rubric, members: set[tuple[str, str]]) -> lis
     return rows
 
 
-def apply_marks(result: SubmissionResult, marks: dict[tuple[str, str], Mark]) -> SubmissionResult:
-    """The result with the marks a person gave in place of its pending manual criteria."""
+def apply_marks(result: SubmissionResult, marks: dict[tuple[str, str], Mark], assessment: Assessment) -> SubmissionResult:
+    """The result with the marks a person gave in place of its pending manual criteria (which may
+    change the best questions of a `choose` group)."""
     if not marks:
         return result
     result = result.model_copy(deep=True)
@@ -163,7 +164,8 @@ def apply_marks(result: SubmissionResult, marks: dict[tuple[str, str], Mark]) ->
             _total_part(part)
         question.auto_score = round(sum(p.auto_score for p in question.parts), 6)
         question.manual_marks = sum(p.manual_marks for p in question.parts)
-    result.score = round(sum(q.auto_score for q in result.questions), 6)
+    count_totals(assessment, result.questions)
+    result.score = round(sum(q.auto_score for q in result.questions if q.counted), 6)
     result.manual_pending = sum(q.manual_marks for q in result.questions)
     return result
 

@@ -72,6 +72,7 @@ class QuestionResult(BaseModel):
     auto_score: float
     manual_marks: float
     parts: list[PartResult]
+    counted: bool = True  # False for a question of a `choose` group that is not among the best
 
 
 class SubmissionResult(BaseModel):
@@ -87,7 +88,7 @@ class SubmissionResult(BaseModel):
     errors: list[str] = []  # file-level problems (unreadable JSON, wrong assessment, unknown parts)
     warnings: list[str] = []
     questions: list[QuestionResult] = []
-    score: float = 0.0  # automatic marks earned
+    score: float = 0.0  # marks earned in the questions that count: automatic ones, and manual ones once marked
     max_score: float = 0.0  # all marks, manual ones included
     manual_pending: float = 0.0  # marks awaiting a person
     duration_s: float = 0.0

@@ -139,6 +139,26 @@ class Question(_Strict):
         return sum(p.total_marks for p in self.parts)
 
 
+class QuestionGroup(_Strict):
+    """Questions of which only the best `choose` count ("answer three of four"): a student who
+    answers more gets the best scores counted, and the assessment's total counts the group's
+    `choose` largest question totals."""
+
+    id: str = Id
+    title: str = ""
+    questions: list[str] = Field(min_length=2, description="ids of the group's questions")
+    choose: int = Field(ge=1, description="how many of them count")
+
+    @model_validator(mode="after")
+    def _sizes(self) -> "QuestionGroup":
+        if len(set(self.questions)) != len(self.questions):
+            raise ValueError("a question is listed twice in the group")
+        if self.choose >= len(self.questions):
+            raise ValueError(f"choose is {self.choose} of {len(self.questions)} questions; a group counts fewer than "
+                             "it has (leave out the group to count them all)")
+        return self
+
+
 class Assessment(_Strict):
     """The root of a rubric file."""
 
@@ -156,6 +176,20 @@ class Assessment(_Strict):
         description="share of a check's marks earned by a wrong answer that follows correctly from the student's "
         "own wrong earlier answers to the same solver's outputs (error carried forward); 0 turns it off")
     questions: list[Question] = Field(min_length=1)
+    groups: list[QuestionGroup] = Field([], description="groups of questions of which only the best few count")
+
+    @model_validator(mode="after")
+    def _groups_name_questions_once(self) -> "Assessment":
+        ids = {q.id for q in self.questions}
+        seen: dict[str, str] = {}
+        for group in self.groups:
+            for qid in group.questions:
+                if qid not in ids:
+                    raise ValueError(f"group {group.id!r} names question {qid!r}, which the rubric does not have")
+                if qid in seen:
+                    raise ValueError(f"question {qid!r} is in groups {seen[qid]!r} and {group.id!r}; one at most")
+                seen[qid] = group.id
+        return self
 
     @model_validator(mode="after")
     def _question_ids_are_not_gradebook_columns(self) -> "Assessment":
@@ -168,7 +202,18 @@ class Assessment(_Strict):
 
     @property
     def total_marks(self) -> float:
-        return sum(q.total_marks for q in self.questions)
+        """Marks a student can earn: every question outside groups, and each group's best `choose`."""
+        marks = {q.id: q.total_marks for q in self.questions}
+        return sum(marks[qid] for qid in self.counted(marks))
+
+    def counted(self, scores: dict[str, float]) -> list[str]:
+        """The questions whose `scores` count: all outside groups, and in each group the `choose`
+        best (ties to the question listed first), in rubric order."""
+        dropped: set[str] = set()
+        for group in self.groups:
+            ranked = sorted(group.questions, key=lambda qid: (-scores.get(qid, 0.0), group.questions.index(qid)))
+            dropped.update(ranked[group.choose:])
+        return [q.id for q in self.questions if q.id not in dropped]
 
     def parts(self) -> list[tuple[Question, Part]]:
         return [(q, p) for q in self.questions for p in q.parts]

@@ -18,7 +18,7 @@ from grader.key import AnswerKey, KeyEntry
 from grader.kinds import InvalidAnswer
 from grader.kinds._values import Unusable, short
 from grader.results import CriterionResult, ItemStatus, PartResult, QuestionResult, SubmissionResult
-from grader.rubric import Criterion, Part, Rubric
+from grader.rubric import Assessment, Criterion, Part, Rubric
 from grader.submission import Submission
 from grader.textsafety import encodable, printable
 
@@ -126,6 +126,13 @@ def _raw_for(item: Criterion, raw: Any) -> Any:
     return raw
 
 
+def count_totals(assessment: Assessment, questions: list[QuestionResult]) -> None:
+    """Mark which questions count (the best of each `choose` group, by the marks earned so far)."""
+    counted = set(assessment.counted({q.id: q.auto_score for q in questions}))
+    for question in questions:
+        question.counted = question.id in counted
+
+
 def grade_submission(rubric: Rubric, key: AnswerKey, submission: Submission) -> SubmissionResult:
     """Score one submission; always returns a result, whatever the submission holds."""
     started = time.perf_counter()
@@ -165,11 +172,12 @@ def grade_submission(rubric: Rubric, key: AnswerKey, submission: Submission) -> 
                         + (f" (did you mean {hint[0]!r}?)" if hint else ""))
     if len(unknown_parts) > MAX_UNKNOWN_LISTED:
         warnings.append(f"and {len(unknown_parts) - MAX_UNKNOWN_LISTED} more answers for unknown parts were ignored")
+    count_totals(assessment, questions)
     return SubmissionResult(
         source=printable(submission.source), student_id=printable(submission.student_id),
         student_name=printable(submission.student_name),
         assessment_id=assessment.id, assessment_title=assessment.title, readable=submission.readable,
         errors=[encodable(e) for e in errors], warnings=[encodable(w) for w in warnings], questions=questions,
-        score=_round(sum(q.auto_score for q in questions)), max_score=assessment.total_marks,
-        manual_pending=sum(q.manual_marks for q in questions),
+        score=_round(sum(q.auto_score for q in questions if q.counted)), max_score=assessment.total_marks,
+        manual_pending=sum(q.manual_marks for q in questions),  # in every question: marking may change which count
         duration_s=time.perf_counter() - started)

@@ -41,7 +41,8 @@ def test_marks_follow_the_seed(rubric):
     parts = rubric.part_index
     assert [c.marks for c in parts["metric.a"][1].criteria] == [2, 2, 1]
     assert [c.marks for c in parts["metric.d"][1].criteria] == [3, 2]
-    assert assessment.total_marks == 220  # every question; students answer 3 of 4 in Parts II and III
+    assert sum(q.total_marks for q in assessment.questions) == 220  # every question
+    assert assessment.total_marks == 180  # the best 3 of 4 count in Parts II and III
 
 
 def test_the_key_is_computed_except_for_conceptual_choices(rubric):
