@@ -65,3 +65,11 @@ def test_bad_groups_are_rubric_errors(tmp_path, groups, words):
     path.write_text(RUBRIC.split("groups:")[0] + f"groups: {groups}\n", encoding="utf-8")
     problems = rubric_problems(path)
     assert any(words in p for p in problems), problems
+
+
+def test_gradescope_counts_only_the_counted_questions(tmp_path):
+    grade(tmp_path, {"q0": 1, "q1": 1, "q2": 2, "q3": 3})
+    results = json.loads((tmp_path / "out" / "students" / "s" / "results.json").read_text(encoding="utf-8"))
+    assert results["score"] == 9
+    dropped = [t for t in results["tests"] if "not counted" in t["name"]]
+    assert len(dropped) == 1 and dropped[0]["max_score"] == 0

@@ -42,6 +42,8 @@ def _test(number: str, question: QuestionResult, part: PartResult, readable: boo
     score = part.auto_score if readable else 0.0
     passed = readable and score >= max_score - _TOLERANCE
     title = f": {question.title}" if question.title else ""
+    if not question.counted:  # shown, but the best questions of its group count instead
+        max_score, score, title = 0.0, 0.0, title + " (not counted: the best questions of its group count)"
     return {
         "name": f"Question {question.id}{title}, part {part.id}",
         "number": number,
