@@ -35,6 +35,7 @@ from grader.errors import RubricError
 from grader.key import build_key
 from grader.export import RosterError, canvas_csv, final_grades, plain_csv, read_roster
 from grader.grading import Interrupted, counting_results, grade_into, rebuild_views
+from grader.lateness import gradescope_handed_in
 from grader.manual import MarksError, export_queue, read_queue
 from grader.program.calibration import CalibrationError, calibrate, calibration_path, thresholds, write_calibration
 from grader.reports import write_gradescope
@@ -158,7 +159,9 @@ def cmd_grade(args: argparse.Namespace, out: Console, err: Console) -> int:
     started = time.perf_counter()
     progress = _ProgressBar(err, enabled=not args.quiet)
     try:
-        outcome = grade_into(gradebook, args.rubric, rubric, files, out_folder, jobs=args.jobs, on_graded=progress)
+        handed_in = gradescope_handed_in(Path(args.paths[0])) if gradescope else None
+        outcome = grade_into(gradebook, args.rubric, rubric, files, out_folder, jobs=args.jobs, on_graded=progress,
+                             handed_in=handed_in)
     except Interrupted as stop:
         progress.close()
         err.print(f"interrupted: {stop.graded} of {stop.total} submission(s) were graded and are kept in the "

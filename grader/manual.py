@@ -154,7 +154,7 @@ def apply_marks(result: SubmissionResult, marks: dict[tuple[str, str], Mark], as
     change the best questions of a `choose` group)."""
     if not marks:
         return result
-    result = result.model_copy(deep=True)
+    result = result.model_copy(deep=True)  # the stored result stays as graded
     for question in result.questions:
         for part in question.parts:
             for criterion in part.criteria:

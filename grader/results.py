@@ -75,6 +75,16 @@ class QuestionResult(BaseModel):
     counted: bool = True  # False for a question of a `choose` group that is not among the best
 
 
+class Lateness(BaseModel):
+    """How a late hand-in changed the score (the rubric's `due` and `late`)."""
+
+    handed_in: str
+    due: str
+    days_late: int  # days or parts of a day past the due time and the grace
+    penalty: float  # share of the marks taken off
+    before: float  # the score without the penalty
+
+
 class SubmissionResult(BaseModel):
     """The graded record of one answer file."""
 
@@ -92,6 +102,7 @@ class SubmissionResult(BaseModel):
     max_score: float = 0.0  # all marks, manual ones included
     manual_pending: float = 0.0  # marks awaiting a person
     duration_s: float = 0.0
+    late: Lateness | None = None
 
     def parts(self) -> list[PartResult]:
         return [p for q in self.questions for p in q.parts]

@@ -12,6 +12,7 @@ marks it. `kind: manual` marks the whole part for a person (essays).
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import json
 import math
@@ -139,6 +140,15 @@ class Question(_Strict):
         return sum(p.total_marks for p in self.parts)
 
 
+class LatePolicy(_Strict):
+    """Marks lost for handing in after `due`: `per_day` of the total for each day or part of a
+    day late, after `grace_minutes`; nothing is earned more than `max_days` late."""
+
+    grace_minutes: float = Field(0, ge=0, le=10_080)
+    per_day: float = Field(ge=0, le=1, description="share of the marks lost per day or part of a day late")
+    max_days: int | None = Field(None, ge=0, le=365, description="beyond this many days late, 0 marks")
+
+
 class QuestionGroup(_Strict):
     """Questions of which only the best `choose` count ("answer three of four"): a student who
     answers more gets the best scores counted, and the assessment's total counts the group's
@@ -177,6 +187,17 @@ class Assessment(_Strict):
         "own wrong earlier answers to the same solver's outputs (error carried forward); 0 turns it off")
     questions: list[Question] = Field(min_length=1)
     groups: list[QuestionGroup] = Field([], description="groups of questions of which only the best few count")
+    due: datetime.datetime | None = Field(None, description="when submissions are due, with a time zone "
+                                          "(2026-12-01T23:59:00+00:00); later ones lose marks by `late`")
+    late: LatePolicy | None = None
+
+    @model_validator(mode="after")
+    def _due_has_a_zone_and_a_policy(self) -> "Assessment":
+        if self.due is not None and self.due.tzinfo is None:
+            raise ValueError("due needs a time zone, e.g. 2026-12-01T23:59:00+00:00 (or Z)")
+        if (self.due is None) != (self.late is None):
+            raise ValueError("due and late go together: a due date and the penalty for missing it")
+        return self
 
     @model_validator(mode="after")
     def _groups_name_questions_once(self) -> "Assessment":

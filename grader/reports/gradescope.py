@@ -60,6 +60,9 @@ def _test(number: str, question: QuestionResult, part: PartResult, readable: boo
 def _top_level_output(result: SubmissionResult, score: float, auto_max: float) -> str:
     lines = [f"Student: {student_label(result)}",
              f"Automatically graded: {format_score(score)} / {format_score(auto_max)}"]
+    if result.late:
+        lines.append(f"Late: handed in {result.late.days_late} day(s) after {result.late.due}: "
+                     f"{result.late.penalty:.0%} off")
     if not result.readable:
         lines.append("Your submission could not be read, so every part scores 0.")
     lines += [f"Error: {error}" for error in result.errors]
@@ -81,6 +84,8 @@ def gradescope_results(result: SubmissionResult, execution_time: float | None = 
     ]
     score = sum(test["score"] for test in tests)
     auto_max = sum(test["max_score"] for test in tests)
+    if result.late:  # the late penalty takes its share of what the tests earned
+        score = round(score * (1 - result.late.penalty), 6)
     return {
         "score": score,
         "execution_time": round(execution_time if execution_time is not None else result.duration_s, 3),
