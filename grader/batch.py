@@ -10,7 +10,9 @@ pool. Ctrl-C reaches the main process only: workers ignore it and are stopped by
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import signal
 from collections.abc import Callable, Iterable
@@ -39,6 +41,7 @@ class Graded:
 
 
 SUBMISSION_SUFFIXES = (".json", ".ipynb")
+PR_SET_PDEATHSIG = 1
 
 
 @dataclass
@@ -103,8 +106,23 @@ def rendered(render: Render | None, result: SubmissionResult) -> dict[str, str]:
         return {"feedback.md": "# Feedback\n\nYour feedback could not be rendered; your instructor has been told.\n"}
 
 
+def _die_with_parent() -> None:
+    """A worker dies with the forkserver that forked it, which dies with grader: a grader killed
+    with SIGKILL leaves no worker running (and each sandbox dies with its worker). The forkserver
+    exits when the write end of its `alive` pipe closes, but it hands a copy to every child it
+    forks, so the worker closes its copy first (it never starts processes through it)."""
+    alive = getattr(multiprocessing.forkserver._forkserver, "_forkserver_alive_fd", None)
+    if alive is not None:
+        os.close(alive)
+        multiprocessing.forkserver._forkserver._forkserver_alive_fd = None
+    parent = os.getppid()
+    if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL) != 0 or os.getppid() != parent:
+        os._exit(1)
+
+
 def _init_worker(rubric_path: str, render: Render | None) -> None:
     global _worker
+    _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     rubric = load_rubric(rubric_path)
     _worker = (rubric, build_key(rubric), render)

@@ -7,7 +7,7 @@ Exit codes:
   2  bad command line: unknown option, a path that does not exist, no answer files found
   3  the rubric is invalid; nothing was graded
   4  internal error: a bug in grader; the message names a file with the details to report
-130  interrupted (Ctrl-C); every submission graded until then keeps its reports
+130  interrupted (Ctrl-C or SIGTERM); every submission graded until then is kept in the gradebook
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import argparse
 import inspect
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -481,6 +482,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminated(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def _internal_error(err: Console) -> int:
     """A bug: one line for the user, the traceback in a file they can attach to a report."""
     kind, exc, _ = sys.exc_info()
@@ -496,6 +501,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "jobs", None) is not None and args.jobs < 1:
         build_parser().error("--jobs must be at least 1")
     out, err = Console(soft_wrap=True), Console(stderr=True, soft_wrap=True)
+    signal.signal(signal.SIGTERM, _terminated)  # stop as for Ctrl-C: workers and sandboxes stopped, results kept
     try:
         return args.run(args, out, err)
     except UsageError as exc:

@@ -182,3 +182,29 @@ def test_a_long_batch_on_a_terminal_shows_a_progress_bar():
     time.sleep(0.2)
     bar.close()
     assert "3/10" in stream.getvalue() and "left" in stream.getvalue()
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_grader_stopped_or_killed_leaves_no_worker_or_sandbox_running(tmp_path, how):
+    """SIGTERM stops like Ctrl-C; after SIGKILL of grader alone, its workers die with the forkserver."""
+    import os
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "grader.cli", "grade", str(ROOT / "rubrics" / "assignment1.yaml"),
+                             str(ROOT / "submissions" / "charlstm"), "--out", str(tmp_path / "out"), "--jobs", "2"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    time.sleep(10)  # workers are running notebooks in their sandboxes
+    proc.send_signal(getattr(signal, how))
+    stdout, stderr = proc.communicate(timeout=60)
+    if how == "SIGTERM":
+        assert proc.returncode == 130 and "Traceback" not in stdout + stderr and "interrupted" in stderr
+    deadline = time.perf_counter() + 20
+    while time.perf_counter() < deadline:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.5)
+    with pytest.raises(ProcessLookupError):
+        os.killpg(proc.pid, 0)
