@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import torch
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from reference.registry import Params, Solver, register
 
@@ -40,8 +40,6 @@ _OPTIONS = {"negative_slope": "leaky_relu", "alpha": "elu"}  # options meaningfu
 
 
 class ActivationSpec(Params):
-    model_config = ConfigDict(allow_inf_nan=False)
-
     name: Name
     label: str | None = Field(None, pattern=r"^[A-Za-z][A-Za-z0-9_]*$", description="output prefix; default the name")
     negative_slope: float = Field(0.01, description="leaky_relu only: the slope for z < 0")
@@ -66,10 +64,9 @@ class ActivationSpec(Params):
 
 
 class ActivationParams(Params):
-    model_config = ConfigDict(allow_inf_nan=False)
-
-    activations: list[Name | ActivationSpec] = Field(min_length=1)
-    points: list[float] = Field(default_factory=list, description="where to give each derivative")
+    # each activation's search takes a few milliseconds, each point two outputs per activation
+    activations: list[Name | ActivationSpec] = Field(min_length=1, max_length=20)
+    points: list[float] = Field(default_factory=list, max_length=1000, description="where to give each derivative")
     search_bound: float = Field(50.0, gt=0, le=1000, description="the maximum is sought on [-bound, bound]")
 
     @model_validator(mode="after")
@@ -81,6 +78,12 @@ class ActivationParams(Params):
             seen.add(spec.prefix)
             if spec.kink and 0.0 in self.points:
                 raise ValueError(f"points: {spec.prefix} has no derivative at z = 0 (a kink); choose another point")
+        printed: dict[str, int] = {}
+        for i, z in enumerate(self.points):
+            first = printed.setdefault(f"{z:g}", i)
+            if self.points[first] != z:  # a repeated point is harmless; two that print alike are not
+                raise ValueError(f"points[{i}]: {z!r} and points[{first}] ({self.points[first]!r}) would both be "
+                                 f"output as at[{z:g}]; give points that differ in their first 6 digits")
         return self
 
     def specs(self) -> list[ActivationSpec]:

@@ -29,23 +29,26 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import torch
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from reference.registry import Params, Solver, register
+from reference.registry import Params, Solver, matrix, register
 
+# The Jacobians take one backward pass per output coordinate of every token: these bounds keep
+# them (and everything else) under two seconds.
+MAX_TOKENS = 16
+MAX_DIM = 16  # d, d_k, d_v and d_out
+MAX_HEADS = 8
 Matrix = list[list[float]]
+Tokens = matrix(MAX_TOKENS, MAX_DIM)
+Weights = matrix(MAX_DIM, MAX_DIM)
+Projection = matrix(MAX_DIM, MAX_HEADS * MAX_DIM)  # its columns take the heads' outputs concatenated
+Outputs = matrix(MAX_TOKENS, MAX_HEADS * MAX_DIM)  # one row per token, up to the concatenation's width
 
 
-class _FiniteParams(Params):
-    """A NaN or infinite weight would only surface later as NaN answers; reject it up front."""
-
-    model_config = ConfigDict(allow_inf_nan=False)
-
-
-class Head(_FiniteParams):
-    W_Q: Matrix = Field(min_length=1, description="shape (d_k, d): Q_i = W_Q x_i")
-    W_K: Matrix = Field(min_length=1, description="shape (d_k, d): K_j = W_K x_j")
-    W_V: Matrix = Field(min_length=1, description="shape (d_v, d): V_j = W_V x_j")
+class Head(Params):
+    W_Q: Weights = Field(min_length=1, description="shape (d_k, d): Q_i = W_Q x_i")
+    W_K: Weights = Field(min_length=1, description="shape (d_k, d): K_j = W_K x_j")
+    W_V: Weights = Field(min_length=1, description="shape (d_v, d): V_j = W_V x_j")
 
 
 def _columns(matrix: Matrix, name: str, expected: int, why: str) -> None:
@@ -54,13 +57,15 @@ def _columns(matrix: Matrix, name: str, expected: int, why: str) -> None:
             raise ValueError(f"{name}: expected {expected} columns ({why}), got {len(row)} in row {r}")
 
 
-class AttentionParams(_FiniteParams):
-    inputs: Matrix = Field(min_length=1, description="one row per token x_i")
-    heads: list[Head] = Field(min_length=1)
-    W_O: Matrix | None = Field(None, description="shape (d_out, sum of d_v): the output projection; none: no projection")
+class AttentionParams(Params):
+    inputs: Tokens = Field(min_length=1, description="one row per token x_i")
+    heads: list[Head] = Field(min_length=1, max_length=MAX_HEADS)
+    W_O: Projection | None = Field(
+        None, min_length=1, description="shape (d_out, sum of d_v): the output projection; none: no projection")
     scale: Literal["none", "sqrt_dk"] = "none"
-    jacobians: list[tuple[int, int]] = Field([], description="pairs [i, j]: output d y_i / d x_j")
-    upstream: Matrix | None = Field(None, description="dL/dy_i, one row per token, for dL/dx_j")
+    jacobians: list[tuple[int, int]] = Field([], max_length=MAX_TOKENS**2,
+                                             description="pairs [i, j]: output d y_i / d x_j")
+    upstream: Outputs | None = Field(None, description="dL/dy_i, one row per token, for dL/dx_j")
 
     @model_validator(mode="after")
     def _shapes(self) -> AttentionParams:

@@ -16,29 +16,28 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from reference.registry import Params, Solver, register
 
 SUM_TOLERANCE = 1e-9
+MAX_CLASSES = 10_000
 
 
 class CrossEntropyParams(Params):
-    model_config = ConfigDict(allow_inf_nan=False)
-
-    probabilities: list[float] = Field(min_length=2, description="the predicted distribution p")
+    probabilities: list[float] = Field(min_length=2, max_length=MAX_CLASSES, description="the predicted distribution p")
     target: int | list[float] = Field(description="a class index from 0, or a target distribution y")
     log_base: Literal["e", "2", "10"] = "e"
 
     @model_validator(mode="after")
     def _distributions(self) -> CrossEntropyParams:
         n = len(self.probabilities)
-        for name, values in (("probabilities", self.probabilities), ("target", self.target_vector())):
-            if min(values) < 0 or not math.isclose(sum(values), 1.0, abs_tol=SUM_TOLERANCE):
-                raise ValueError(f"{name}: expected non-negative values summing to 1, got {values} "
-                                 f"(sum {sum(values):g})")
         if isinstance(self.target, list) and len(self.target) != n:
             raise ValueError(f"target: expected {n} values, one per class, got {len(self.target)}")
+        for name, values in (("probabilities", self.probabilities), ("target", self.target_vector())):
+            if min(values) < 0 or not math.isclose(sum(values), 1.0, abs_tol=SUM_TOLERANCE):
+                raise ValueError(f"{name}: expected non-negative values summing to 1, got {_clip(values)} "
+                                 f"(sum {sum(values):g})")
         for i, (y, p) in enumerate(zip(self.target_vector(), self.probabilities)):
             if y > 0 and p == 0:
                 raise ValueError(f"target: class {i} has target {y:g} but probability 0, so the loss is infinite")
@@ -51,6 +50,11 @@ class CrossEntropyParams(Params):
             raise ValueError(f"target: class index {self.target} is out of range for "
                              f"{len(self.probabilities)} classes (numbered from 0)")
         return [float(i == self.target) for i in range(len(self.probabilities))]
+
+
+def _clip(values: list[float]) -> str:
+    """A long distribution quoted by its first values only, so that the message stays readable."""
+    return str(values) if len(values) <= 10 else f"[{', '.join(f'{v:g}' for v in values[:10])}, ...]"
 
 
 @register

@@ -27,7 +27,7 @@ from functools import partial
 from typing import Any, Literal, NamedTuple
 
 import torch
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from reference.activations import ActivationSpec, activate
 from reference.graph import StepGraph
@@ -36,19 +36,15 @@ from reference.registry import Params, Solver, register
 Activation = Literal["sigmoid", "tanh", "relu", "leaky_relu", "elu", "linear"]
 Loss = Literal["mse_half", "squared_error", "mse", "bce", "cross_entropy"]
 
-_PARAMETER_PATH = re.compile(r"layers\[(\d+)\]\.(?:weights\[(\d+)\]\[(\d+)\]|bias(?:\[(\d+)\])?)")
+_PARAMETER_PATH = re.compile(r"layers\[(\d{1,9})\]\.(?:weights\[(\d{1,9})\]\[(\d{1,9})\]|bias(?:\[(\d{1,9})\])?)")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # activation options that only mean something for one activation; given elsewhere they are mistakes
 _ACTIVATION_OPTIONS = {"negative_slope": "leaky_relu", "alpha": "elu"}
+MAX_LAYERS = 32
+MAX_WEIGHTS = 10_000  # the step graph has a node per weight and a step per connection, built on every load
 
 
-class _FiniteParams(Params):
-    """A NaN or infinite weight would only surface later as NaN answers; reject it up front."""
-
-    model_config = ConfigDict(allow_inf_nan=False)
-
-
-class Layer(_FiniteParams):
+class Layer(Params):
     """z = weights @ previous + bias, a = activation(z). A shared bias (one number) is how the lab
     writes b1 and b2; its gradient is the sum over the layer's neurons."""
 
@@ -85,8 +81,9 @@ def parse_parameter_path(path: str) -> ParameterRef:
     return ParameterRef(int(layer), "bias", () if bias_index is None else (int(bias_index),))
 
 
-class DenseParams(_FiniteParams):
-    layers: list[Layer] = Field(min_length=1)
+class DenseParams(Params):
+    layers: list[Layer] = Field(min_length=1, max_length=MAX_LAYERS,
+                                description=f"at most {MAX_WEIGHTS:,} weights in all")
     input: list[float] = Field(min_length=1)
     target: float | list[float] = Field(
         description="one value per output (a single number for one output); for cross_entropy "
@@ -121,9 +118,13 @@ class DenseParams(_FiniteParams):
                 if option in layer.model_fields_set and layer.activation != owner:
                     raise ValueError(f"{where}.{option} applies only to {owner}, not {layer.activation}")
             n_in, source = n_out, f"the previous layer has {n_out} neurons"
+        weights = sum(len(layer.weights) * len(layer.weights[0]) for layer in self.layers)
+        if weights > MAX_WEIGHTS:
+            raise ValueError(f"layers: the network has {weights:,} weights; at most {MAX_WEIGHTS:,} are accepted")
         self._check_target(n_out=n_in)
         self._check_neuron_names()
         self._check_names()
+        self._check_forward()
         return self
 
     def _check_target(self, n_out: int) -> None:
@@ -169,6 +170,9 @@ class DenseParams(_FiniteParams):
                 raise ValueError(
                     f"neuron_names[{l}]: expected {len(layer.weights)} names (one per neuron), got {len(names)}"
                 )
+            if self.loss == "cross_entropy" and "probabilities" in names:
+                raise ValueError(f"neuron_names[{l}]: 'probabilities' is taken: with cross_entropy, "
+                                 f"forward.probabilities is the softmax of the last layer")
 
     def _check_names(self) -> None:
         """Names are identifiers, distinct across parameters and neurons, naming scalars that exist."""
@@ -197,6 +201,18 @@ class DenseParams(_FiniteParams):
                 )
             elif not isinstance(layer.bias, list) and ref.index:
                 raise ValueError(f"{where} has one shared bias; name it layers[{ref.layer}].bias")
+
+    def _check_forward(self) -> None:
+        """An overflow, or a bce output that rounds to 0 or 1, would make the answers inf or NaN (and the
+        step graph's float arithmetic fail): refuse such parameters rather than answer with them."""
+        with torch.no_grad():
+            zs, activations, loss = _forward(self, *_parameters(self))
+        for l, (z, a) in enumerate(zip(zs, activations)):
+            if not (torch.isfinite(z).all() and torch.isfinite(a).all()):
+                raise ValueError(f"layers[{l}]: the forward pass overflows here; scale the weights or the input down")
+        if not math.isfinite(loss.item()):
+            why = ", as a sigmoid output rounds to 0 or 1 in float64" if self.loss == "bce" else ""
+            raise ValueError(f"loss: the {self.loss} loss is {loss.item()} for these weights and this input{why}")
 
     def target_vector(self) -> list[float]:
         """The target as one value per output; a cross_entropy class index becomes one-hot."""
@@ -229,8 +245,26 @@ def _loss(loss: Loss, target: torch.Tensor, z_out: torch.Tensor, a_out: torch.Te
             return -(target * torch.log_softmax(z_out, dim=0)).sum()
 
 
-def _parameter(values: float | list) -> torch.Tensor:
-    return torch.tensor(values, dtype=torch.float64, requires_grad=True)
+def _parameters(p: DenseParams, requires_grad: bool = False) -> tuple[list[torch.Tensor], list[torch.Tensor | None]]:
+    """Each layer's weights and bias (None without one) as float64 tensors."""
+    def tensor(values: float | list) -> torch.Tensor:
+        return torch.tensor(values, dtype=torch.float64, requires_grad=requires_grad)
+
+    return [tensor(layer.weights) for layer in p.layers], [None if layer.bias is None else tensor(layer.bias)
+                                                            for layer in p.layers]
+
+
+def _forward(p: DenseParams, weights: list[torch.Tensor], biases: list[torch.Tensor | None]):
+    """(z per layer, activation per layer, loss) for these weights and biases."""
+    zs: list[torch.Tensor] = []
+    activations: list[torch.Tensor] = []
+    signal = torch.tensor(p.input, dtype=torch.float64)
+    for layer, w, b in zip(p.layers, weights, biases):
+        z = w @ signal if b is None else w @ signal + b
+        signal = _activate(layer, z)
+        zs.append(z)
+        activations.append(signal)
+    return zs, activations, _loss(p.loss, torch.tensor(p.target_vector(), dtype=torch.float64), zs[-1], activations[-1])
 
 
 @register
@@ -242,20 +276,10 @@ class DenseNetwork(Solver):
 
     def solve(self) -> dict[str, Any]:
         p: DenseParams = self.params
-        weights = [_parameter(layer.weights) for layer in p.layers]
-        biases = [None if layer.bias is None else _parameter(layer.bias) for layer in p.layers]
-
-        zs: list[torch.Tensor] = []
-        activations: list[torch.Tensor] = []
-        signal = torch.tensor(p.input, dtype=torch.float64)
-        for layer, w, b in zip(p.layers, weights, biases):
-            z = w @ signal if b is None else w @ signal + b
-            signal = _activate(layer, z)
-            z.retain_grad()
-            signal.retain_grad()
-            zs.append(z)
-            activations.append(signal)
-        loss = _loss(p.loss, torch.tensor(p.target_vector(), dtype=torch.float64), zs[-1], activations[-1])
+        weights, biases = _parameters(p, requires_grad=True)
+        zs, activations, loss = _forward(p, weights, biases)
+        for tensor in (*zs, *activations):
+            tensor.retain_grad()
         loss.backward()
 
         out: dict[str, Any] = {}
@@ -412,8 +436,8 @@ def _affine(n: int, *values: float) -> float:
 
 def _activation_value(layer: Layer, z: float) -> float:
     match layer.activation:
-        case "sigmoid":
-            return 1 / (1 + math.exp(-z))
+        case "sigmoid":  # below -700, e^-z overflows and e^z / (1 + e^z) is e^z in float64
+            return 1 / (1 + math.exp(-z)) if z > -700 else math.exp(z)
         case "tanh":
             return math.tanh(z)
         case "relu":
@@ -483,9 +507,12 @@ def _softmax_entry(j: int, *zs: float) -> float:
 
 
 def _cross_entropy(*values: float) -> float:
+    """-sum t_j log softmax(z)_j, the log taken as z_j - logsumexp(z): a probability may round to 0."""
     n = len(values) // 2
     zs, targets = values[:n], values[n:]
-    return -sum(t * math.log(s) for s, t in zip(_softmax(zs), targets) if t)
+    top = max(zs)
+    log_total = top + math.log(sum(math.exp(z - top) for z in zs))
+    return -sum(t * (z - log_total) for z, t in zip(zs, targets) if t)
 
 
 def _cross_entropy_grad(j: int, *values: float) -> float:

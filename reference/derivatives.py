@@ -25,12 +25,14 @@ shorter (at z2, the BCE derivative times a2*(1 - a2) becomes a2 - y). Each emitt
 checked twice: parsed back, with the definitions substituted, it must equal sympy's direct
 derivative of the fully substituted expression (proven by sympy), and it must agree with central
 finite differences of the definitions evaluated by our own evaluator. Derivatives the grammar
-cannot write (relu', abs': steps) are load errors.
+cannot write (relu', abs': steps) are load errors, and so is sympy work past `SOLVE_BUDGET_S`
+(a few nested definitions can make it run for hours).
 """
 
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import numpy as np
@@ -45,15 +47,17 @@ _OUTPUT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 CHECK_POINTS = 8
 FD_STEP = 1e-6
 FD_RTOL = 1e-6
-PROOF_BUDGET_S = 10.0
+SOLVE_BUDGET_S = 10.0  # all of one solver's sympy work, proofs included
+MAX_NAMES = 50
 
 
 class DerivativesParams(Params):
-    variables: list[str] = Field(min_length=1, description="the free inputs")
+    variables: list[str] = Field(min_length=1, max_length=MAX_NAMES, description="the free inputs")
     definitions: dict[str, str] = Field(
-        default_factory=dict, description="ordered: name -> expression over variables and earlier names")
+        default_factory=dict, max_length=MAX_NAMES,
+        description="ordered: name -> expression over variables and earlier names")
     derivatives: dict[str, tuple[str, str]] = Field(
-        min_length=1, description="output name -> [of, with respect to]")
+        min_length=1, max_length=MAX_NAMES, description="output name -> [of, with respect to]")
     domain: dict[str, tuple[float, float]] = Field(
         default_factory=dict, description="sampling interval per variable for the self-check; default [0.1, 0.9]")
 
@@ -99,8 +103,8 @@ class DerivativesParams(Params):
             name = mathexpr.normalize_name(raw)
             if name not in info.data.get("variables", [name]):
                 raise ValueError(f"{raw}: not one of the variables ({', '.join(info.data['variables'])})")
-            if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-                raise ValueError(f"{raw}: need finite low < high, got [{lo}, {hi}]")
+            if not (lo < hi and np.isfinite(hi - lo)):
+                raise ValueError(f"{raw}: need finite low < high, with high - low finite too, got [{lo}, {hi}]")
             out[name] = (lo, hi)
         return out
 
@@ -191,11 +195,11 @@ def _interval(params: DerivativesParams, variable: str) -> tuple[float, float]:
     return params.domain.get(variable, mathexpr.DEFAULT_DOMAIN)
 
 
-def _check_symbolically(params: DerivativesParams, node: Node, of: str, wrt: str) -> None:
-    """The emitted derivative, definitions substituted, must equal sympy's direct derivative."""
+def _difference(params: DerivativesParams, node: Node, of: str, wrt: str):
+    """The emitted derivative, definitions substituted, minus sympy's direct derivative: it must be 0."""
     import sympy as sp
 
-    from grader.mathexpr.symbolic import make_symbols, prove_zero, to_sympy, with_definitions
+    from grader.mathexpr.symbolic import make_symbols, to_sympy, with_definitions
 
     definitions = params.parsed_definitions()
     variables = make_symbols({v: _interval(params, v) for v in params.variables})
@@ -208,9 +212,7 @@ def _check_symbolically(params: DerivativesParams, node: Node, of: str, wrt: str
         partial = {**variables, **{name: sp.Symbol(name, real=True) for name in held}}
         partial = with_definitions(partial, definitions[len(held):])
         direct = sp.diff(partial[of], partial[wrt]).xreplace({partial[name]: full[name] for name in held})
-    step, note = prove_zero(to_sympy(node, full) - direct, PROOF_BUDGET_S)
-    if step is None:
-        raise ValueError(f"d{of}/d{wrt} = {mathexpr.to_text(node)} could not be confirmed symbolically ({note})")
+    return to_sympy(node, full) - direct
 
 
 def _check_numerically(params: DerivativesParams, node: Node, of: str, wrt: str) -> None:
@@ -245,19 +247,29 @@ class Derivatives(Solver):
     Params = DerivativesParams
 
     def solve(self) -> dict[str, Any]:
+        from grader.mathexpr.symbolic import OutOfTime, prove_zero, time_limit
+
         p: DerivativesParams = self.params
+        deadline = time.monotonic() + SOLVE_BUDGET_S
         chain = _Chain(p)
         names = (*p.variables, *p.definitions)
         out: dict[str, Any] = {}
         for output, (of, wrt) in p.derivatives.items():
             try:
-                node = chain.derivative(of, wrt)
+                with time_limit(deadline - time.monotonic()):
+                    node = chain.derivative(of, wrt)
+                    difference = _difference(p, node, of, wrt)
+            except OutOfTime:
+                raise ValueError(f"derivatives.{output}: sympy did not finish within {SOLVE_BUDGET_S:g} s; "
+                                 f"use fewer or simpler definitions") from None
             except ValueError as exc:
                 raise ValueError(f"derivatives.{output}: {exc}") from None
             text = mathexpr.to_text(node)
             if mathexpr.parse(text, names).node != node:  # pragma: no cover - a printer bug
                 raise ValueError(f"derivatives.{output}: {text} does not read back as written")
-            _check_symbolically(p, node, of, wrt)
+            step, note = prove_zero(difference, deadline - time.monotonic())
+            if step is None:
+                raise ValueError(f"d{of}/d{wrt} = {text} could not be confirmed symbolically ({note})")
             _check_numerically(p, node, of, wrt)
             out[output] = text
         return out

@@ -22,11 +22,15 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from reference.registry import Params, Solver, register
+from reference.registry import Params, Solver, matrix, register
 
 RTOL = 1e-9
+MAX_DIM = 50
+MAX_POINTS = 100  # every pair is compared: N x N x d differences
+Weights = matrix(MAX_DIM, MAX_DIM)
+Points = matrix(MAX_POINTS, MAX_DIM)
 
 
 def _yes(condition: bool) -> str:
@@ -39,11 +43,9 @@ def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
 
 
 class WeightedDistanceParams(Params):
-    model_config = ConfigDict(allow_inf_nan=False)
-
-    A: list[list[float]] = Field(min_length=1, description="the d x d weight matrix")
-    points: list[list[float]] = Field(min_length=2, description="rows x_i in R^d; every pair is compared")
-    projection: list[list[float]] | None = Field(None, min_length=1, description="W (k x d): compare with ||W(x - y)||^2")
+    A: Weights = Field(min_length=1, description="the d x d weight matrix")
+    points: Points = Field(min_length=2, description="rows x_i in R^d; every pair is compared")
+    projection: Weights | None = Field(None, min_length=1, description="W (k x d): compare with ||W(x - y)||^2")
 
     @model_validator(mode="after")
     def _shapes(self) -> WeightedDistanceParams:

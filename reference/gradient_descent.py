@@ -29,10 +29,10 @@ import math
 from typing import Any, Callable
 
 import torch
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from grader import mathexpr
-from grader.mathexpr import BinOp, Call, ExpressionError, Neg, Node, Pow, Var
+from grader.mathexpr import BinOp, Call, ExpressionError, Neg, Node, Pow, Var, variables_of
 from reference.graph import StepGraph
 from reference.registry import Params, Solver, register
 
@@ -90,14 +90,15 @@ def polynomial_degree(node: Node) -> int | None:
     return None  # a function of the variable
 
 
-class GradientDescentParams(Params):
-    model_config = ConfigDict(allow_inf_nan=False)
+MAX_WORK = 50_000  # steps x the function's size: each step evaluates f three times, node by node, in torch
 
+
+class GradientDescentParams(Params):
     function: str = Field(min_length=1, description="f as an expression in `variable`, e.g. w^2 + 2w + 1")
     variable: str = Field("x", description="the name f is written in")
     start: float = Field(description="x_0")
     learning_rate: float = Field(gt=0)
-    steps: int = Field(1, ge=1, le=1000)
+    steps: int = Field(1, ge=1, le=1000, description=f"at most {MAX_WORK:,} / the number of parts of the function")
 
     @field_validator("variable")
     @classmethod
@@ -110,6 +111,12 @@ class GradientDescentParams(Params):
             node = mathexpr.parse(self.function, (self.variable,)).node
         except ExpressionError as exc:
             raise ValueError(f"function: {self.function!r} cannot be read: {exc}") from None
+        if not variables_of(node):
+            raise ValueError(f"function: {self.function!r} does not involve {self.variable}, "
+                             f"so there is nothing to descend")
+        if self.steps * node.size > MAX_WORK:
+            raise ValueError(f"steps: {self.steps} steps of a function of {node.size} parts is too much work; "
+                             f"keep steps x parts at most {MAX_WORK:,}")
         if not math.isfinite(torch_value(node, torch.tensor(self.start, dtype=torch.float64)).item()):
             raise ValueError(f"function: f is undefined at start = {self.start:g}")
         return self

@@ -26,13 +26,15 @@ from fractions import Fraction
 from typing import Any
 
 import torch
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from grader import mathexpr
 from reference.registry import Params, Solver, register
 
 PSD_TOLERANCE = 1e-9
-_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+MAX_FEATURES = 1000  # exponent tuples, (n + d choose d) for n variables: each is printed and parsed back
+MAX_POINTS = 100
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{0,19}")
 
 
 def exponent_tuples(length: int, total: int) -> list[tuple[int, ...]]:
@@ -66,30 +68,56 @@ def _monomial(coefficient: Fraction, names: list[str], powers: tuple[int, ...]) 
 
 
 class PolynomialKernelParams(Params):
-    model_config = ConfigDict(allow_inf_nan=False)
-
     variables: list[str] = Field(min_length=1, description="names of a point's coordinates, e.g. [p1, p2]")
-    degree: int = Field(ge=1, le=10)
+    degree: int = Field(ge=1, le=10, description=f"the feature map may have at most {MAX_FEATURES:,} components")
     c: float = Field(0.0, ge=0, description="k(p, q) = (p.q + c)^degree; c < 0 has no real feature map")
-    points: list[list[float]] | None = Field(None, min_length=1, description="rows x_i for the Gram matrix")
+    points: list[list[float]] | None = Field(None, min_length=1, max_length=MAX_POINTS,
+                                             description="rows x_i for the Gram matrix")
 
     @field_validator("variables")
     @classmethod
     def _names(cls, names: list[str]) -> list[str]:
         for name in names:
             if not _NAME.fullmatch(name):
-                raise ValueError(f"{name!r} is not a variable name (a letter, then letters or digits)")
+                raise ValueError(f"{_clip(repr(name))} is not a variable name "
+                                 f"(a letter, then up to 19 letters or digits)")
         if len(set(names)) != len(names):
             raise ValueError(f"the names must be distinct, got {names}")
         return names
 
     @model_validator(mode="after")
-    def _point_sizes(self) -> PolynomialKernelParams:
+    def _sizes(self) -> PolynomialKernelParams:
         for i, point in enumerate(self.points or []):
             if len(point) != len(self.variables):
                 raise ValueError(f"points[{i}]: expected {len(self.variables)} coordinates "
                                  f"(one per variable {', '.join(self.variables)}), got {len(point)}")
+        components = math.comb(len(self.variables) + self.degree, self.degree)
+        if components > MAX_FEATURES:
+            raise ValueError(f"degree: with {len(self.variables)} variables and degree {self.degree} the feature map "
+                             f"has up to {components:,} components; at most {MAX_FEATURES:,} are accepted")
+        for text in feature_map(self):  # every component must read back as an expression in the variables
+            try:
+                mathexpr.parse(text, self.variables)
+            except mathexpr.ExpressionError as exc:
+                raise ValueError(f"c: the feature map's component {_clip(text)} cannot be written as an expression: "
+                                 f"{exc}; give c with fewer digits") from None
         return self
+
+
+def feature_map(p: PolynomialKernelParams) -> list[str]:
+    """phi's components as expression texts, from the multinomial theorem (see the module docstring)."""
+    c = Fraction(Decimal(repr(p.c)))
+    components = []
+    for exponents in exponent_tuples(len(p.variables) + 1, p.degree):
+        *powers, constant_power = exponents
+        square = _multinomial(exponents) * c**constant_power
+        if square:
+            components.append(_monomial(square, p.variables, tuple(powers)))
+    return components
+
+
+def _clip(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @register
@@ -99,22 +127,9 @@ class PolynomialKernel(Solver):
     name = "polynomial_kernel"
     Params = PolynomialKernelParams
 
-    def feature_map(self) -> list[str]:
-        p: PolynomialKernelParams = self.params
-        c = Fraction(Decimal(repr(p.c)))
-        components = []
-        for exponents in exponent_tuples(len(p.variables) + 1, p.degree):
-            *powers, constant_power = exponents
-            square = _multinomial(exponents) * c**constant_power
-            if square:
-                components.append(_monomial(square, p.variables, tuple(powers)))
-        return components
-
     def solve(self) -> dict[str, Any]:
         p: PolynomialKernelParams = self.params
-        features = self.feature_map()
-        for text in features:  # every component must read back as an expression in the variables
-            mathexpr.parse(text, p.variables)
+        features = feature_map(p)
         out: dict[str, Any] = {"feature_map": features, "feature_dimension": len(features)}
         if p.points is not None:
             x = torch.tensor(p.points, dtype=torch.float64)

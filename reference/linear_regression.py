@@ -33,20 +33,22 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import torch
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from reference.registry import Params, Solver, register
 
 Loss = Literal["half_sum", "half_mean", "mean"]
+MAX_ROWS = 1000
+MAX_COLUMNS = 50  # the Hessian takes one backward pass per column
 
 
 class LinearRegressionParams(Params):
-    model_config = ConfigDict(allow_inf_nan=False)
-
     features: list[list[float]] | list[float] | None = Field(
-        None, description="one row of feature values per observation (or one value each); see intercept")
+        None, description=f"one row of feature values per observation (or one value each); see intercept; "
+        f"at most {MAX_ROWS} rows of {MAX_COLUMNS} values")
     intercept: bool = Field(True, description="with features: add a first column of ones")
-    design: list[list[float]] | None = Field(None, description="the design matrix X, used as given")
+    design: list[list[float]] | None = Field(
+        None, description=f"the design matrix X, used as given; at most {MAX_ROWS} rows of {MAX_COLUMNS} values")
     targets: list[float] = Field(min_length=1, description="y, one value per observation")
     loss: Loss
     beta: list[float] | None = Field(None, description="the current point for the gradient and the Newton step")
@@ -59,9 +61,11 @@ class LinearRegressionParams(Params):
             raise ValueError("intercept applies to features; a design is used as given")
         source = "features" if self.features is not None else "design"
         rows = self.rows()
+        if not 1 <= len(rows) <= MAX_ROWS:
+            raise ValueError(f"{source}: expected 1 to {MAX_ROWS} rows (observations), got {len(rows)}")
         width = len(rows[0])
-        if width == 0:
-            raise ValueError(f"{source}[0]: a row needs at least one value")
+        if not 1 <= width <= MAX_COLUMNS:
+            raise ValueError(f"{source}[0]: a row needs 1 to {MAX_COLUMNS} values, got {width}")
         for i, row in enumerate(rows):
             if len(row) != width:
                 raise ValueError(f"{source}[{i}]: expected {width} values like {source}[0], got {len(row)}")

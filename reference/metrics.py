@@ -14,16 +14,26 @@ from reference.graph import StepGraph
 from reference.registry import Params, Solver, register
 
 
+MAX_EXAMPLES = 10_000
+MAX_THRESHOLDS = 100  # each counts every example, twice (solve and its step graph)
+
+
 class ThresholdParams(Params):
-    scores: list[float] = Field(min_length=1, description="P(y = 1 | x_i) for each example")
-    labels: list[Literal[0, 1]] = Field(min_length=1, description="true labels")
-    thresholds: list[float] = Field(min_length=1)
+    scores: list[float] = Field(min_length=1, max_length=MAX_EXAMPLES, description="P(y = 1 | x_i) for each example")
+    labels: list[Literal[0, 1]] = Field(min_length=1, max_length=MAX_EXAMPLES, description="true labels")
+    thresholds: list[float] = Field(min_length=1, max_length=MAX_THRESHOLDS)
     metric: Literal["precision", "recall", "f1", "precision_x_recall", "accuracy"] = "f1"
 
     @model_validator(mode="after")
     def _sizes(self) -> "ThresholdParams":
         if len(self.scores) != len(self.labels):
             raise ValueError(f"labels: expected {len(self.scores)} labels, one per score, got {len(self.labels)}")
+        printed: dict[str, int] = {}
+        for i, t in enumerate(self.thresholds):
+            first = printed.setdefault(f"{t:g}", i)
+            if first != i:
+                raise ValueError(f"thresholds[{i}]: {t!r} repeats thresholds[{first}] ({self.thresholds[first]!r}): "
+                                 f"both would be output as at[{t:g}]; give each threshold once")
         return self
 
 

@@ -25,7 +25,7 @@ import re
 from typing import Any
 
 import numpy as np
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from grader import mathexpr
 from grader.mathexpr import BinOp, ExpressionError, Node
@@ -34,18 +34,23 @@ from reference.registry import Params, Solver, register
 SAMPLES = 50
 RTOL = 1e-9
 _LABEL = re.compile(r"[A-Za-z0-9_]+")
+MAX_LABELS = 50  # hypotheses and choices: each choice is evaluated against each posterior
 
 
 class BayesParams(Params):
-    model_config = ConfigDict(allow_inf_nan=False)
-
-    hypotheses: list[str] = Field(min_length=2, description="labels of the hypotheses, e.g. [bag1, bag2]")
+    hypotheses: list[str] = Field(min_length=2, max_length=MAX_LABELS,
+                                  description="labels of the hypotheses, e.g. [bag1, bag2]")
     priors: list[str | float] = Field(description="P(h), numbers or formulas in `variables`")
     likelihoods: list[str | float] = Field(description="P(E | h) of the observation E under each hypothesis")
     variables: list[str] = Field([], description="names the formulas use, e.g. [w1, b1, w2, b2]")
     domain: tuple[float, float] = Field((1.0, 20.0), description="[low, high] each variable is sampled from")
-    choices: dict[str, str] = Field({}, description="offered answers: label -> formula")
+    choices: dict[str, str] = Field({}, max_length=MAX_LABELS, description="offered answers: label -> formula")
     none_of_the_above: str | None = Field(None, description="the choice to give when no formula matches")
+
+    @field_validator("variables")
+    @classmethod
+    def _variables(cls, names: list[str]) -> list[str]:
+        return mathexpr.declared_names(names)
 
     @model_validator(mode="after")
     def _consistent(self) -> BayesParams:
@@ -59,21 +64,39 @@ class BayesParams(Params):
             if len(getattr(self, name)) != n:
                 raise ValueError(f"{name}: expected {n} values, one per hypothesis, got {len(getattr(self, name))}")
         low, high = self.domain
-        if not low < high:
-            raise ValueError(f"domain: need low < high, got [{low}, {high}]")
+        if not (low < high and np.isfinite(high - low)):
+            raise ValueError(f"domain: need low < high, with high - low finite, got [{low}, {high}]")
         if self.none_of_the_above is not None and not self.choices:
             raise ValueError("none_of_the_above is a choice label, so it needs choices")
+        if self.none_of_the_above in self.choices:
+            raise ValueError(f"none_of_the_above: {self.none_of_the_above!r} is also one of the choices")
         env = self.sample_points()
         priors = [self.value(f"priors[{i}]", text, env) for i, text in enumerate(self.priors)]
-        for i, text in enumerate(self.likelihoods):
-            self.value(f"likelihoods[{i}]", text, env)
+        likelihoods = [self.value(f"likelihoods[{i}]", text, env) for i, text in enumerate(self.likelihoods)]
         total = np.sum(priors, axis=0)
         off = np.flatnonzero(np.abs(total - 1.0) > RTOL)
         if off.size:
             raise ValueError(f"priors: they must sum to 1, but sum to {total[off[0]]:g} at a sampled point")
+        if not (np.sum(np.multiply(priors, likelihoods), axis=0) > 0).all():
+            raise ValueError("likelihoods: the evidence P(E) = sum of P(h) P(E | h) is 0 (at a sampled point), "
+                             "so the posteriors are undefined")
         for label, text in self.choices.items():
             self.node(f"choices.{label}", str(text))
+        try:
+            self.posteriors()
+        except ExpressionError as exc:
+            raise ValueError(f"hypotheses: the posteriors cannot be written as formulas: {exc}; "
+                             f"use fewer hypotheses or shorter priors and likelihoods") from None
         return self
+
+    def posteriors(self) -> list[Node]:
+        """P(h) P(E | h) / sum_g P(g) P(E | g) for every hypothesis h, as trees."""
+        joints = [BinOp("*", self.node(f"priors[{i}]", prior), self.node(f"likelihoods[{i}]", likelihood))
+                  for i, (prior, likelihood) in enumerate(zip(self.priors, self.likelihoods))]
+        evidence = joints[0]
+        for joint in joints[1:]:
+            evidence = BinOp("+", evidence, joint)
+        return [BinOp("/", joint, evidence) for joint in joints]
 
     def node(self, where: str, text: str | float) -> Node:
         try:
@@ -104,16 +127,10 @@ class Bayes(Solver):
     def solve(self) -> dict[str, Any]:
         p: BayesParams = self.params
         env = p.sample_points()
-        joints = [BinOp("*", p.node(f"priors[{i}]", prior), p.node(f"likelihoods[{i}]", likelihood))
-                  for i, (prior, likelihood) in enumerate(zip(p.priors, p.likelihoods))]
-        evidence = joints[0]
-        for joint in joints[1:]:
-            evidence = BinOp("+", evidence, joint)
         choices = {label: p.node(f"choices.{label}", text) for label, text in p.choices.items()}
 
         out: dict[str, Any] = {}
-        for label, joint in zip(p.hypotheses, joints):
-            posterior = BinOp("/", joint, evidence)
+        for label, posterior in zip(p.hypotheses, p.posteriors()):
             out[f"posterior.{label}"] = mathexpr.to_text(posterior)
             if not p.variables:
                 out[f"posterior_value.{label}"] = posterior.value

@@ -3,18 +3,26 @@ touches one file."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from grader.registry import Registry
 from reference.graph import StepGraph
 
 
 class Params(BaseModel):
-    """Base of solver parameter models: unknown parameters are errors, not silently ignored."""
+    """Base of solver parameter models: unknown parameters are errors, not silently ignored, and so
+    are NaN and infinite numbers (also given as the strings "nan", "inf"), which would only surface
+    later as NaN answers."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+def matrix(rows: int, columns: int) -> Any:
+    """Rows of numbers, at most `rows` of at most `columns` each: a bound on every matrix parameter
+    keeps a solver's work (and the rubric's load) to a fraction of a second."""
+    return Annotated[list[Annotated[list[float], Field(max_length=columns)]], Field(max_length=rows)]
 
 
 class Solver:

@@ -18,10 +18,14 @@ from reference.graph import StepGraph
 from reference.registry import Params, Solver, register
 
 
+MAX_LOGITS = 256  # the Jacobian and the step graph's probabilities take n^2 terms
+MAX_SPREAD = 700  # of the scaled logits: beyond, exp((z_i - max) / T) underflows to 0 in float64
+
+
 class SoftmaxParams(Params):
-    logits: list[float] = Field(min_length=2)
+    logits: list[float] = Field(min_length=2, max_length=MAX_LOGITS)
     temperature: float = Field(1.0, gt=0)
-    samples: int | None = Field(None, ge=1, description="draws for the expected counts")
+    samples: int | None = Field(None, ge=1, le=10**12, description="draws for the expected counts")
     target: int | None = Field(None, ge=0, description="class index for the cross-entropy")
     labels: list[str] | None = Field(None, description="names of the classes, e.g. tokens a..e")
 
@@ -29,6 +33,14 @@ class SoftmaxParams(Params):
     def _sizes(self) -> "SoftmaxParams":
         if self.labels is not None and len(self.labels) != len(self.logits):
             raise ValueError(f"labels: expected {len(self.logits)} names, one per logit, got {len(self.labels)}")
+        if self.labels is not None and len(set(self.labels)) != len(self.labels):
+            repeated = next(label for label in self.labels if self.labels.count(label) > 1)
+            raise ValueError(f"labels: {repeated!r} is given twice, so most_likely could not tell its classes apart")
+        spread = (max(self.logits) - min(self.logits)) / self.temperature
+        if not spread <= MAX_SPREAD:
+            raise ValueError(f"logits: at temperature {self.temperature:g} the scaled logits z/T span {spread:g}, so "
+                             f"the smallest probabilities round to 0 in float64 and the entropy is undefined; "
+                             f"keep (max - min)/T at most {MAX_SPREAD}")
         if self.target is not None and self.target >= len(self.logits):
             raise ValueError(f"target: class index {self.target} is out of range for {len(self.logits)} logits")
         return self

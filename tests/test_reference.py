@@ -1,6 +1,7 @@
 """Reference solvers and their use in rubrics: computed answers, and load errors with file and line."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -53,6 +54,66 @@ def test_model_size_counts_parameters_and_shapes():
     assert conv["params.total"] == 3 * 8 * 5 and conv["output_shape"] == [1, 8, (32 + 2 - 5) // 2 + 1]
     with pytest.raises(ValueError, match="does not fit"):
         solve("model_size", layers=[{"type": "linear", "in_features": 2, "out_features": 3}], input_shape=[4, 5])
+
+
+def test_model_size_counts_layers_too_large_to_allocate():
+    out = solve("model_size", layers=[{"type": "linear", "in_features": 10**6, "out_features": 10**6},
+                                      {"type": "conv1d", "in_channels": 1000, "out_channels": 1000, "kernel_size": 10**6}])
+    assert out["params[0]"] == 10**12 + 10**6 and out["weights[1]"] == 10**12
+
+
+def test_model_size_shape_checks_agree_with_torch():
+    """The parameters are refused exactly where torch's forward pass would fail."""
+    import random
+
+    import torch
+
+    rng = random.Random(0)
+
+    def likely(size: int) -> int:  # mostly the size that fits, so that both outcomes are common
+        return size if rng.random() < 0.8 else rng.randint(1, 4)
+
+    for _ in range(300):
+        shape = [rng.randint(1, 6) for _ in range(rng.randint(1, 4))]
+        features, channels, layers = shape[-1], shape[-2] if len(shape) > 1 else 1, []
+        for _ in range(rng.randint(1, 3)):
+            out = rng.randint(1, 4)
+            if rng.random() < 0.5:
+                layers.append({"type": "linear", "in_features": likely(features), "out_features": out})
+                features = out
+            else:
+                layers.append({"type": "conv1d", "in_channels": likely(channels), "out_channels": out,
+                               "kernel_size": rng.randint(1, 4), "stride": rng.randint(1, 3),
+                               "padding": rng.randint(0, 2)})
+                channels = out
+        model = torch.nn.Sequential(*(torch.nn.Linear(l["in_features"], l["out_features"]) if l["type"] == "linear"
+                                      else torch.nn.Conv1d(l["in_channels"], l["out_channels"], l["kernel_size"],
+                                                           stride=l["stride"], padding=l["padding"]) for l in layers))
+        try:
+            expected = list(model(torch.zeros(*shape)).shape)
+        except RuntimeError:
+            expected = None
+        try:
+            got = solve("model_size", layers=layers, input_shape=shape)["output_shape"]
+        except ValidationError as exc:
+            assert expected is None and "does not fit" in str(exc), (layers, shape, expected, exc)
+        else:
+            assert got == expected, (layers, shape)
+
+
+@pytest.mark.parametrize("name, params, message", [
+    ("threshold_metrics", {"scores": [0.9, 0.1], "labels": [1, 0], "thresholds": [0.5, 0.5]}, "repeats thresholds[0]"),
+    ("softmax", {"logits": [800, 0]}, "span 800"),
+    ("attention", {"inputs": [[1.0]], "heads": [{"W_Q": [[1.0]], "W_K": [[1.0]], "W_V": [[1.0]]}], "W_O": []},
+     "at least 1 item"),
+    ("model_size", {"layers": [{"type": "linear", "in_features": 2, "out_features": 3}], "input_shape": []},
+     "at least 1 item"),
+    ("gradient_descent", {"function": "2", "start": 1, "learning_rate": 0.1}, "does not involve x"),
+    ("cross_entropy", {"probabilities": [0.5, 0.5], "target": []}, "expected 2 values"),
+])
+def test_parameters_a_solver_would_crash_on_are_refused(name, params, message):
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        solve(name, **params)
 
 
 def test_solver_parameters_are_validated():

@@ -322,3 +322,24 @@ def test_loss_and_naming_mistakes_are_rejected():
     assert "is not a parameter path" in _error(_one_layer(names={"w1": "w[0][0]"}))
     assert "used twice" in _error(_one_layer(names={"h1": "layers[1].bias"}, neuron_names=[["h1", "h2"], ["o1", "o2"]]))
     assert "neuron_names[1]: expected 2 names" in _error(_one_layer(neuron_names=[["h1", "h2"], ["o1"]]))
+
+
+def test_a_saturated_sigmoid_is_answered_and_its_step_graph_agrees():
+    """At z = -1000, e^-z overflows a float: the hand chain must still match autograd."""
+    params = {"layers": [{"weights": [[1.0]], "activation": "sigmoid"}], "input": [-1000.0], "target": 0.5,
+              "loss": "mse_half"}
+    solver = DenseNetwork(DenseNetwork.Params.model_validate(params))
+    out = solver.solve()
+    solver.steps().check_against(out)
+    assert out["forward.a[0]"] == [math.exp(-1000.0)]
+
+
+@pytest.mark.parametrize("edit, message", [
+    ({"input": [40.0], "loss": "bce", "target": 0.0}, "the bce loss is inf"),
+    ({"input": [1e300], "layers": [{"weights": [[1e300]], "activation": "linear"}]}, "the forward pass overflows"),
+])
+def test_parameters_whose_forward_pass_is_not_finite_are_refused(edit, message):
+    params = {"layers": [{"weights": [[1.0]], "activation": "sigmoid"}], "input": [1.0], "target": 0.5,
+              "loss": "mse_half", **edit}
+    with pytest.raises(ValidationError, match=message):
+        solve(params)
