@@ -61,34 +61,31 @@ def grade_into(gradebook: Gradebook, rubric_path: str | Path, rubric: Rubric, fi
     digest = grading_digest(Path(rubric_path), build_key(rubric).model_dump_json())
     run_id = gradebook.begin_run(encodable(str(rubric_path)), rubric.assessment.id, digest, len(files))
     identities = [_identify(path, handed_in) for path in files]
-    entries: list[Recorded | None] = [None] * len(files)
-    for i, identity in enumerate(identities):
-        stored = gradebook.stored(identity, digest)
-        if stored is not None:
-            entries[i] = Recorded(*stored)
-    pending = [i for i, entry in enumerate(entries) if entry is None]
+    seconds: list[float | None] = [gradebook.seconds(identity, digest) for identity in identities]
+    pending = [i for i, taken in enumerate(seconds) if taken is None]
     where = {files[i]: i for i in pending}
     reused = len(files) - len(pending)
+    done = 0
 
     def record(graded: Graded) -> None:
+        nonlocal done
         i = where[graded.path]
-        seconds, result = graded.result.duration_s, graded.result.model_copy(update={"duration_s": 0.0})
-        gradebook.record(run_id, identities[i], digest, result, graded.documents, seconds)
-        entries[i] = Recorded(result, graded.documents, seconds)
-        on_graded(sum(entry is not None for entry in entries) - reused, len(pending))
+        seconds[i], result = graded.result.duration_s, graded.result.model_copy(update={"duration_s": 0.0})
+        gradebook.record(run_id, identities[i], digest, result, graded.documents, seconds[i])
+        done += 1
+        on_graded(done, len(pending))
 
     try:
         if pending:
             grade_files(rubric_path, [files[i] for i in pending], jobs=jobs, render=render_student_reports,
                         on_result=record)
     except KeyboardInterrupt:
-        done = sum(entry is not None for entry in entries) - reused
         gradebook.finish_run(run_id, "interrupted", done, reused)
         raise Interrupted(done, len(pending)) from None
     gradebook.finish_run(run_id, "finished", len(pending), reused, members=identities)
     shown = rebuild_views(gradebook, rubric, out)
-    return RunOutcome(run_id, [Recorded(result, documents, entry.seconds)
-                               for (result, documents), entry in zip(shown, entries)], len(pending), reused)
+    return RunOutcome(run_id, [Recorded(result, documents, taken or 0.0)
+                               for (result, documents), taken in zip(shown, seconds)], len(pending), reused)
 
 
 def current_results(gradebook: Gradebook, rubric: Rubric) -> tuple[list[tuple[SubmissionResult, dict[str, str]]],

@@ -224,15 +224,13 @@ class Gradebook:
         return stored
 
     # --- results ----------------------------------------------------------------------------------
-    def stored(self, file: SubmissionFile, digest: str) -> tuple[SubmissionResult, dict[str, str], float] | None:
-        """The result already recorded for this file's content under this digest, if any."""
+    def seconds(self, file: SubmissionFile, digest: str) -> float | None:
+        """How long grading this file's content took under this digest, if it is recorded (else None)."""
         row = self.db.execute(
-            "SELECT r.result, r.documents, r.seconds FROM results r JOIN submissions s ON s.id = r.submission_id "
+            "SELECT r.seconds FROM results r JOIN submissions s ON s.id = r.submission_id "
             "WHERE s.source = ? AND s.content_hash = ? AND r.digest = ?",
             (file.source, file.content_hash, digest)).fetchone()
-        if row is None:
-            return None
-        return SubmissionResult.model_validate_json(row[0]), json.loads(row[1]), row[2]
+        return None if row is None else row[0]
 
     def record(self, run_id: int, file: SubmissionFile, digest: str, result: SubmissionResult,
                documents: dict[str, str], seconds: float) -> None:
