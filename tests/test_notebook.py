@@ -300,12 +300,19 @@ def test_training_log_formats(line, expected):
 
 @pytest.mark.parametrize("content, problem", [
     (b"", "is empty, not a notebook"),
-    (b"\xff\xfe{}", "is not UTF-8 text (byte 0)"),
-    (b"[1, 2]", "is JSON (list) but not a notebook: it has no 'nbformat' version"),
-    (b'{"answers": {}}', "is JSON (dict) but not a notebook"),
-    (b'{"nbformat": 5, "nbformat_minor": 0, "cells": []}', "declares nbformat 5; only 4.x"),
-    (b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {}}', "is not a readable notebook"),
-    (b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": {}}', "has no list of cells"),
+    (b"\xff\xfe{\x00}\x00", "is UTF-16 text; save it as UTF-8"),
+    ('{"nbformat": 4}'.encode("utf-16-le"), "is UTF-16 text; save it as UTF-8"),
+    (b'{"a": "\xe9"}', "is not UTF-8 text (byte 7)"),
+    (b"[1, 2]", "is JSON (a list) but not a notebook: it has no 'nbformat' version"),
+    (b'{"answers": {}}', "is JSON (an object) but not a notebook"),
+    (b'{"nbformat": 5, "nbformat_minor": 0, "cells": []}', "declares nbformat 5, a version that does not exist"),
+    (b'{"nbformat": 2, "nbformat_minor": 0, "worksheets": []}', "declares nbformat 2, an old version: open it"),
+    (b'{"nbformat": "4", "cells": []}', "declares nbformat '4', not a version number"),
+    (b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {}}', "has no list of cells (its 'cells' is missing)"),
+    (b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": null}', "has no list of cells (its 'cells' is "),
+    (b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": {}}', "has no list of cells (its 'cells' is an "),
+    (b'{"nbformat": 4, "nbformat_minor": ' + b"9" * 5000 + b"}", "is not JSON a notebook can hold"),
+    (b'{"nbformat": 4, "metadata": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "is JSON nested too deeply"),
 ])
 def test_unreadable_files_name_the_file_and_the_problem(write, content, problem):
     path = write("broken.ipynb", content)
@@ -336,3 +343,134 @@ def test_outputs_in_a_written_notebook_are_read(notebook_file):
     read = read_notebook(notebook_file(cell))
     assert [(loss.step, loss.loss) for loss in read.losses] == [(1, 2.5), (2, 2.25)]
     note(read, "error", 1, "torch.OutOfMemoryError: CUDA out of memory. (run as In [4])")
+
+
+# --- bad input: one bad cell costs that cell, every read is bounded ---------------------------------
+
+
+def raw_notebook(*cells, **fields) -> str:
+    """A notebook's JSON as a file may hold it, whatever the cells are: an answer cell for q1 first."""
+    answer = {"cell_type": "markdown", "metadata": {"grader": {"part": "q1"}}, "source": "kept"}
+    return json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [answer, *cells], **fields})
+
+
+def code(source, **fields) -> dict:
+    return {"cell_type": "code", "metadata": {}, "source": source, "outputs": [], "execution_count": None, **fields}
+
+
+@pytest.mark.parametrize("cell, kind, message", [
+    (code([1, 2]), "cell", "its source is a list with something other than text in it, not text: skipped"),
+    (code({"a": 1}), "cell", "its source is an object, not text: skipped"),
+    ({"cell_type": "code", "metadata": {}}, "cell", "its source is missing, not text: skipped"),
+    (code("x = 1", metadata="m"), "cell", "its metadata is a string, not an object: skipped"),
+    (code("x = 1", metadata=None), "cell", "its metadata is null, not an object: skipped"),
+    (code("lr = 0.5", outputs="o"), "cell", "its outputs are a string, not a list: ignored"),
+    (code("lr = 0.5", outputs=[1]), "cell", "its output 1 is a number, not an object: ignored"),
+    (code("lr = 0.5", outputs=[{"output_type": "stream", "text": [1]}]), "cell",
+     "the text of its output 1 is a list, not text: ignored"),
+    (code("lr = 0.5", execution_count=True), "cell", "its execution_count is True, not a whole number: ignored"),
+    (5, "cell", "is a number, not a cell object: skipped"),
+    ({"metadata": {}, "source": "x"}, "cell", "has no cell_type: skipped"),
+    ({"cell_type": "weird" * 1000, "source": "x"}, "cell", "has cell_type 'weirdweird"),
+    (code("x = 1\ny = '\0'"), "syntax", "contains a NUL character, which Python source cannot"),
+    (code("x = '\ud800'"), "syntax", "contains a lone surrogate ('\\ud800'), not text"),
+    (code("lr = 0.5\nx = " + "+".join(["1"] * 50_000)), "limit", "is nested too deeply to analyse"),
+    (code("x = " + "-" * 500 + "1"), "limit", "is nested too deeply to analyse (more than 100 levels)"),
+    (code("x = " + "[" * 5000 + "]" * 5000), "limit", "is nested too deeply to analyse"),
+    (code("def f():\n    return " + "g(" * 150 + ")" * 150), "limit", "is nested too deeply to analyse"),
+])
+def test_a_malformed_cell_costs_only_that_cell(write, cell, kind, message):
+    read = read_notebook(write("nb.ipynb", raw_notebook(cell, code("n_hidden = 64"))))
+    found = note(read, kind, 2, message)
+    assert len(str(found)) < 200  # the bad value is quoted bounded, never dumped
+    assert read.answers == {"q1": "kept"} and read.hyperparameters.get("n_hidden") == 64
+    assert ("lr = 0.5" in read.source) == (message.endswith("ignored"))  # an ignored field keeps the code
+
+
+def test_deep_code_is_located_and_what_parses_stays_within_the_stack(write):
+    deep = code("x = 1\ny = " + "-" * 99 + "1\nz = " + "+".join(["1"] * 50_000))
+    read = read_notebook(write("nb.ipynb", raw_notebook(deep)))
+    assert note(read, "limit", 2, "nested too deeply").line == 3
+    near_the_limit = code("def f(a=" + "-" * 97 + "1):\n    return " + "g(" * 95 + "x.cuda()" + ")" * 95)
+    read = read_notebook(write("nb.ipynb", raw_notebook(near_the_limit)))
+    assert "limit" not in kinds(read) and "needs a GPU" in note(read, "check", 2, "x.cuda()").message
+
+
+def test_answer_labels_and_texts_that_are_not_answers(write):
+    read = read_notebook(write("nb.ipynb", raw_notebook(
+        {"cell_type": "markdown", "metadata": {"grader": {"part": {"a": 1}}}, "source": "x"},
+        {"cell_type": "markdown", "metadata": {"grader": {"part": "q" * 1_000_000}}, "source": "x"},
+        {"cell_type": "markdown", "metadata": {"grader": "q2"}, "source": "x"},
+        {"cell_type": "markdown", "metadata": {"grader": {"part": "q3"}}, "source": "word " * 100_000},
+    )))
+    note(read, "answer", 2, "must be a part id (letters, digits, . _ -), got {'a': 1}")
+    assert len(note(read, "answer", 3, "must be a part id").message) < 200
+    note(read, "answer", 4, "metadata grader is 'q2', not {\"part\": \"<part id>\"}: not read as an answer cell")
+    note(read, "limit", 5, "the answer for q3 is 499999 characters; only the first 20000 are read")
+    assert set(read.answers) == {"q1", "q3"} and len(read.answers["q3"]) == 20_000
+
+
+def test_format_noise_is_noted_for_the_instructor_not_warned_to_the_student(write):
+    from grader.program.submission import read_notebook_submission
+    from grader.rubric import load_rubric
+
+    colab = json.loads(raw_notebook(code("lr = 0.5", id="abc"), code([1])))
+    colab.update(nbformat_minor=0, metadata={"colab": {}})
+    path = write("s9.ipynb", json.dumps(colab))
+    note(read_notebook(path), "format", None, "does not follow the nbformat 4.0 schema")
+    submission = read_notebook_submission(path, load_rubric(ROOT / "rubrics" / "dl-quiz.yaml"))
+    assert submission.answers == {"q1": "kept"}
+    assert submission.warnings == ["s9.ipynb, cell 3: its source is a list with something other than text in it, "
+                                   "not text: skipped"]
+
+
+def test_warnings_are_capped_per_kind(write):
+    from grader.program.submission import MAX_WARNINGS, read_notebook_submission
+    from grader.rubric import load_rubric
+
+    path = write("many.ipynb", raw_notebook(*[5] * 50, code("x = (")))
+    warnings = read_notebook_submission(path, load_rubric(ROOT / "rubrics" / "dl-quiz.yaml")).warnings
+    assert len(warnings) == MAX_WARNINGS + 2 and "cell 52, line 1: `x = (`" in warnings[-2]
+    assert warnings[-1] == f"many.ipynb: {50 - MAX_WARNINGS} more notes of this kind (cell) are not listed"
+
+
+def test_big_notebooks_are_read_within_their_bounds(write, monkeypatch):
+    """The bounds, made small: cells read, code analysed, output scanned, each with its note."""
+    from grader.notebook import definitions, files, outputs
+
+    monkeypatch.setattr(files, "MAX_CELLS", 5)
+    monkeypatch.setattr(definitions, "MAX_CODE", 100)
+    monkeypatch.setattr(outputs, "MAX_STREAM", 300)
+    monkeypatch.setattr(outputs, "MAX_SCANNED", 400)
+    log = {"output_type": "stream", "text": "".join(f"Step: {i} Loss: {i / 10}\n" for i in range(100))}  # 1890
+    read = read_notebook(write("nb.ipynb", raw_notebook(
+        code("a = 1"), code("x = [" + "1, " * 50 + "]"), code("b = 2", outputs=[log]), code("c = 3", outputs=[log] * 2),
+        code("d = 4"), code("e = 5"))))
+    note(read, "limit", 3, "has 156 characters of code, more than the 95 left of the 100 analysed")
+    note(read, "limit", 4, "its output 1 is 1890 characters; only the last 300 are read")
+    note(read, "limit", 5, "its output 1 is 1890 characters; only the last 100 are read")
+    note(read, "limit", 5, "the saved outputs run past the 400 characters read: output 2")
+    note(read, "limit", 6, "the notebook has 7 cells, more than the 5 read")
+    assert read.hyperparameters == {"a": 1, "b": 2, "c": 3} and read.losses[-1].loss == 9.9
+
+
+def test_quadratic_corners_stay_linear(write):
+    """Each took minutes: 20,000 definitions in a cell, 3,000 rebinding cells, and a line of spaces
+    beside a syntax error (a backtracking regular expression)."""
+    import time
+
+    started = time.perf_counter()
+    read = read_notebook(write("nb.ipynb", raw_notebook(
+        code("".join(f"def f{i}(): pass\n" for i in range(20_000))), *(code(f"lr = {i}") for i in range(1_500)),
+        code("x = (\n" + " " * 200_000 + "y"))))
+    assert time.perf_counter() - started < 10
+    assert read.hyperparameters["lr"] == 1499 and read.source.count("def f") == 20_000
+    note(read, "syntax", 1503, "was never closed")
+
+
+def test_a_reader_bug_costs_the_file_not_the_batch(notebook_file, monkeypatch):
+    import grader.notebook as reader
+
+    monkeypatch.setattr(reader, "extract_definitions", lambda cells: 1 / 0)
+    read = read_notebook(notebook_file("x = 1"))
+    assert not read.readable and "could not be read (internal error ZeroDivisionError" in read.error

@@ -4,7 +4,9 @@
 Python module (for the sandbox to import), the literal hyperparameters they set, the answers in
 answer cells, the training losses its saved outputs recorded, and notes on everything notable
 (cells skipped or left out, saved tracebacks, known bugs), each naming the cell. It never raises
-for a bad file: one that cannot be read comes back with `readable` False and the reason.
+for a bad file: one that cannot be read comes back with `readable` False and the reason, and a
+malformed cell costs only that cell. Every step is bounded in size, depth and time (see the limits
+in .files, .definitions, .outputs and MAX_ANSWER here), so a 45 MB notebook reads in seconds.
 
 Answer cells (written answers to non-code parts) carry the part id in their metadata, the same
 id as in JSON answer files (docs/answer-files.md):
@@ -15,7 +17,8 @@ or, for instructors who label cells with JupyterLab's tag editor, a tag `answer:
 (metadata wins where a cell has both). The assignment's starter notebook ships them; Colab and
 Jupyter keep cell metadata through edits, but a cell deleted and retyped loses it. A labelled
 cell's text is the answer whatever the cell's
-type (a student who turned it into a code cell still has the text read, and it is not code).
+type (a student who turned it into a code cell still has the text read, and it is not code); the
+first MAX_ANSWER characters of it are kept.
 
 See docs/notebooks.md for the rules: grader.notebook.files (opening), .definitions (the module
 text), .checks (bug patterns), .outputs (recorded losses and errors).
@@ -28,7 +31,7 @@ from pathlib import Path
 
 from grader.notebook.checks import check_definitions
 from grader.notebook.definitions import extract_definitions
-from grader.notebook.files import NotebookError, cell_source, open_notebook
+from grader.notebook.files import Cell, NotebookError, open_notebook, shown
 from grader.notebook.model import CellNote, RecordedLoss, SourceSpan, StudentNotebook
 from grader.notebook.outputs import execution_order_note, read_outputs
 
@@ -37,66 +40,85 @@ __all__ = ["CellNote", "NotebookError", "RecordedLoss", "StudentNotebook", "open
 ANSWER_METADATA = "grader"
 ANSWER_TAG = "answer:"
 PART_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")  # as rubric part ids
+MAX_ANSWER = 20_000  # characters of one answer kept: pages of text; a text answer is judged on far less
 
 
-def answer_part(cell: dict) -> str | None:
-    """The part id an answer cell is labelled with (metadata grader.part, else a tag
-    `answer:ID`), or None for other cells."""
-    metadata = cell.get("metadata")
-    if not isinstance(metadata, dict):
-        return None
-    label = metadata.get(ANSWER_METADATA)
+def answer_part(cell: Cell) -> object | None:
+    """What an answer cell is labelled with (metadata grader.part, else a tag `answer:ID`), or
+    None for other cells; not necessarily a part id."""
+    label = cell.metadata.get(ANSWER_METADATA)
     if isinstance(label, dict) and "part" in label:
         return label["part"]
-    tags = metadata.get("tags")
+    tags = cell.metadata.get("tags")
     labels = [t.removeprefix(ANSWER_TAG) for t in tags if isinstance(t, str) and t.startswith(ANSWER_TAG)] \
         if isinstance(tags, list) else []
     return labels[0] if labels else None
 
 
-def _answers(cells: list[tuple[int, dict]], notes: list[CellNote]) -> dict[str, str]:
+def _answers(cells: list[Cell], notes: list[CellNote]) -> dict[str, str]:
     answers: dict[str, str] = {}
     where: dict[str, int] = {}
-    for number, cell in cells:
-        part = answer_part(cell)
+    for cell in cells:
+        part, number = answer_part(cell), cell.number
         if not isinstance(part, str) or not PART_ID.fullmatch(part):
             notes.append(CellNote(cell=number, kind="answer", message=(
-                f"metadata {ANSWER_METADATA}.part must be a part id (letters, digits, . _ -), got {part!r}")))
+                f"metadata {ANSWER_METADATA}.part must be a part id (letters, digits, . _ -), got {shown(part)}")))
             continue
-        text = cell_source(cell).strip()
+        text = cell.source.strip()
         if not text:
             notes.append(CellNote(cell=number, kind="answer", message=f"the answer cell for {part} is empty"))
             continue
         if part in answers:
             notes.append(CellNote(cell=number, kind="answer", message=(
                 f"a second answer cell for {part} (the first is cell {where[part]}): the two are joined")))
-            answers[part] += "\n\n" + text
+            text = answers[part] + "\n\n" + text
         else:
-            answers[part], where[part] = text, number
+            where[part] = number
+        if len(text) > MAX_ANSWER and len(answers.get(part, "")) < MAX_ANSWER:
+            notes.append(CellNote(cell=number, kind="limit", message=(
+                f"the answer for {part} is {len(text)} characters; only the first {MAX_ANSWER} are read")))
+        answers[part] = text[:MAX_ANSWER]
     return answers
 
 
+def _mislabelled(cells: list[Cell]) -> list[CellNote]:
+    """Cells with `grader` metadata that is not {"part": ...}: read as ordinary cells, said so."""
+    return [CellNote(cell=cell.number, kind="answer", message=(
+        f"metadata {ANSWER_METADATA} is {shown(cell.metadata[ANSWER_METADATA])}, not {{\"part\": \"<part id>\"}}: "
+        "not read as an answer cell")) for cell in cells
+        if ANSWER_METADATA in cell.metadata and not (isinstance(cell.metadata[ANSWER_METADATA], dict)
+                                                     and "part" in cell.metadata[ANSWER_METADATA])]
+
+
 def read_notebook(path: str | Path) -> StudentNotebook:
-    """Read one notebook; see the module docstring. Never raises for bad content."""
+    """Read one notebook; see the module docstring. Never raises for bad content: a failure of the
+    reader itself also comes back as an unreadable notebook, so one file never stops a batch."""
     try:
-        notebook, declared, notes = open_notebook(path)
+        return _read(path)
     except NotebookError as exc:
         return StudentNotebook(path=str(path), readable=False, error=str(exc))
-    cells = [(number, cell) for number, cell in enumerate(notebook.cells, start=1) if isinstance(cell, dict)]
-    answer_cells = [(n, cell) for n, cell in cells if answer_part(cell) is not None]
-    code_cells = [(n, cell) for n, cell in cells if cell.get("cell_type") == "code" and answer_part(cell) is None]
+    except Exception as exc:  # noqa: BLE001 - a reader bug: this file is lost, not the batch
+        return StudentNotebook(path=str(path), readable=False, error=(
+            f"{path}: could not be read (internal error {type(exc).__name__}: {shown(str(exc))}); please report it"))
+
+
+def _read(path: str | Path) -> StudentNotebook:
+    opened = open_notebook(path)
+    notes = list(opened.notes)
+    answer_cells = [cell for cell in opened.cells if answer_part(cell) is not None]
+    code_cells = [cell for cell in opened.cells if cell.type == "code" and answer_part(cell) is None]
 
     answers = _answers(answer_cells, notes)
-    extraction = extract_definitions([(n, cell_source(cell)) for n, cell in code_cells])
+    notes += _mislabelled(opened.cells)
+    extraction = extract_definitions([(cell.number, cell.source) for cell in code_cells])
     notes += extraction.notes + check_definitions(extraction.definitions, extraction.aliases)
     losses, output_notes = read_outputs(code_cells)
     order = execution_order_note(code_cells)
     notes += output_notes + ([order] if order else [])
-    metadata = notebook.get("metadata") if isinstance(notebook.get("metadata"), dict) else {}
     return StudentNotebook(
         path=str(path),
-        nbformat=declared,
-        colab="colab" in metadata,
+        nbformat=opened.declared,
+        colab="colab" in opened.metadata,
         source=extraction.source,
         spans=[SourceSpan(module_line=d.module_line, lines=d.text.count("\n") + 1, cell=d.cell, cell_line=d.first_line)
                for d in extraction.definitions],

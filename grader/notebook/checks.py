@@ -25,12 +25,15 @@ _GPU_WORDS = ("cuda", "gpu")
 def check_definitions(definitions: list[Definition], aliases: dict[str, str]) -> list[CellNote]:
     notes: list[CellNote] = []
     for definition in definitions:
-        if isinstance(definition.node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            for line, message in _calls_and_attributes(definition.node, aliases, gpu_guarded=False):
-                notes.append(CellNote(cell=definition.cell, line=line, kind="check", message=message))
-        if isinstance(definition.node, ast.ClassDef):
-            for line, message in _unused_layers(definition.node, aliases):
-                notes.append(CellNote(cell=definition.cell, line=line, kind="check", message=message))
+        found: list[tuple[int, str]] = []
+        try:
+            if isinstance(definition.node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                found += _calls_and_attributes(definition.node, aliases, gpu_guarded=False)
+            if isinstance(definition.node, ast.ClassDef):
+                found += _unused_layers(definition.node, aliases)
+        except (RecursionError, MemoryError):  # definitions are at most MAX_DEPTH deep; the backstop
+            found.append((definition.first_line, "too deep or too large to check for known bugs"))
+        notes += [CellNote(cell=definition.cell, line=line, kind="check", message=message) for line, message in found]
     return notes
 
 

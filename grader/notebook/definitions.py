@@ -17,7 +17,10 @@ student hands in and what "Restart and run all" would do). Of each cell's top-le
   other than `%%time`, `%%timeit`, `%%capture` and `%%prun` (`%%bash`, `%%writefile`) is not
   Python and the cell is skipped;
 - a cell that does not parse (a blank template line `n_hidden=`) is skipped with a note naming the
-  cell, the line and the syntax error.
+  cell, the line and the syntax error; so is one with a NUL or a lone surrogate in it;
+- bounds (`limit` notes, the cell skipped): a cell nested more than MAX_DEPTH levels deep (`1+1+...+1`
+  of thousands of terms, deeply nested brackets), found before any recursive analysis runs, and code
+  beyond MAX_CODE characters in all (a cell that does not fit in what is left).
 
 The last definition wins: a definition is dropped when a later one binds the same names and
 nothing in between reads them while the module loads; a repeat of an identical statement (the
@@ -42,6 +45,7 @@ but has no literal value), tuples as lists.
 from __future__ import annotations
 
 import ast
+import bisect
 import builtins
 import re
 import symtable
@@ -49,6 +53,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grader.notebook.model import CellNote
+from grader.textsafety import printable
 
 SAFE_CALLS = frozenset({
     "torch.device", "torch.cuda.is_available", "torch.cuda.device_count", "torch.backends.mps.is_available",
@@ -60,7 +65,10 @@ COLAB_ONLY = "google.colab"
 MODULE_NAMES = frozenset(dir(builtins)) | {"__name__", "__file__", "__doc__", "__spec__", "__package__"}
 
 # a line IPython rewrites: %magic, !shell, x = !shell / %magic, obj? / ?obj help
-_IPYTHON_LINE = re.compile(r"\s*(?:[%!]|\?{1,2}[\w.]|[\w.]+\?{1,2}\s*$|[\w.\s,]+=\s*[%!])")
+_IPYTHON_LINE = re.compile(r"\s*+(?:[%!]|\?{1,2}[\w.]|[\w.]+\?{1,2}\s*$|[\w.\s,]+=\s*[%!])")
+_NOT_SOURCE = re.compile("[\0\ud800-\udfff]")  # what ast.parse cannot take: it fails naming no line
+MAX_CODE = 1_000_000  # characters of code analysed per notebook (about 2 s): a course notebook has under 100,000
+MAX_DEPTH = 100  # levels of syntax-tree nesting analysed; hand-written code stays under 30
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
@@ -88,11 +96,21 @@ class Extraction:
 
 
 def _shorten(text: str, limit: int = 60) -> str:
-    """The first line of a statement, cut to `limit` characters, with "..." where text is left off."""
+    """The first line of a statement, cut to `limit` characters, with "..." where text is left off,
+    and escape sequences shown, not sent (student code goes into messages)."""
     lines = text.strip().splitlines() or [""]
     if len(lines[0]) > limit:
-        return lines[0][: limit - 3].rstrip() + "..."
-    return lines[0] + (" ..." if len(lines) > 1 else "")
+        return printable(lines[0][: limit - 3].rstrip()) + "..."
+    return printable(lines[0]) + (" ..." if len(lines) > 1 else "")
+
+
+class _TooDeep(SyntaxError):
+    """A cell nested too deeply to analyse: the analysis here, ast.unparse and symtable recurse once
+    or more per level of the tree, and Python's stack holds about 1000 frames."""
+
+    def __init__(self, line: int | None):
+        super().__init__(f"is nested too deeply to analyse (more than {MAX_DEPTH} levels)")
+        self.lineno = line
 
 
 def _parse_cell(number: int, source: str, notes: list[CellNote]) -> tuple[ast.Module, list[str]] | None:
@@ -101,38 +119,92 @@ def _parse_cell(number: int, source: str, notes: list[CellNote]) -> tuple[ast.Mo
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is None:
         return None
+    unreadable = _NOT_SOURCE.search(source)
+    if unreadable:
+        what = "a NUL character" if unreadable[0] == "\0" else f"a lone surrogate ({unreadable[0]!a}), not text"
+        notes.append(CellNote(cell=number, line=source.count("\n", 0, unreadable.start()) + 1, kind="syntax",
+                              message=f"contains {what}, which Python source cannot: the cell is skipped"))
+        return None
     if lines[first].lstrip().startswith("%%"):
         magic = (lines[first].lstrip()[2:].split() or [""])[0]
         if magic not in PYTHON_CELL_MAGICS:
             notes.append(CellNote(cell=number, line=first + 1, kind="magic",
-                                  message=f"a %%{magic} cell is not Python: skipped"))
+                                  message=f"a %%{_shorten(magic, 30)} cell is not Python: skipped"))
             return None
         notes.append(CellNote(cell=number, line=first + 1, kind="magic", message=f"removed %%{magic}"))
         lines[first] = ""
     try:
-        return ast.parse("\n".join(lines)), lines
-    except SyntaxError as exc:
-        error = exc
-    except (ValueError, RecursionError, MemoryError) as exc:
-        notes.append(CellNote(cell=number, kind="syntax", message=f"cannot be parsed ({exc}): skipped"))
+        tree = _parse(lines)
+    except _TooDeep as error:
+        notes.append(CellNote(cell=number, line=error.lineno, kind="limit",
+                              message=f"{error.msg}: the cell is skipped"))
         return None
-    rewritten = list(lines)
-    for i, line in enumerate(lines):
-        if _IPYTHON_LINE.match(line):
-            rewritten[i] = line[: len(line) - len(line.lstrip())] + "pass"
+    except SyntaxError as error:
+        rewritten = [line[: len(line) - len(line.lstrip())] + "pass" if _IPYTHON_LINE.match(line) else line
+                     for line in lines]
+        try:
+            tree = _parse(rewritten) if rewritten != lines else None
+        except SyntaxError:  # too deep included: the first error is the one to report
+            tree = None
+        if tree is None:
+            line = error.lineno or 0
+            shown = f"`{_shorten(lines[line - 1])}`: " if 0 < line <= len(lines) and lines[line - 1].strip() else ""
+            notes.append(CellNote(cell=number, line=error.lineno, kind="syntax",
+                                  message=f"{shown}{error.msg}; the cell is skipped"))
+            return None
+        for i, (before, after) in enumerate(zip(lines, rewritten)):
+            if before != after:
+                notes.append(CellNote(cell=number, line=i + 1, kind="magic",
+                                      message=f"removed IPython syntax `{_shorten(before)}`"))
+        lines = rewritten
+    return tree, lines
+
+
+def _parse(lines: list[str]) -> ast.Module:
+    """The tree of a cell at most MAX_DEPTH deep. Raises SyntaxError, _TooDeep."""
     try:
-        tree = ast.parse("\n".join(rewritten))
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        line = error.lineno or 0
-        shown = f"`{lines[line - 1].strip()}`: " if 0 < line <= len(lines) and lines[line - 1].strip() else ""
-        notes.append(CellNote(cell=number, line=error.lineno, kind="syntax",
-                              message=f"{shown}{error.msg}; the cell is skipped"))
-        return None
-    for i, (before, after) in enumerate(zip(lines, rewritten)):
-        if before != after:
-            notes.append(CellNote(cell=number, line=i + 1, kind="magic",
-                                  message=f"removed IPython syntax `{_shorten(before)}`"))
-    return tree, rewritten
+        tree = ast.parse("\n".join(lines))
+    except (RecursionError, MemoryError):  # a long chain `1+1+...+1` is as deep as it is long
+        raise _TooDeep(next((i + 1 for i, line in enumerate(lines) if _too_deep_alone(line)), None)) from None
+    except ValueError as exc:
+        raise SyntaxError(str(exc)) from None
+    except SyntaxError as exc:
+        if "too many nested parentheses" in str(exc.msg):
+            raise _TooDeep(exc.lineno) from None
+        raise
+    line = _too_deep_at(tree)
+    if line is not None:
+        raise _TooDeep(line)
+    return tree
+
+
+def _too_deep_alone(line: str) -> bool:
+    """Whether this one line is what made the parser give up (parsing lines alone finds it)."""
+    try:
+        ast.parse(line.strip())
+    except (RecursionError, MemoryError):
+        return True
+    except (SyntaxError, ValueError):
+        pass
+    return False
+
+
+def _too_deep_at(tree: ast.AST) -> int | None:
+    """The line of a node nested deeper than MAX_DEPTH, or None; walked with a stack of its own, as
+    a recursive walk would overflow on exactly these trees."""
+    stack: list[tuple[ast.AST, int, int | None]] = [(tree, 0, None)]
+    while stack:
+        node, depth, line = stack.pop()
+        line = getattr(node, "lineno", line)
+        if depth > MAX_DEPTH:
+            return line
+        for name in node._fields:  # ast.iter_child_nodes, inlined: this walk is a tenth of the reading time
+            value = getattr(node, name, None)
+            if isinstance(value, list):
+                stack.extend([(child, depth + 1, line) for child in value if isinstance(child, ast.AST)])
+            elif isinstance(value, ast.AST) and not isinstance(value, ast.expr_context):
+                stack.append((value, depth + 1, line))
+    return None
 
 
 def _dotted(node: ast.expr) -> str | None:
@@ -266,16 +338,16 @@ def load_time_reads(node: ast.AST, future_annotations: bool) -> set[str]:
     return reads
 
 
-def _segment(node: ast.stmt, body: list[ast.stmt], lines: list[str]) -> tuple[str, int]:
-    """The statement's text as written, with its comments and the comment lines right above it,
-    and its first line; unparsed when it shares a line with another statement (`import torch;
-    model.cuda()`)."""
+def _segment(index: int, body: list[ast.stmt], lines: list[str]) -> tuple[str, int]:
+    """Statement `index` of `body`: its text as written, with its comments and the comment lines
+    right above it, and its first line; unparsed when it shares a line with another statement
+    (`import torch; model.cuda()`: only its neighbours in the body can)."""
+    node = body[index]
     first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
-    shares_line = any(other is not node and other.lineno <= node.end_lineno and other.end_lineno >= first
-                      for other in body)
-    if shares_line:
+    neighbours = body[max(index - 1, 0) : index] + body[index + 1 : index + 2]
+    if any(other.lineno <= node.end_lineno and other.end_lineno >= first for other in neighbours):
         return ast.unparse(node), first
-    previous_end = max((other.end_lineno for other in body if other.end_lineno < first), default=0)
+    previous_end = body[index - 1].end_lineno if index else 0
     while first - 1 > previous_end and lines[first - 2].lstrip().startswith("#"):
         first -= 1
     return "\n".join(lines[first - 1 : node.end_lineno]), first
@@ -319,28 +391,36 @@ def _jsonable(value: Any) -> Any:
 
 
 def _last_definitions_win(kept: list[Definition], notes: list[CellNote]) -> list[Definition]:
-    """Drop repeats of identical statements, then definitions a later one replaces unread."""
+    """Drop repeats of identical statements, then definitions a later one replaces unread. Linear
+    but for sorting: each name's binders and readers are looked up by position, not rescanned."""
     first_seen: dict[str, int] = {}
+    last_binder: dict[str, int] = {}
     deduplicated: list[Definition] = []
     for definition in kept:
         key = ast.dump(definition.node, include_attributes=False)
         earlier = first_seen.get(key)
-        rebound_since = earlier is not None and any(
-            definition.binds & other.binds for other in deduplicated[earlier + 1 :])
-        if earlier is not None and not rebound_since:
-            continue
+        if earlier is not None and not any(last_binder[name] > earlier for name in definition.binds):
+            continue  # the same statement again, nothing rebinding its names since
         first_seen[key] = len(deduplicated)
+        last_binder.update(dict.fromkeys(definition.binds, len(deduplicated)))
         deduplicated.append(definition)
 
+    binders: dict[str, list[int]] = {}
+    readers: dict[str, list[int]] = {}
+    for position, definition in enumerate(deduplicated):
+        for name in definition.binds:
+            binders.setdefault(name, []).append(position)
+        for name in definition.reads:
+            readers.setdefault(name, []).append(position)
     final: list[Definition] = []
     for i, definition in enumerate(deduplicated):
         replacement = None
         for name in definition.binds:
-            j = next((j for j in range(i + 1, len(deduplicated)) if name in deduplicated[j].binds), None)
-            if j is None or any(name in other.reads for other in deduplicated[i + 1 : j + 1]):
+            rebound, read = _next(binders[name], i), _next(readers.get(name, []), i)
+            if rebound is None or (read is not None and read <= rebound):
                 replacement = None
                 break
-            replacement = deduplicated[j]
+            replacement = deduplicated[rebound]
         if replacement is None:
             final.append(definition)
         else:
@@ -348,6 +428,12 @@ def _last_definitions_win(kept: list[Definition], notes: list[CellNote]) -> list
             notes.append(CellNote(cell=definition.cell, line=definition.first_line, kind="superseded", message=(
                 f"`{names}` is defined again in cell {replacement.cell}; this one is dropped")))
     return final
+
+
+def _next(positions: list[int], after: int) -> int | None:
+    """The first of the sorted `positions` past `after`, or None."""
+    k = bisect.bisect_right(positions, after)
+    return positions[k] if k < len(positions) else None
 
 
 def extract_definitions(cells: list[tuple[int, str]]) -> Extraction:
@@ -358,16 +444,27 @@ def extract_definitions(cells: list[tuple[int, str]]) -> Extraction:
     left_out: dict[str, int] = {}  # name -> the cell of a left-out statement that would have bound it
     aliases: dict[str, str] = {}
     future_annotations = star_import = False
+    budget = MAX_CODE
     for number, source in cells:
+        if len(source) > budget:  # skipped whole, so one pasted data dump costs only its own cell
+            notes.append(CellNote(cell=number, kind="limit", message=(
+                f"has {len(source)} characters of code, more than the {budget} left of the {MAX_CODE} analysed in a "
+                "notebook: the cell is skipped")))
+            continue
+        budget -= len(source)
         parsed = _parse_cell(number, source, notes)
         if parsed is None:
             continue
         tree, lines = parsed
-        for node in tree.body:
-            text, first_line = _segment(node, tree.body, lines)
-            binds = bound_names(node)
-            reads = load_time_reads(node, future_annotations)
-            reason = _drop_reason(node, aliases)
+        for index, node in enumerate(tree.body):
+            try:
+                text, first_line = _segment(index, tree.body, lines)
+                binds, reads = bound_names(node), load_time_reads(node, future_annotations)
+                reason = _drop_reason(node, aliases)
+            except (RecursionError, MemoryError):  # MAX_DEPTH keeps the recursion short; this is the backstop
+                notes.append(CellNote(cell=number, line=node.lineno, kind="limit",
+                                      message="a statement too deep or too large to analyse: left out"))
+                continue
             missing = sorted(reads - bound) if not star_import else []
             if reason is None and missing and not isinstance(node, _DEFINITIONS):
                 reason = f"needs {_describe_missing(missing, left_out)}"
@@ -401,10 +498,11 @@ def extract_definitions(cells: list[tuple[int, str]]) -> Extraction:
     return Extraction(source, hyperparameters, final, aliases, notes)
 
 
-def _describe_missing(missing: list[str], left_out: dict[str, int]) -> str:
+def _describe_missing(missing: list[str], left_out: dict[str, int], shown: int = 5) -> str:
     described = [f"`{name}`" + (f" (set in cell {left_out[name]} by a statement left out)" if name in left_out else "")
-                 for name in missing]
-    return ", ".join(described) + ", which nothing kept defines"
+                 for name in missing[:shown]]
+    more = f" and {len(missing) - shown} more" if len(missing) > shown else ""
+    return ", ".join(described) + more + ", which nothing kept defines"
 
 
 def _assemble(final: list[Definition]) -> str:
@@ -434,14 +532,18 @@ def _scopes(table: symtable.SymbolTable, name: str):
 
 def _unbound_globals(source: str, final: list[Definition], left_out: dict[str, int]) -> list[CellNote]:
     """Notes for functions that use a global name the module never binds (NameError when called)."""
+    by_line = sorted(final, key=lambda d: d.module_line)
+    starts = [d.module_line for d in by_line]
     try:
         top = symtable.symtable(source, "notebook", "exec")
     except SyntaxError as exc:  # scoping errors ast.parse lets through, e.g. a name both parameter and global
-        where = _containing(final, exc.lineno or 0)
+        where = _containing(by_line, starts, exc.lineno or 0)
         cell, line = (where[0].cell, where[0].first_line + exc.lineno - where[0].module_line) if where else (None, None)
         return [CellNote(cell=cell, line=line, kind="syntax", message=f"{exc.msg}: the module will not compile")]
+    except (RecursionError, MemoryError, ValueError):  # cells are at most MAX_DEPTH deep; the backstop
+        return [CellNote(cell=None, kind="limit", message="the module is too large to check for unbound names")]
     defined = set(MODULE_NAMES).union(*(d.binds for d in final))
-    scopes = [(d, scope) for child in top.get_children() for d in _containing(final, child.get_lineno())
+    scopes = [(d, scope) for child in top.get_children() for d in _containing(by_line, starts, child.get_lineno())
               for scope in _scopes(child, child.get_name())]
     defined |= {s.get_name() for _, (_, table) in scopes for s in table.get_symbols() if s.is_declared_global()}
     notes: list[CellNote] = []
@@ -458,6 +560,9 @@ def _unbound_globals(source: str, final: list[Definition], left_out: dict[str, i
     return notes
 
 
-def _containing(final: list[Definition], module_line: int) -> list[Definition]:
-    """The definition whose text holds `module_line` of the module (a list of at most one)."""
-    return [d for d in final if d.module_line <= module_line < d.module_line + d.text.count("\n") + 1]
+def _containing(by_line: list[Definition], starts: list[int], module_line: int) -> list[Definition]:
+    """The definition whose text holds `module_line` of the module (a list of at most one), from
+    the definitions in module order and their first lines."""
+    k = bisect.bisect_right(starts, module_line) - 1
+    d = by_line[k] if k >= 0 else None
+    return [d] if d and module_line < d.module_line + d.text.count("\n") + 1 else []

@@ -8,7 +8,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 NoteKind = Literal[
-    "format",  # the file: converted from nbformat 3, not valid against the schema, ...
+    "format",  # the file, harmlessly: converted from nbformat 3, not valid against the schema, ... (instructor-facing)
+    "cell",  # a malformed cell (skipped) or part of one (ignored): a source that is not text, metadata a string, ...
+    "limit",  # beyond a bound: too many cells, a cell too large or nested too deeply, an answer or output too long
     "syntax",  # a code cell that does not parse: skipped
     "magic",  # an IPython magic or shell escape removed, or a non-Python cell magic skipped
     "dropped",  # a top-level statement left out of the module because it runs work

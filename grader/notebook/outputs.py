@@ -21,8 +21,12 @@ from __future__ import annotations
 
 import re
 
-from grader.notebook.files import joined
+from grader.notebook.files import Cell, describe, joined
 from grader.notebook.model import CellNote, RecordedLoss
+
+MAX_STREAM = 500_000  # characters of one stream output read: thousands of log lines
+MAX_SCANNED = 2_000_000  # characters of stream output read in all (about a second)
+MAX_LINE = 200  # characters of a log line or an error message kept
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|nan|inf"
@@ -61,51 +65,69 @@ def parse_loss_line(line: str) -> dict | None:
     return found
 
 
-def _label(cell: dict) -> str:
-    count = cell.get("execution_count")
-    return f" (run as In [{count}])" if isinstance(count, int) else ""
+def _label(cell: Cell) -> str:
+    return f" (run as In [{cell.execution_count}])" if cell.execution_count is not None else ""
 
 
-def read_outputs(code_cells: list[tuple[int, dict]]) -> tuple[list[RecordedLoss], list[CellNote]]:
-    """Recorded losses and notes on errors and interrupts, from (cell number, cell) pairs."""
+def read_outputs(code_cells: list[Cell]) -> tuple[list[RecordedLoss], list[CellNote]]:
+    """Recorded losses and notes on errors and interrupts. Bounded: of each stream output the last
+    MAX_STREAM characters are read (the end has the final losses and any traceback), and MAX_SCANNED
+    in all; image and other rich outputs are never looked at."""
     losses: list[RecordedLoss] = []
     notes: list[CellNote] = []
-    for number, cell in code_cells:
-        outputs = cell.get("outputs")
-        for output in outputs if isinstance(outputs, list) else []:
-            if not isinstance(output, dict):
-                continue
+    budget, exhausted = MAX_SCANNED, False
+    for cell in code_cells:
+        for index, output in enumerate(cell.outputs, start=1):
             if output.get("output_type") == "stream":
-                text = strip_ansi(joined(output.get("text")))
+                text = joined(output.get("text"))
+                if text is None:
+                    notes.append(CellNote(cell=cell.number, kind="cell", message=(
+                        f"the text of its output {index} is {describe(output.get('text'))}, not text: ignored")))
+                    continue
+                if exhausted:
+                    continue
+                keep = min(MAX_STREAM, budget)
+                if len(text) > keep:
+                    exhausted = keep == 0
+                    notes.append(CellNote(cell=cell.number, kind="limit", message=(
+                        f"its output {index} is {len(text)} characters; only the last {keep} are read" if keep else
+                        f"the saved outputs run past the {MAX_SCANNED} characters read: output {index} and the "
+                        "stream outputs after it are not read")))
+                    text = text[len(text) - keep:]
+                budget -= len(text)
+                text = strip_ansi(text)
                 for line in re.split(r"[\r\n]+", text):
                     values = parse_loss_line(line)
                     if values:
-                        losses.append(RecordedLoss(cell=number, text=line.strip(), **values))
+                        losses.append(RecordedLoss(cell=cell.number, text=line.strip()[:MAX_LINE], **values))
                 if _TRACEBACK in text:
                     last = [m for m in map(_EXCEPTION.fullmatch, text.split(_TRACEBACK)[-1].splitlines()) if m]
                     if last:
-                        notes.append(_error_note(number, cell, last[-1]["name"], last[-1]["message"] or ""))
+                        notes.append(_error_note(cell, last[-1]["name"], last[-1]["message"] or ""))
             elif output.get("output_type") == "error":
-                notes.append(_error_note(number, cell, str(output.get("ename", "")), str(output.get("evalue", ""))))
+                name, message = output.get("ename"), output.get("evalue")
+                notes.append(_error_note(cell, name if isinstance(name, str) else "an error",
+                                         message if isinstance(message, str) else ""))
     return losses, notes
 
 
-def _error_note(number: int, cell: dict, name: str, message: str) -> CellNote:
-    name, message = strip_ansi(name).strip(), strip_ansi(message).strip()
+def _error_note(cell: Cell, name: str, message: str) -> CellNote:
+    name, message = strip_ansi(name[:MAX_LINE]).strip(), strip_ansi(message[:MAX_LINE * 2]).strip()
     if name == "KeyboardInterrupt":
-        return CellNote(cell=number, kind="interrupted",
+        return CellNote(cell=cell.number, kind="interrupted",
                         message=f"was interrupted (KeyboardInterrupt){_label(cell)}: its outputs stop there")
-    shown = message if len(message) <= 200 else message[:197] + "..."
-    return CellNote(cell=number, kind="error", message=f"saved output ends in {name}: {shown}{_label(cell)}")
+    shown = message if len(message) <= MAX_LINE else message[: MAX_LINE - 3] + "..."
+    return CellNote(cell=cell.number, kind="error",
+                    message=f"saved output ends in {name}{': ' + shown if shown else ''}{_label(cell)}")
 
 
-def execution_order_note(code_cells: list[tuple[int, dict]]) -> CellNote | None:
+def execution_order_note(code_cells: list[Cell]) -> CellNote | None:
     """A note when a cell ran before one above it (its execution count is lower): the saved
     outputs then do not show what running the notebook top to bottom would."""
     latest: tuple[int, int] | None = None  # (cell, count) with the highest count so far
-    for number, cell in code_cells:
-        count = cell.get("execution_count")
-        if not isinstance(count, int):
+    for cell in code_cells:
+        number, count = cell.number, cell.execution_count
+        if count is None:
             continue
         if latest is not None and count < latest[1]:
             return CellNote(cell=number, kind="order", message=(

@@ -1,20 +1,24 @@
 """A notebook (.ipynb) as a submission: its answer cells are answers, and when the rubric has a
 program section its code is run in the sandbox once, the run going to `Submission.program`.
 
-What the notebook reader noticed that a student should act on (cells skipped, known bugs, saved
-errors) becomes a warning; cells left out because they run work are normal and are not listed.
+What the notebook reader noticed that a student should act on (cells skipped or cut, known bugs,
+saved interruptions, bad answer cells) becomes a warning naming the file and the cell, at most
+MAX_WARNINGS of each kind; cells left out because they run work are normal and are not listed, and
+`format` notes (a schema violation such as the cell ids Colab writes into nbformat 4.0, a
+conversion from nbformat 3) are the instructor's, in the notebook read: reading went on unharmed.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from grader.notebook import read_notebook
+from grader.notebook import CellNote, read_notebook
 from grader.program.run import observe
 from grader.rubric import PROGRAM, Rubric
 from grader.submission import Submission
 
-REPORTED_NOTES = {"format", "syntax", "unbound", "check", "interrupted", "answer"}
+REPORTED_NOTES = {"cell", "limit", "syntax", "unbound", "check", "interrupted", "answer"}
+MAX_WARNINGS = 10  # of each kind: a notebook with thousands of bad cells gets the first ones and a count
 
 
 def read_notebook_submission(path: str | Path, rubric: Rubric, backend: str = "auto") -> Submission:
@@ -27,7 +31,7 @@ def read_notebook_submission(path: str | Path, rubric: Rubric, backend: str = "a
         submission.errors.append(notebook.error or f"{path}: unreadable")
         return submission
     submission.answers = dict(notebook.answers)
-    submission.warnings += list(dict.fromkeys(f"notebook {note}" for note in notebook.notes if note.kind in REPORTED_NOTES))
+    submission.warnings += _warnings(path.name, notebook.notes)
     if rubric.program is None:
         return submission
     calibrated = set(rubric.solutions[PROGRAM]["convergence"])
@@ -40,3 +44,17 @@ def read_notebook_submission(path: str | Path, rubric: Rubric, backend: str = "a
         submission.errors.append(f"{path}: the run's structured output was tampered with: {'; '.join(run.tampering[:3])}")
     submission.warnings += run.notices + run.warnings
     return submission
+
+
+def _warnings(name: str, notes: list[CellNote]) -> list[str]:
+    """The reported notes as warnings naming the file, the first MAX_WARNINGS of each kind, and a count
+    of those left out (so the rarer kinds are not crowded out by a thousand of one)."""
+    counts: dict[str, int] = {}
+    warnings: list[str] = []
+    for text, kind in dict.fromkeys((f"{name}, {note}" if note.cell else f"{name}: {note.message}", note.kind)
+                                    for note in notes if note.kind in REPORTED_NOTES):
+        counts[kind] = counts.get(kind, 0) + 1
+        if counts[kind] <= MAX_WARNINGS:
+            warnings.append(text)
+    return warnings + [f"{name}: {count - MAX_WARNINGS} more notes of this kind ({kind}) are not listed"
+                       for kind, count in counts.items() if count > MAX_WARNINGS]
