@@ -11,6 +11,7 @@ pool. Ctrl-C reaches the main process only: workers ignore it and are stopped by
 from __future__ import annotations
 
 import ctypes
+import json
 import multiprocessing
 import multiprocessing.forkserver
 import os
@@ -38,6 +39,7 @@ class Graded:
     result: SubmissionResult
     documents: dict[str, str] = field(default_factory=dict)  # rendered reports by file name
     path: Path | None = None  # the file graded
+    program_run: str | None = None  # a notebook's sandboxed run (JSON) when it ran now, to record for reuse
 
 
 SUBMISSION_SUFFIXES = (".json", ".ipynb")
@@ -86,12 +88,21 @@ def collect_answer_files(paths: Iterable[str | Path], exclude: Iterable[Path] = 
 def grade_file(rubric: Rubric, key: AnswerKey, path: Path) -> SubmissionResult:
     """Grade one answer file or notebook (whose code runs in the sandbox when the rubric has a
     program); never raises: a grading bug becomes this file's internal error."""
+    return _grade(rubric, key, path, None)[0]
+
+
+def _grade(rubric: Rubric, key: AnswerKey, path: Path, recorded_run: str | None) -> tuple[SubmissionResult, str | None]:
+    """The result, and the notebook's run as JSON when it ran now (None when `recorded_run`, an
+    earlier run of the same content, was used instead, or there is no run)."""
     try:
-        if path.suffix.lower() == ".ipynb":
-            return grade_submission(rubric, key, read_notebook_submission(path, rubric))
-        return grade_submission(rubric, key, read_answer_file(path))
+        if path.suffix.lower() != ".ipynb":
+            return grade_submission(rubric, key, read_answer_file(path)), None
+        reused = json.loads(recorded_run) if recorded_run is not None else None
+        submission = read_notebook_submission(path, rubric, recorded_run=reused)
+        fresh = json.dumps(submission.program) if submission.program is not None and reused is None else None
+        return grade_submission(rubric, key, submission), fresh
     except Exception as exc:
-        return _internal_error(rubric, key, path, f"{type(exc).__name__}: {short(str(exc))}")
+        return _internal_error(rubric, key, path, f"{type(exc).__name__}: {short(str(exc))}"), None
 
 
 def rendered(render: Render | None, result: SubmissionResult) -> dict[str, str]:
@@ -128,12 +139,12 @@ def _init_worker(rubric_path: str, render: Render | None) -> None:
     _worker = (rubric, build_key(rubric), render)
 
 
-def _grade_in_worker(path: str) -> tuple[str, dict[str, str]]:
+def _grade_in_worker(path: str, recorded_run: str | None) -> tuple[str, dict[str, str], str | None]:
     assert _worker is not None
     rubric, key, render = _worker
-    result = grade_file(rubric, key, Path(path))
+    result, program_run = _grade(rubric, key, Path(path), recorded_run)
     documents = rendered(render, result)
-    return result.model_dump_json(), documents
+    return result.model_dump_json(), documents, program_run
 
 
 def _internal_error(rubric: Rubric, key: AnswerKey, path: Path, why: str) -> SubmissionResult:
@@ -150,23 +161,28 @@ def _stop(pool: ProcessPoolExecutor) -> None:
 
 
 def grade_files(rubric_path: str | Path, files: list[Path], jobs: int | None = None, render: Render | None = None,
-                on_result: Callable[[Graded], None] = lambda graded: None) -> list[SubmissionResult]:
+                on_result: Callable[[Graded], None] = lambda graded: None,
+                recorded_runs: dict[Path, str] | None = None) -> list[SubmissionResult]:
     """Grade `files` with `jobs` processes (default: all cores), calling `on_result` as each finishes.
 
-    `render` (a module-level function, as it runs in the workers) turns a result into documents.
+    `render` (a module-level function, as it runs in the workers) turns a result into documents;
+    `recorded_runs` are earlier sandboxed runs of notebooks (JSON, by path) to use instead of running them.
     """
+    recorded_runs = recorded_runs or {}
     rubric = load_rubric(rubric_path)
     key = build_key(rubric)
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(files) or 1))
     results: list[SubmissionResult] = []
 
-    def deliver(path: Path, result: SubmissionResult, documents: dict[str, str] | None = None) -> None:
+    def deliver(path: Path, result: SubmissionResult, documents: dict[str, str] | None = None,
+                program_run: str | None = None) -> None:
         results.append(result)
-        on_result(Graded(result, documents if documents is not None else rendered(render, result), path))
+        on_result(Graded(result, documents if documents is not None else rendered(render, result), path, program_run))
 
     if jobs == 1:
         for path in files:
-            deliver(path, grade_file(rubric, key, path))
+            result, program_run = _grade(rubric, key, path, recorded_runs.get(path))
+            deliver(path, result, program_run=program_run)
         return results
 
     pending = list(files)
@@ -176,12 +192,13 @@ def grade_files(rubric_path: str | Path, files: list[Path], jobs: int | None = N
         # inherits its thread pool's locks and can hang on its first torch call
         with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(str(rubric_path), render),
                                  mp_context=multiprocessing.get_context("forkserver")) as pool:
-            futures = {pool.submit(_grade_in_worker, str(path)): path for path in pending}
+            futures = {pool.submit(_grade_in_worker, str(path), recorded_runs.get(path)): path for path in pending}
             try:
                 for future in as_completed(futures):
                     try:
-                        result_json, documents = future.result()
-                        deliver(futures[future], SubmissionResult.model_validate_json(result_json), documents)
+                        result_json, documents, program_run = future.result()
+                        deliver(futures[future], SubmissionResult.model_validate_json(result_json), documents,
+                                program_run)
                     except BrokenProcessPool:
                         broken.append(futures[future])
                     except Exception as exc:  # a grading bug costs this file, never the batch

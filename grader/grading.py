@@ -14,6 +14,7 @@ from pathlib import Path
 from grader.batch import Graded, grade_files
 from grader.key import build_key
 from grader.output import render_student_reports, write_views
+from grader.program.submission import program_fingerprint
 from grader.results import SubmissionResult
 from grader.rubric import Rubric
 from grader.lateness import apply_lateness
@@ -64,6 +65,9 @@ def grade_into(gradebook: Gradebook, rubric_path: str | Path, rubric: Rubric, fi
     seconds: list[float | None] = [gradebook.seconds(identity, digest) for identity in identities]
     pending = [i for i, taken in enumerate(seconds) if taken is None]
     where = {files[i]: i for i in pending}
+    fingerprint = program_fingerprint(rubric) if any(files[i].suffix.lower() == ".ipynb" for i in pending) else None
+    recorded_runs = {files[i]: run for i in pending if fingerprint
+                     for run in [gradebook.program_run(identities[i], fingerprint)] if run is not None}
     reused = len(files) - len(pending)
     done = 0
 
@@ -71,14 +75,15 @@ def grade_into(gradebook: Gradebook, rubric_path: str | Path, rubric: Rubric, fi
         nonlocal done
         i = where[graded.path]
         seconds[i], result = graded.result.duration_s, graded.result.model_copy(update={"duration_s": 0.0})
-        gradebook.record(run_id, identities[i], digest, result, graded.documents, seconds[i])
+        gradebook.record(run_id, identities[i], digest, result, graded.documents, seconds[i],
+                         (fingerprint, graded.program_run) if fingerprint and graded.program_run else None)
         done += 1
         on_graded(done, len(pending))
 
     try:
         if pending:
             grade_files(rubric_path, [files[i] for i in pending], jobs=jobs, render=render_student_reports,
-                        on_result=record)
+                        on_result=record, recorded_runs=recorded_runs)
     except KeyboardInterrupt:
         gradebook.finish_run(run_id, "interrupted", done, reused)
         raise Interrupted(done, len(pending)) from None

@@ -58,6 +58,11 @@ MIGRATIONS = [
         marker TEXT NOT NULL, imported_at TEXT NOT NULL, import_file TEXT NOT NULL);
     CREATE INDEX manual_marks_by_item ON manual_marks (submission_id, part, criterion, id);
     """,
+    """
+    CREATE TABLE program_runs (
+        content_hash TEXT NOT NULL, fingerprint TEXT NOT NULL, run TEXT NOT NULL, recorded TEXT NOT NULL,
+        PRIMARY KEY (content_hash, fingerprint));
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -232,10 +237,21 @@ class Gradebook:
             (file.source, file.content_hash, digest)).fetchone()
         return None if row is None else row[0]
 
+    def program_run(self, file: SubmissionFile, fingerprint: str) -> str | None:
+        """A notebook's recorded sandboxed run (JSON) for this content under this program fingerprint."""
+        row = self.db.execute("SELECT run FROM program_runs WHERE content_hash = ? AND fingerprint = ?",
+                              (file.content_hash, fingerprint)).fetchone()
+        return None if row is None else row[0]
+
     def record(self, run_id: int, file: SubmissionFile, digest: str, result: SubmissionResult,
-               documents: dict[str, str], seconds: float) -> None:
-        """One finished submission, in one transaction; recording it again changes nothing."""
+               documents: dict[str, str], seconds: float,
+               program_run: tuple[str, str] | None = None) -> None:
+        """One finished submission, in one transaction; recording it again changes nothing.
+        `program_run` is (fingerprint, run JSON) of a notebook's run, kept for reuse."""
         with self.transaction():
+            if program_run is not None:
+                self.db.execute("INSERT OR IGNORE INTO program_runs (content_hash, fingerprint, run, recorded) "
+                                "VALUES (?, ?, ?, ?)", (file.content_hash, *program_run, _now()))
             self.db.execute("INSERT OR IGNORE INTO submissions (source, content_hash, student_id, handed_in, first_run) "
                             "VALUES (?, ?, ?, ?, ?)",
                             (file.source, file.content_hash, result.student_id, file.handed_in, run_id))

@@ -10,19 +10,42 @@ conversion from nbformat 3) are the instructor's, in the notebook read: reading 
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
+from grader import __version__
 from grader.notebook import CellNote, read_notebook
+from grader.program.calibration import reference_notebook
+from grader.program.observations import ProgramRun
 from grader.program.run import observe
 from grader.rubric import PROGRAM, Rubric
 from grader.submission import Submission
+
+_CODE = [Path(__file__).parent, Path(__file__).parent.parent / "notebook", Path(__file__).parent.parent / "sandbox"]
 
 REPORTED_NOTES = {"cell", "limit", "syntax", "unbound", "check", "interrupted", "answer"}
 MAX_WARNINGS = 10  # of each kind: a notebook with thousands of bad cells gets the first ones and a count
 
 
-def read_notebook_submission(path: str | Path, rubric: Rubric, backend: str = "auto") -> Submission:
-    """Read one notebook and run its program; never raises for bad content."""
+def program_fingerprint(rubric: Rubric) -> str | None:
+    """What a notebook's sandboxed run depends on besides the notebook itself: the program setup on
+    the device it runs on (corpus, held-out text, contract, budget, harness, reference notebook) and
+    the code that reads, runs and observes it. A run recorded under the same fingerprint for the
+    same notebook content is reused, so a rubric change elsewhere rescores without running code."""
+    if rubric.program is None:
+        return None
+    device = rubric.program.device(set(rubric.solutions[PROGRAM]["convergence"]))
+    digest = hashlib.sha256(rubric.program.fingerprint(device, reference_notebook(rubric.program).source).encode())
+    digest.update(__version__.encode())
+    for source in sorted(p for folder in _CODE for p in folder.glob("*.py")):
+        digest.update(hashlib.sha256(source.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def read_notebook_submission(path: str | Path, rubric: Rubric, backend: str = "auto",
+                             recorded_run: dict | None = None) -> Submission:
+    """Read one notebook and run its program (or take `recorded_run`, an earlier run of the same
+    content under the same program fingerprint); never raises for bad content."""
     path = Path(path)
     submission = Submission(source=str(path), student_id=path.stem)
     notebook = read_notebook(path)
@@ -35,7 +58,8 @@ def read_notebook_submission(path: str | Path, rubric: Rubric, backend: str = "a
     if rubric.program is None:
         return submission
     calibrated = set(rubric.solutions[PROGRAM]["convergence"])
-    run = observe(notebook, rubric.program, rubric.program.device(calibrated), backend=backend)
+    run = ProgramRun.model_validate(recorded_run) if recorded_run is not None else \
+        observe(notebook, rubric.program, rubric.program.device(calibrated), backend=backend)
     submission.program = run.model_dump(mode="json")
     if run.ended:
         submission.errors.append(f"{path}: the notebook's code was stopped: {run.ended}; checks it had finished "
