@@ -41,7 +41,7 @@ from grader.manual import MarksError, export_queue, read_queue
 from grader.program.calibration import CalibrationError, calibrate, calibration_path, thresholds, write_calibration
 from grader.reports import write_gradescope
 from grader.rubric import Rubric, json_schema, load_rubric
-from grader.store import GradebookError, Gradebook
+from grader.store import GradebookError, Gradebook, SubmissionFile
 from grader.textsafety import encodable, printable, terminal
 
 EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, EXIT_RUBRIC, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
@@ -161,8 +161,9 @@ def cmd_grade(args: argparse.Namespace, out: Console, err: Console) -> int:
     progress = _ProgressBar(err, enabled=not args.quiet)
     try:
         handed_in = gradescope_handed_in(Path(args.paths[0])) if gradescope else None
+        force = _regrade_selection(gradebook, files, args) if args.command == "regrade" else set()
         outcome = grade_into(gradebook, args.rubric, rubric, files, out_folder, jobs=args.jobs, on_graded=progress,
-                             handed_in=handed_in)
+                             handed_in=handed_in, force=force, rerun_code=getattr(args, "rerun_code", False))
     except Interrupted as stop:
         progress.close()
         err.print(f"interrupted: {stop.graded} of {stop.total} submission(s) were graded and are kept in the "
@@ -193,6 +194,23 @@ def cmd_grade(args: argparse.Namespace, out: Console, err: Console) -> int:
     if unreadable and not args.quiet:
         err.print(Text(f"{len(unreadable)} answer file(s) could not be read: {', '.join(unreadable)}"))
     return EXIT_UNREADABLE if (unreadable and args.strict) else EXIT_OK
+
+
+def _regrade_selection(gradebook: Gradebook, files: list[Path], args: argparse.Namespace) -> set[Path]:
+    """The files `grader regrade` grades again: those of the students named (by the student id
+    recorded for the file, else its name), or all of them."""
+    if not args.student:
+        return set(files)
+    students = {}
+    for path in files:
+        try:
+            students[path] = gradebook.student_of(SubmissionFile.of(path)) or path.stem
+        except OSError:
+            students[path] = path.stem
+    unknown = set(args.student) - set(students.values())
+    if unknown:
+        raise UsageError(f"no submission of {', '.join(sorted(unknown))} among the files given")
+    return {path for path, student in students.items() if student in args.student}
 
 
 def _totals_table(rubric: Rubric, results: list) -> Table:
@@ -412,17 +430,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     grade = sub.add_parser("grade", help="grade answer files and write reports")
-    grade.add_argument("rubric", help="rubric YAML file")
-    grade.add_argument("paths", nargs="+", help="answer files (.json), notebooks (.ipynb) or folders of them")
-    grade.add_argument("--out", default="grader-out", help="report folder (default: grader-out)")
-    grade.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
-    grade.add_argument("--gradescope", metavar="FILE",
-                       help="also write Gradescope results.json here (one submission), e.g. /autograder/results/results.json")
-    grade.add_argument("--gradebook", metavar="FILE", help="the course gradebook (SQLite) to record into and resume "
-                       f"from (default: OUT/{GRADEBOOK_NAME})")
-    grade.add_argument("--quiet", action="store_true", help="do not print the table of totals")
-    grade.add_argument("--strict", action="store_true", help="exit with 1 if any answer file could not be read")
-    grade.set_defaults(run=cmd_grade)
+    regrade = sub.add_parser("regrade", help="grade again, even if unchanged: all submissions, or --student's "
+                             "(notebooks are rescored from their recorded runs unless --rerun-code)")
+    for command in (grade, regrade):
+        command.add_argument("rubric", help="rubric YAML file")
+        command.add_argument("paths", nargs="+", help="answer files (.json), notebooks (.ipynb) or folders of them")
+        command.add_argument("--out", default="grader-out", help="report folder (default: grader-out)")
+        command.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+        command.add_argument("--gradescope", metavar="FILE",
+                           help="also write Gradescope results.json here (one submission), e.g. /autograder/results/results.json")
+        command.add_argument("--gradebook", metavar="FILE", help="the course gradebook (SQLite) to record into and resume "
+                           f"from (default: OUT/{GRADEBOOK_NAME})")
+        command.add_argument("--quiet", action="store_true", help="do not print the table of totals")
+        command.add_argument("--strict", action="store_true", help="exit with 1 if any answer file could not be read")
+        command.set_defaults(run=cmd_grade)
+    regrade.add_argument("--student", action="append", metavar="ID", help="only this student (repeat for more)")
+    regrade.add_argument("--rerun-code", action="store_true", help="run the notebooks' code again instead of "
+                         "rescoring their recorded runs (after a run cut short by the machine, say)")
 
     marks = sub.add_parser("marks", help="manual marking: export the queue of criteria a person marks, import the marks")
     marks_sub = marks.add_subparsers(dest="marks_command", required=True)

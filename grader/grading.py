@@ -56,17 +56,20 @@ def _identify(path: Path, handed_in: str | None) -> SubmissionFile:
 
 def grade_into(gradebook: Gradebook, rubric_path: str | Path, rubric: Rubric, files: list[Path], out: Path,
                jobs: int | None = None, on_graded: Callable[[int, int], None] = lambda done, total: None,
-               handed_in: str | None = None) -> RunOutcome:
+               handed_in: str | None = None, force: set[Path] = frozenset(), rerun_code: bool = False) -> RunOutcome:
     """Grade `files` against the rubric into `gradebook` and rebuild the view in `out`. `handed_in`
-    (ISO time) overrides the files' modification times, as Gradescope's metadata does."""
+    (ISO time) overrides the files' modification times, as Gradescope's metadata does. Files in
+    `force` are graded again even if recorded; with `rerun_code`, their notebooks' code runs again
+    too instead of their recorded runs being rescored."""
     digest = grading_digest(Path(rubric_path), build_key(rubric).model_dump_json())
     run_id = gradebook.begin_run(encodable(str(rubric_path)), rubric.assessment.id, digest, len(files))
     identities = [_identify(path, handed_in) for path in files]
-    seconds: list[float | None] = [gradebook.seconds(identity, digest) for identity in identities]
+    seconds: list[float | None] = [None if path in force else gradebook.seconds(identity, digest)
+                                   for path, identity in zip(files, identities)]
     pending = [i for i, taken in enumerate(seconds) if taken is None]
     where = {files[i]: i for i in pending}
     fingerprint = program_fingerprint(rubric) if any(files[i].suffix.lower() == ".ipynb" for i in pending) else None
-    recorded_runs = {files[i]: run for i in pending if fingerprint
+    recorded_runs = {files[i]: run for i in pending if fingerprint and not (rerun_code and files[i] in force)
                      for run in [gradebook.program_run(identities[i], fingerprint)] if run is not None}
     reused = len(files) - len(pending)
     done = 0
@@ -76,7 +79,8 @@ def grade_into(gradebook: Gradebook, rubric_path: str | Path, rubric: Rubric, fi
         i = where[graded.path]
         seconds[i], result = graded.result.duration_s, graded.result.model_copy(update={"duration_s": 0.0})
         gradebook.record(run_id, identities[i], digest, result, graded.documents, seconds[i],
-                         (fingerprint, graded.program_run) if fingerprint and graded.program_run else None)
+                         (fingerprint, graded.program_run) if fingerprint and graded.program_run else None,
+                         replace=graded.path in force)
         done += 1
         on_graded(done, len(pending))
 

@@ -229,6 +229,12 @@ class Gradebook:
         return stored
 
     # --- results ----------------------------------------------------------------------------------
+    def student_of(self, file: SubmissionFile) -> str | None:
+        """The student id recorded for this file's content, if it was graded before."""
+        row = self.db.execute("SELECT student_id FROM submissions WHERE source = ? AND content_hash = ?",
+                              (file.source, file.content_hash)).fetchone()
+        return None if row is None else row[0]
+
     def seconds(self, file: SubmissionFile, digest: str) -> float | None:
         """How long grading this file's content took under this digest, if it is recorded (else None)."""
         row = self.db.execute(
@@ -245,18 +251,23 @@ class Gradebook:
 
     def record(self, run_id: int, file: SubmissionFile, digest: str, result: SubmissionResult,
                documents: dict[str, str], seconds: float,
-               program_run: tuple[str, str] | None = None) -> None:
-        """One finished submission, in one transaction; recording it again changes nothing.
+               program_run: tuple[str, str] | None = None, replace: bool = False) -> None:
+        """One finished submission, in one transaction; recording it again changes nothing, unless
+        `replace` (a regrade asked for), which puts this result in place of the recorded one.
         `program_run` is (fingerprint, run JSON) of a notebook's run, kept for reuse."""
         with self.transaction():
             if program_run is not None:
-                self.db.execute("INSERT OR IGNORE INTO program_runs (content_hash, fingerprint, run, recorded) "
-                                "VALUES (?, ?, ?, ?)", (file.content_hash, *program_run, _now()))
+                self.db.execute(f"INSERT OR {'REPLACE' if replace else 'IGNORE'} INTO program_runs "
+                                "(content_hash, fingerprint, run, recorded) VALUES (?, ?, ?, ?)",
+                                (file.content_hash, *program_run, _now()))
             self.db.execute("INSERT OR IGNORE INTO submissions (source, content_hash, student_id, handed_in, first_run) "
                             "VALUES (?, ?, ?, ?, ?)",
                             (file.source, file.content_hash, result.student_id, file.handed_in, run_id))
             submission_id = self.db.execute("SELECT id FROM submissions WHERE source = ? AND content_hash = ?",
                                             (file.source, file.content_hash)).fetchone()[0]
+            if replace:
+                for table in ("scores", "results"):
+                    self.db.execute(f"DELETE FROM {table} WHERE submission_id = ? AND digest = ?", (submission_id, digest))
             inserted = self.db.execute(
                 "INSERT OR IGNORE INTO results (submission_id, digest, run_id, seconds, result, documents) "
                 "VALUES (?, ?, ?, ?, ?, ?)",

@@ -226,3 +226,19 @@ def test_of_two_submissions_of_one_student_the_latest_handed_in_counts(tmp_path,
     assert len(list((out / "students").iterdir())) == 4  # both keep their reports
     lines = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert any("which counts (the latest handed in)" in w for r in lines for w in r["warnings"])
+
+
+def test_regrade_grades_again_the_students_named_or_everyone(tmp_path, capsys):
+    subs = make_class(tmp_path / "subs", 4)
+    out = tmp_path / "out"
+    assert grade(str(subs), "--out", str(out), "--jobs", "1") == 0
+    first = views(out)
+    assert main(["regrade", str(QUIZ), str(subs), "--out", str(out), "--student", "st0001", "--quiet"]) == 0
+    db = sqlite3.connect(out / "gradebook.sqlite")
+    assert db.execute("SELECT graded, reused FROM runs ORDER BY id DESC LIMIT 1").fetchone() == (1, 3)
+    assert db.execute("SELECT COUNT(*) FROM results").fetchone() == (4,)  # replaced, not doubled
+    assert views(out) == first
+    assert main(["regrade", str(QUIZ), str(subs), "--out", str(out), "--quiet"]) == 0
+    assert db.execute("SELECT graded, reused FROM runs ORDER BY id DESC LIMIT 1").fetchone() == (4, 0)
+    assert main(["regrade", str(QUIZ), str(subs), "--out", str(out), "--student", "nobody"]) == 2
+    assert "no submission of nobody" in capsys.readouterr().err
