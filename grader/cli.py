@@ -217,11 +217,11 @@ def _totals_table(rubric: Rubric, results: list) -> Table:
     """Scores per student; every cell that comes from a submission is plain Text, never markup."""
     table = Table(title=Text(f"{rubric.assessment.title or rubric.assessment.id}: {len(results)} submission(s)"))
     id_width = min(MAX_ID_WIDTH, max(len(printable(r.student_id)) for r in results))
-    table.add_column("student", no_wrap=True, overflow="ellipsis", min_width=max(7, min(id_width, 12)),
+    table.add_column("student", no_wrap=True, overflow="ellipsis", min_width=max(7, min(id_width, 20)),
                      max_width=MAX_ID_WIDTH)  # long ids (owner__repo__Exercise) are shortened, never the scores
     for column in ("score", "of", "manual"):
         table.add_column(column, justify="right", no_wrap=True, min_width=6)
-    table.add_column("notes", no_wrap=True, overflow="ellipsis", max_width=40)
+    table.add_column("notes", no_wrap=True, overflow="ellipsis", max_width=40, ratio=1)
     for r in results:
         review = [f"for review: {r.reviews()[0]}"] if r.reviews() else []
         notes = "; ".join(r.errors[:1] + review + r.warnings[:1])
