@@ -13,6 +13,7 @@ Exit codes:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
 import json
 import os
@@ -230,29 +231,32 @@ def _totals_table(rubric: Rubric, results: list) -> Table:
     return table
 
 
-def _open_gradebook(args: argparse.Namespace) -> Gradebook:
+@contextlib.contextmanager
+def _existing_gradebook(args: argparse.Namespace):
+    """The gradebook `grader grade` wrote (OUT/gradebook.sqlite or --gradebook), open until the block ends."""
     path = Path(args.gradebook) if args.gradebook else Path(args.out) / GRADEBOOK_NAME
     if not path.is_file():
         raise UsageError(f"no gradebook at {path}; run `grader grade` first (with the same --out or --gradebook)")
     try:
-        return Gradebook(path)
+        gradebook = Gradebook(path)
     except GradebookError as exc:
         raise UsageError(str(exc)) from None
+    try:
+        yield gradebook
+    finally:
+        gradebook.close()
 
 
 def cmd_marks_export(args: argparse.Namespace, out: Console, err: Console) -> int:
     rubric = _load(args.rubric, err)
     if rubric is None:
         return EXIT_RUBRIC
-    gradebook = _open_gradebook(args)
-    try:
+    with _existing_gradebook(args) as gradebook:
         batch = gradebook.last_batch(rubric.assessment.id)
         if not batch:
             raise UsageError(f"{gradebook.path} has no finished run of {rubric.assessment.id}; run `grader grade` first")
         queue = export_queue(rubric, [(source, content_hash, result) for source, content_hash, _, result, _ in batch],
                              gradebook.marks())
-    finally:
-        gradebook.close()
     if args.file:
         _write(_output_file(args.file, "--file"), queue, "--file")
         rows = queue.count("\n") - 1
@@ -270,8 +274,7 @@ def cmd_marks_import(args: argparse.Namespace, out: Console, err: Console) -> in
     queue = Path(args.file)
     if not queue.is_file():
         raise UsageError(f"no such marks file: {args.file}")
-    gradebook = _open_gradebook(args)
-    try:
+    with _existing_gradebook(args) as gradebook:
         batch = gradebook.last_batch(rubric.assessment.id)
         try:
             rows = read_queue(queue, rubric, {(source, content_hash) for source, content_hash, *_ in batch})
@@ -283,8 +286,6 @@ def cmd_marks_import(args: argparse.Namespace, out: Console, err: Console) -> in
         stored = gradebook.record_marks(rows, marker=args.by or os.environ.get("USER") or "unknown",
                                         import_file=encodable(str(queue)))
         shown = rebuild_views(gradebook, rubric, _output_folder(args.out, "--out"))
-    finally:
-        gradebook.close()
     pending = sum(result.manual_pending > 0 for result, _ in shown)
     out.print(Text(f"recorded {stored} mark(s) ({len(rows) - stored} unchanged); {pending} of {len(shown)} "
                    f"submission(s) still await marking; reports rebuilt in {printable(args.out)}"))
@@ -299,11 +300,8 @@ def cmd_export(args: argparse.Namespace, out: Console, err: Console) -> int:
         roster = read_roster(Path(args.roster)) if args.roster else None
     except RosterError as exc:
         raise UsageError(str(exc)) from None
-    gradebook = _open_gradebook(args)
-    try:
+    with _existing_gradebook(args) as gradebook:
         results = counting_results(gradebook, rubric)
-    finally:
-        gradebook.close()
     if not results:
         raise UsageError(f"no finished run of {rubric.assessment.id} in the gradebook; run `grader grade` first")
     grades = final_grades(results, roster)

@@ -24,7 +24,7 @@ def printable(text: object) -> str:
     text = str(text)
     if text.isprintable():
         return text
-    return "".join(ch if ch.isprintable() or (ch == " ") else _shown(ch) for ch in text)
+    return "".join(ch if ch.isprintable() else _shown(ch) for ch in text)
 
 
 def encodable(text: str) -> str:
