@@ -1,9 +1,10 @@
 """Costs of grading the coding question, on this machine:
 
-1. the per-notebook overhead of the harness: sandbox start, `import torch`, loading the
-   notebook's definitions, the shape/parameter/generation checks and the held-out scoring,
-   i.e. a whole sandboxed run minus the time it spent retraining (run with a 1-step budget),
-   the verification build included; then the grader's recomputation of that build, timed apart;
+1. the per-notebook overhead of the harness: sandbox start, the supervisor and the worker each
+   importing torch (at the same time), loading the notebook's definitions, both verification
+   builds, the shape/parameter/generation checks and the held-out scoring, i.e. a whole
+   sandboxed run minus the time it spent retraining (run with a 1-step budget); then the
+   grader's recomputation of the drawn-size build, timed apart;
    side by side with the floor any runner pays, a bare `python -c "import torch"`, as a ratio;
 2. the convergence check on CPU at the rubric's CPU budget (the retraining of one notebook), with
    1 and 2 torch threads;
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -32,7 +34,7 @@ from grader.notebook import read_notebook  # noqa: E402
 from grader.program.calibration import calibrate, machine  # noqa: E402
 from grader.program.observations import ProgramRun  # noqa: E402
 from grader.program.run import ProgramSetup, observe  # noqa: E402
-from grader.program.verify import verify  # noqa: E402
+from grader.program.verify import VerificationProbe, verify  # noqa: E402
 from grader.rubric import load_rubric  # noqa: E402
 
 
@@ -43,19 +45,24 @@ def with_budget(setup: ProgramSetup, **changes) -> ProgramSetup:
     return dataclasses.replace(setup, spec=spec)
 
 
+DRAW_SEED = 5  # the benchmark's runs draw their verification sizes from this seed, so the timing can redo it
+
+
 def timed_run(notebook, setup: ProgramSetup) -> ProgramRun:
-    run = observe(notebook, setup, "cpu")
-    if run.ended or run.train is None or not run.train.ok:
+    run = observe(notebook, setup, "cpu", rng=random.Random(DRAW_SEED))
+    if run.ended or run.train is None or not run.train.ok or run.train.by != "grader":
         raise SystemExit(f"the benchmark notebook did not run cleanly: {run.ended or run.train}")
-    if run.verification is None or run.verification.status != "verified":
-        raise SystemExit(f"the benchmark notebook's model was not verified: {run.verification}")
+    for verification in (run.verify_own, run.verification):
+        if verification is None or verification.status != "verified":
+            raise SystemExit(f"the benchmark notebook's model was not verified: {verification}")
     return run
 
 
 def verification_seconds(setup: ProgramSetup, run: ProgramRun) -> float:
-    """The grader's recomputation of the run's verification build, in this process."""
+    """The grader's recomputation of the run's drawn-size verification build, in this process."""
+    probe = VerificationProbe.draw(setup.spec.model, len(setup.chars), random.Random(DRAW_SEED))
     started = time.perf_counter()
-    verify(setup.spec.model, setup.chars, setup.probe, run.verify)
+    verify(setup.spec.model, setup.chars, probe, run.verify)
     return time.perf_counter() - started
 
 

@@ -27,7 +27,7 @@ from grader.cli import main
 from grader.errors import RubricError
 from grader.key import build_key
 from grader.program.observations import (Backward, Build, Forward, ForwardProbe, Generate, GenerationRun,
-                                         HiddenProbe, InitHidden, ProgramRun, Sample, Step, Train,
+                                         HiddenProbe, InitHidden, ProgramRun, Sample, Step, Train, TrainingSettings,
                                          Verification)
 from grader.rubric import PROGRAM, load_rubric
 from grader.scoring import grade_submission
@@ -230,9 +230,10 @@ def test_logits_of_the_last_step_only_fail_forward_and_variable_shapes(graded, t
 def test_a_batch_major_hidden_state_fails_init_hidden_naming_the_expected_shape(graded):
     result = graded["hidden-batch-major"]
     found = criteria(result)
-    # forward and training use it at batch 4 and 16; sampling only at batch 1, where the shape is right
-    assert passing(result) == {"builds", "parameter_count", "generation", "reproducible"}
-    assert found["forward"].score == 0 and found["retrained"].score == 0
+    # forward uses it at batch 4; sampling only at batch 1, where the shape is right. The model itself is the
+    # contract's architecture, so the grader's retraining (from zeros) earns its marks: each bug costs its own check
+    assert passing(result) == {"builds", "parameter_count", "generation", "reproducible", "retrained"}
+    assert found["forward"].score == 0
     assert found["init_hidden"].score == 0
     assert found["init_hidden"].message.startswith(
         "init_hidden: batch 4: h has shape [4, 1, 64], expected [1, 4, 64] (layers, batch, hidden)")
@@ -243,7 +244,7 @@ def test_a_single_hidden_tensor_for_an_lstm_fails_init_hidden(graded):
     found = criteria(result)
     assert found["init_hidden"].score == 0 and found["forward"].score == 0
     assert "batch 4: the hidden state must be a pair (h, c)" in found["init_hidden"].message
-    assert passing(result) == {"builds", "parameter_count"}
+    assert passing(result) == {"builds", "parameter_count", "retrained"}  # retrained by the grader, from zeros
 
 
 def test_a_single_hidden_tensor_message_names_the_expected_shape(graded):
@@ -272,10 +273,12 @@ def test_a_hard_coded_batch_size_passes_forward_fails_batch_1_and_the_unused_lay
     assert not {"variable_shapes", "parameter_count", "generation", "reproducible"} & passing(result)
     assert found["forward"].warnings[0] == ("these parameters got no gradient, so their layer is built but never "
                                             "used: projection.weight, projection.bias")
-    # the grader's verification feeds batch 3, which a model that only works for batch 4 cannot take
-    assert found["forward"].review.startswith("the model's report is not confirmed: built again with embedding_dim=5, "
-                                              "hidden_size=6, num_layers=2 the model failed: RuntimeError: shape "
-                                              "'[4, -1, 6]' is invalid")
+    # both verifications feed batch 3, which a model that only works for batch 4 cannot take
+    review = found["forward"].review
+    assert review.startswith("the model's report is not confirmed: at your own sizes: its forward failed: "
+                             "RuntimeError: shape '[4, -1, 64]' is invalid")
+    assert re.search(r"at sizes drawn for this run: built with embedding_dim=\d, hidden_size=\d+, num_layers=\d "
+                     r"the model failed: RuntimeError: shape '\[4, -1, \d+\]' is invalid", review)
     assert "could not confirm this by recomputing your model" in found["forward"].warnings[1]
     assert "batch 1, sequence length 16: logits of shape [4, 4, 64], expected [1, 16, 64]" in \
         found["variable_shapes"].message
@@ -322,7 +325,9 @@ def test_a_printed_low_loss_from_a_model_that_ignores_its_input_is_flagged(grade
     found = criteria(graded["bias-only-printed"])
     retrained = found["retrained"]
     assert retrained.score == 0
-    assert len(retrained.warnings) == 1 and retrained.warnings[0].startswith("the notebook printed a loss of 0.79")
+    assert retrained.warnings[0].startswith("the notebook printed a loss of 0.79")
+    # it is not the contract's architecture (nothing reaches fc), so its own code retrained it: flagged too
+    assert "retrained by your own code" in retrained.warnings[1] and retrained.review
     assert "no better than character frequencies" in retrained.warnings[0] and DIFFERENT_CODE in retrained.warnings[0]
     assert "reaches 3." in retrained.warnings[0]  # its retrained loss, near the frequency-only one
     assert any("embedding.weight" in w for w in found["forward"].warnings)  # nothing before fc gets a gradient
@@ -429,13 +434,17 @@ def passing_run(rubric) -> dict:
                 "seed_text": {"value": "The miller"}, "gen_length": {"value": 300}},
         build=Build(ok=True, parameters=count),
         verification=Verification(status="verified", detail="recomputed from its own weights"),
+        verify_own=Verification(status="verified", detail="recomputed from its own weights"),
         init_hidden=InitHidden(results=[HiddenProbe(ok=True, batch=b, form="tuple", shapes=pair(b), zeros=True)
                                         for b in (4, 3, 1)]),
         forward=Forward(results=[ForwardProbe(ok=True, batch=b, seq=s, logits=[b, s, vocab], hidden=pair(b),
                                               finite=True) for b, s in ((4, 16), (1, 16), (4, 1), (3, 7))]),
         backward=Backward(ok=True),
         generate=Generate(runs=[GenerationRun(ok=True, seed=s, type="str", text=text) for s in (1234, 1234, 4321)]),
-        train=Train(ok=True, device="cpu", steps=budget.steps, seconds=3, losses=[1.0] * budget.steps),
+        train=Train(ok=True, by="grader", device="cpu", steps=budget.steps, seconds=3, losses=[1.0] * budget.steps,
+                    settings=TrainingSettings(steps=budget.steps, batch_size=budget.batch_size,
+                                              seq_length=budget.seq_length, seed=0, grad_clip=5.0,
+                                              learning_rate=0.01)),
         holdout=Step(ok=True), holdout_loss=0.5, sample=Sample(ok=True, text=text),
     ).model_dump(mode="json")
 

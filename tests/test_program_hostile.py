@@ -133,14 +133,16 @@ def assert_scores(result: SubmissionResult, expected: dict[str, float]) -> None:
 # --- limits: the run is stopped, what finished is kept ---------------------------------------------
 
 
-def test_an_infinite_loop_in_forward_is_stopped_at_the_time_limit_keeping_what_came_before(batch):
-    """Killed at 20 s (graded in the batch, by grade_file in a worker); build and init_hidden,
-    reported before forward ran, keep their marks."""
+def test_an_infinite_loop_in_forward_is_stopped_at_each_steps_time_limit_keeping_what_came_before(batch):
+    """Each request to the notebook's process has a time limit (2 s on this budget): the worker is
+    killed and started again for the next step, and given up on after three starts. Build and
+    init_hidden keep their marks; the run ends normally, well within its 20 s."""
     result = batch["loop"]
     assert_scores(result, BEFORE_FORWARD)
-    for check in ("forward", "variable_shapes", "retrained", "generation", "reproducible"):
-        assert re.search(r"the run ended early: exceeded the 20\.0 s (wall|CPU)-time limit", message(result, check))
-    assert any("was stopped" in error and "time limit" in error for error in result.errors)
+    assert message(result, "forward").startswith("forward: batch 4, sequence length 16: forward took over 2 s")
+    for check in ("variable_shapes", "retrained", "generation"):
+        assert re.search(r"took over 2 s|stopped answering", message(result, check)), message(result, check)
+    assert message(result, "reproducible") == "generation failed, so reproducibility could not be checked"
 
 
 def test_a_memory_bomb_in_init_fails_the_build_with_a_memory_message(limited):
@@ -251,17 +253,19 @@ def test_printed_lines_that_look_like_results_change_nothing(assignment):
     assert result.errors == []
 
 
-def test_messages_written_straight_to_the_channel_mark_the_run_as_tampered(assignment):
-    """Forged train, holdout and done messages, written to every pipe the process holds: the real
-    messages that follow are out of order, so every program check of the run scores 0."""
+def test_messages_written_to_every_descriptor_never_reach_the_grader(assignment):
+    """Forged train, holdout and done messages written to every pipe the notebook's process holds:
+    those are only its own connection to the supervisor, which takes the junk for a broken answer.
+    Nothing reaches the grader's channel, so no tampering is even seen, and no check earns more
+    than the honest model of that shape (its spare layer costs the parameter count)."""
     lines = "".join(json.dumps(m) + "\n" for m in [
         {"kind": "train", "data": {"ok": True, "error": None, "device": "cpu", "steps": 40, "seconds": 1.0,
                                    "losses": [0.01] * 40}},
         {"kind": "holdout", "data": {"ok": True, "error": None, "logits": [[0.0] * VOCAB] * 64}},
         {"kind": "done", "data": {}}])
-    result = assignment.grade("channel", attacked(CORRECT_MODEL, "forward", f"""
+    result = assignment.grade("channel", attacked(UNUSED_LAYER, "forward", f"""
         import os
-        if x.shape[0] == 3:  # the last forward probe
+        if x.shape[0] == 3:  # the verification probes and the last forward probe
             for fd in range(3, 64):
                 try:
                     if os.readlink(f"/proc/self/fd/{{fd}}").startswith("pipe:"):
@@ -269,57 +273,114 @@ def test_messages_written_straight_to_the_channel_mark_the_run_as_tampered(assig
                 except OSError:
                     pass
     """))
-    assert_scores(result, NOTHING)
-    for check in PROGRAM_CHECKS:
-        assert "tampered with" in message(result, check) and "no marks" in message(result, check)
-    assert any("tampered with" in error for error in result.errors)
+    scores = program_scores(result)
+    assert all(scores[check] <= UNUSED_LAYER_EARNS[check] for check in PROGRAM_CHECKS), scores
+    assert not any("tampered" in message(result, check) for check in PROGRAM_CHECKS)
+    assert "something that is not an answer" in message(result, "forward") + message(result, "variable_shapes") + \
+        " ".join(c.review or "" for c in criteria(result).values())
+
+
+def test_the_notebooks_process_cannot_reach_the_supervisor_or_its_channel(assignment):
+    """The notebook's process holds no channel, and the supervisor (its parent) is undumpable: its
+    descriptors, memory and ptrace are all refused, so its channel cannot be borrowed."""
+    require_bwrap("the 'none' backend run by root, where every process has every capability")
+    result = assignment.grade("reach", attacked(CORRECT_MODEL, "__init__", """
+        import ctypes, os
+        found = []
+        try:
+            from grader.sandbox import channel
+            channel.send("build", ok=True)
+            found.append("SENT")
+        except RuntimeError:
+            found.append("no-channel")
+        parent = os.getppid()
+        try:
+            entries = os.listdir(f"/proc/{parent}/fd")
+            for entry in entries:
+                os.open(f"/proc/{parent}/fd/{entry}", os.O_WRONLY)
+            found.append(f"OPENED-{len(entries)}")
+        except OSError as exc:
+            found.append(type(exc).__name__)
+        try:
+            open(f"/proc/{parent}/mem", "rb").close()
+            found.append("MEM")
+        except OSError as exc:
+            found.append(type(exc).__name__)
+        libc = ctypes.CDLL(None, use_errno=True)
+        found.append("ATTACHED" if libc.ptrace(16, parent, 0, 0) == 0 else f"ptrace-{ctypes.get_errno()}")
+        raise RuntimeError("probe " + " ".join(found))
+    """))
+    outcomes = re.search(r"RuntimeError: probe ([\w -]+)", message(result, "builds")).group(1).split()
+    assert outcomes == ["no-channel", "PermissionError", "PermissionError", "ptrace-1"], outcomes  # 1: EPERM
 
 
 # --- monkeypatching ----------------------------------------------------------------------------------
 
 
-def test_rebinding_the_channels_send_does_not_reach_the_harness(assignment):
-    """The harness took its own reference to `send` before student code ran: a replacement that
-    rewrites the build's parameter count is never called for it."""
-    result = assignment.grade("rebind", attacked(UNUSED_LAYER, "class", f"""
-        from grader.sandbox import channel as _channel
-        def _forged_send(kind, _send=_channel.send, **data):
-            if kind == "build":
-                data["parameters"] = {EXPECTED_PARAMETERS}
-            _send(kind, **data)
-        _channel.send = _forged_send
-    """))
-    assert_scores(result, UNUSED_LAYER_EARNS)
-    assert result.errors == []
+@pytest.fixture(scope="module")
+def honest(assignment) -> SubmissionResult:
+    """The right model, graded: what every attack on the retraining is held against."""
+    return assignment.grade("honest")
 
 
-def test_a_patched_cross_entropy_trains_nothing_and_earns_no_convergence_marks(assignment):
-    """A loss that is always 0 makes the retraining report zeros, but the held-out loss is computed
-    by the grader from the untrained model's logits."""
+def held_out(result: SubmissionResult) -> float:
+    return float(re.search(r"([\d.]+) nats/char on held-out text", message(result, "retrained")).group(1))
+
+
+def test_a_patched_cross_entropy_and_optimiser_do_not_reach_the_retraining(assignment, honest):
+    """The retraining runs in the supervisor, which never loads the notebook: a loss that is always
+    0 and an Adam with its own learning rate, patched into torch by the notebook, change nothing."""
     result = assignment.grade("torch", attacked(CORRECT_MODEL, "class", """
         torch.nn.functional.cross_entropy = lambda *args, **kwargs: torch.tensor(0.0, requires_grad=True)
+        _Adam = torch.optim.Adam
+        torch.optim.Adam = lambda params, lr=0.001, **kwargs: _Adam(params, lr=0.5, **kwargs)
     """))
-    assert_scores(result, BEFORE_TRAINING)
-    loss = float(re.search(r"([\d.]+) nats/char on held-out text", message(result, "retrained")).group(1))
-    assert loss >= 3.0  # no better than character frequencies
+    assert_scores(result, FULL)
+    assert held_out(result) == held_out(honest)
 
 
-def test_a_harness_rewritten_from_inside_earns_no_convergence_marks(assignment):
-    """Harness.train replaced by a forged report and Harness.holdout by confident made-up logits:
-    the grader scores the logits against characters that never entered the sandbox."""
-    result = assignment.grade("harness", attacked(CORRECT_MODEL, "class", """
-        import sys as _sys
-        _main = _sys.modules["__main__"]
-        def _train(self, _send=_main.send):
-            _send("train", ok=True, error=None, device="cpu", steps=40, seconds=1.0, losses=[0.01] * 40)
-            return True
-        def _holdout(self, _send=_main.send):
-            guess = [50.0 if c == " " else 0.0 for c in self.chars]  # the commonest character, for sure
-            _send("holdout", ok=True, error=None, logits=[guess] * len(self.task["windows"]))
-        _main.Harness.train, _main.Harness.holdout = _train, _holdout
+def test_a_worker_rewritten_from_inside_earns_nothing_more(assignment, honest):
+    """The worker's own training and scoring replaced by forged ones, and every object with a
+    learning rate or a step count retuned: the verified model is retrained and scored by the
+    supervisor, with the rubric's settings, so the loss is the honest model's to the digit."""
+    result = assignment.grade("worker", attacked(CORRECT_MODEL, "class", """
+        import gc as _gc, sys as _sys
+        _worker = _sys.modules.get("grader.program.worker")
+        if _worker is not None:
+            _worker.StudentSide.train = lambda self, request, arrays: ({"losses": [0.01] * 40, "seconds": 1.0}, [])
+            _worker.StudentSide.holdout = lambda self, request, arrays: ({}, [])
+        for _thing in _gc.get_objects():
+            if isinstance(_thing, dict) and _thing is not globals():  # the notebook's own values are its to set
+                for _key in ("learning_rate", "steps", "lr"):
+                    if isinstance(_thing.get(_key), (int, float)) and not isinstance(_thing.get(_key), bool):
+                        _thing[_key] = 1000 if _key == "steps" else 0.05
     """))
-    assert_scores(result, BEFORE_TRAINING)
-    assert "nats/char on held-out text" in message(result, "retrained")
+    assert_scores(result, FULL)
+    assert held_out(result) == held_out(honest)
+    assert "retrained for 40 steps" in message(result, "retrained")
+
+
+def test_a_constructor_that_trains_itself_first_gains_nothing(assignment, honest):
+    """Weights trained before the grader's retraining starts (here 150 extra Adam steps in __init__,
+    as a notebook could also load them from a literal) are not what the grader retrains: it
+    starts the contract's model from the rubric's seed."""
+    pretrained = attacked(CORRECT_MODEL, "__init__", "pass").replace(
+        "        self.fc = nn.Linear(hidden_size, vocab_size)\n", """        self.fc = nn.Linear(hidden_size, vocab_size)
+        chars = sorted(set(open("train.txt", encoding="utf-8").read()))
+        ids = torch.tensor([chars.index(c) for c in open("train.txt", encoding="utf-8").read()[:20000]])
+        optimiser = torch.optim.Adam(self.parameters(), lr=0.01)
+        for step in range(150):
+            start = (step * 512) % (len(ids) - 513)
+            x, y = ids[start:start + 512].view(16, 32), ids[start + 1:start + 513].view(16, 32)
+            out, _ = self.lstm(self.embedding(x))
+            loss = nn.functional.cross_entropy(self.fc(out).reshape(-1, vocab_size), y.reshape(-1))
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+""", 1)
+    result = assignment.grade("pretrained", pretrained)
+    assert_scores(result, FULL)
+    assert held_out(result) == held_out(honest)
 
 
 # --- ending the run ------------------------------------------------------------------------------------
@@ -336,17 +397,19 @@ def test_sys_exit_in_forward_fails_forward_with_a_message_about_exit(assignment)
     assert "exit(0)" in message(result, "retrained") and "exit(0)" in message(result, "generation")
 
 
-def test_os_exit_during_retraining_keeps_the_checks_that_finished(assignment):
-    """Probes and generation ran before the retraining: their marks stay; convergence gets none."""
-    result = assignment.grade("os-exit", attacked(CORRECT_MODEL, "forward", f"""
+def test_os_exit_during_generation_keeps_the_checks_that_finished(assignment):
+    """The notebook's process ends itself while sampling (the only forward of one character for a
+    batch of one): generation fails with that reason, and everything else, the grader's own
+    retraining included, keeps its marks. An exit of the notebook's process is never a normal end
+    of the run: only the supervisor ends it."""
+    result = assignment.grade("os-exit", attacked(CORRECT_MODEL, "forward", """
         import os
-        if x.shape[0] == {TRAINING_BATCH}:
+        if tuple(x.shape[:2]) == (1, 1):
             os._exit(0)
     """))
-    assert_scores(result, BEFORE_TRAINING)
-    assert "the run never reached retraining" in message(result, "retrained")
-    assert "ended early: exited with status 0 before the harness sent 'done'" in message(result, "retrained")
-    assert any("was stopped" in error and "ended early" in error for error in result.errors)
+    assert_scores(result, {**FULL, "generation": 0, "reproducible": 0})
+    assert "the notebook's process ended while generate (exit status 0)" in message(result, "generation")
+    assert result.errors == []
 
 
 def test_killing_the_parent_and_the_process_group_ends_only_the_run(assignment):
@@ -395,104 +458,181 @@ def test_a_batch_with_a_loop_and_garbage_still_grades_the_good_notebook(batch):
     assert (good.score, good.max_score, good.manual_pending, good.errors) == (12, 15, 3, [])
     assert_scores(good, FULL)
     assert not broken.readable and "broken.ipynb" in broken.errors[0] and broken.score == 0
-    assert batch["loop"].errors and batch["loop"].score == 4
+    assert batch["loop"].score == 4
 
 
 # --- holes: marks a notebook did not earn -------------------------------------------------------------------
 
 
-MADE_UP_OUTPUTS = """
-    def made_up_outputs(task):
-        import torch
-        spec = task["verification"]
-        vocab, (embedding, hidden, layers) = len(task["chars"]), spec["sizes"].values()
-        shapes = {"embedding.weight": [vocab, embedding], "fc.weight": [vocab, hidden], "fc.bias": [vocab]}
-        for layer in range(layers):
-            width = embedding if layer == 0 else hidden
-            shapes.update({f"lstm.weight_ih_l{layer}": [4 * hidden, width],
-                           f"lstm.weight_hh_l{layer}": [4 * hidden, hidden],
-                           f"lstm.bias_ih_l{layer}": [4 * hidden], f"lstm.bias_hh_l{layer}": [4 * hidden]})
-        module = lambda name: {"embedding": "Embedding", "lstm": "LSTM", "fc": "Linear"}[name.split(".")[0]]
-        tensor = lambda shape: {"shape": shape, "values": torch.randn(shape).reshape(-1).tolist()}
-        batch, seq = len(spec["ids"]), len(spec["ids"][0])
-        return dict(ok=True, error=None, count=sum(torch.Size(s).numel() for s in shapes.values()),
-                    parameters=[{"name": n, "module": module(n), **tensor(s)} for n, s in shapes.items()],
-                    logits=tensor([batch, seq, vocab]), hidden=[tensor([layers, batch, hidden])] * 2)
+def stub_with_hidden_model(shape_trick: str = "") -> str:
+    """The untouched starter stub, plus a class body that rewires the worker to build a hidden model
+    of the contract's architecture whenever it is asked for CharLSTM (`shape_trick`: code run on
+    each build's model, to cheat at some sizes)."""
+    return f"""
+class CharLSTM(nn.Module):
+    import sys as _sys
+    _worker = _sys.modules["grader.program.worker"]
+    _build = _worker.StudentSide.build
+
+    def _hidden_build(self, request, arrays, _build=_build):
+        class Hidden(nn.Module):
+            def __init__(self, vocab_size, embedding_dim, hidden_size, num_layers, dropout):
+                super().__init__()
+                self.hidden_size, self.num_layers = hidden_size, num_layers
+                self.embedding = nn.Embedding(vocab_size, embedding_dim)
+                self.lstm = nn.LSTM(embedding_dim, hidden_size, num_layers, batch_first=True)
+                self.fc = nn.Linear(hidden_size, vocab_size)
+                {shape_trick}
+
+            def forward(self, x, hidden):
+                output, hidden = self.lstm(self.embedding(x), hidden)
+                return self.fc(output), hidden
+
+            def init_hidden(self, batch_size):
+                zeros = torch.zeros(self.num_layers, batch_size, self.hidden_size)
+                return zeros, zeros.clone()
+
+        self.namespace["CharLSTM"] = Hidden
+        return _build(self, request, arrays)
+
+    _worker.StudentSide.build = _hidden_build
+
+    def __init__(self, vocab_size, embedding_dim, hidden_size, num_layers, dropout):
+        raise NotImplementedError("TODO: build the layers")
+
+    def forward(self, x, hidden):
+        raise NotImplementedError("TODO")
 """
 
 
-def forged_run(verify: str = "") -> str:
-    """A CharLSTM whose constructor raises, and whose class body, at import, sends every message the
-    harness would, in order, with what a right model reports (and `verify`, a Python expression for
-    the verification message's data, when given), then `done`, and exits before the harness sends
-    anything: the channel holds a clean-looking run of a model that does not build."""
-    verification = f"channel.send('verify', **{verify})" if verify else ""
-    return textwrap.dedent(MADE_UP_OUTPUTS if verify else "") + textwrap.dedent(f"""
-        def _forge():
-            import json, os
-            from grader.sandbox import channel
-            task = json.load(open("task.json"))
-            shapes = lambda b: [[1, b, 64], [1, b, 64]]
-            channel.send("load", ok=True, error=None)
-            channel.send("values", values={{name: {{"value": value}} for name, value in dict(
-                embedding_dim=16, hidden_size=64, num_layers=1, learning_rate=0.01, dropout=0.0,
-                seed_text="The miller", gen_length=300).items() if name in task["variables"]}})
-            channel.send("build", ok=True, error=None, parameters={EXPECTED_PARAMETERS}, shapes={{}})
-            {verification}
-            channel.send("init_hidden", results=[{{"batch": b, "ok": True, "error": None, "form": "tuple",
-                                                   "shapes": shapes(b), "zeros": True}} for b in (4, 3, 1)])
-            channel.send("forward", results=[{{"batch": b, "seq": s, "ok": True, "error": None,
-                                               "logits": [b, s, {VOCAB}], "hidden": shapes(b), "finite": True}}
-                                             for b, s in task["probes"]])
-            channel.send("backward", ok=True, error=None, without_grad=[])
-            channel.send("generate", runs=[{{"seed": s, "ok": True, "error": None, "type": "str",
-                                             "text": "The miller" + " " * 300}} for s in (1234, 1234, 4321)])
-            channel.send("done")
-            os._exit(0)
-
-        class CharLSTM(nn.Module):
-            _forge()
-
-            def __init__(self, *args):
-                raise NotImplementedError("TODO")
-    """)
-
-
-
-
-def test_a_forged_complete_run_earns_nothing_for_a_model_that_does_not_build(assignment):
-    """Without a verification the grader can recompute, the run's report of its model counts for nothing."""
-    result = assignment.grade("forged-run", forged_run())
+def test_a_forged_complete_run_and_a_clean_exit_at_import_earn_nothing(assignment):
+    """At import, a complete run in the protocol's order, `done` included, written to every pipe the
+    process holds, then exit status 0: the supervisor sees its worker end while loading, the grader
+    sees only the supervisor's messages, and the model never built."""
+    forged = "".join(json.dumps({"kind": kind, "data": data}) + "\n" for kind, data in [
+        ("load", {"ok": True, "error": None}), ("build", {"ok": True, "error": None, "parameters": EXPECTED_PARAMETERS,
+                                                          "shapes": {}}),
+        ("train", {"ok": True, "error": None, "device": "cpu", "steps": 40, "seconds": 1.0, "losses": [0.01] * 40}),
+        ("done", {})])
+    result = assignment.grade("forged-run", f"""
+class CharLSTM(nn.Module):
+    import os as _os
+    for _fd in range(3, 64):
+        try:
+            _os.write(_fd, {forged.encode()!r})
+        except OSError:
+            pass
+    _os._exit(0)
+""")
     assert_scores(result, NOTHING)
-    assert "no verification of it" in message(result, "forward")
-    assert gradebook_status(result) == "pending marking"
+    assert "the notebook's process ended while load (exit status 0)" in message(result, "builds")
+    assert not any("tampered" in message(result, check) for check in PROGRAM_CHECKS)
 
 
-@pytest.mark.parametrize("verify", [
-    # weights the contract's architecture cannot hold
-    "dict(ok=True, error=None, count=1, parameters=[dict(name='w', module='Linear', shape=[1], values=[0.5])])",
-    # the right architecture's weights at the small sizes, with outputs not computed from them
-    "made_up_outputs(task)",
-], ids=["foreign weights", "made-up outputs"])
-def test_a_forged_verification_is_flagged_for_review_on_every_check_it_would_earn(assignment, verify):
-    """A forger who also sends a verification gets a report the grader's recomputation does not
-    confirm: the marks the report claims carry a review for the instructor, the gradebook says
-    "graded, for review", and the student is told."""
-    result = assignment.grade("forged-verification", forged_run(verify))
+def test_a_stub_answered_for_by_a_hidden_model_is_flagged_for_review(assignment):
+    """A notebook can carry a correct model anywhere and rewire its own process to answer with it:
+    the numbers are then a real model's, and the grader cannot tell which lines built it. But the
+    class the rubric names is a stub, so every mark it gets carries a review: never a silent grade."""
+    result = assignment.grade("hidden-model", stub_with_hidden_model())
     flagged = {name for name, c in criteria(result).items() if c.review}
-    assert flagged == set(PROGRAM_CHECKS) - {"retrained"}
+    earned = {name for name, score in program_scores(result).items() if score}
+    assert earned and earned <= flagged, (earned, flagged)
+    assert all("`CharLSTM.__init__` is a stub" in criteria(result)[name].review for name in earned)
     assert gradebook_status(result) == "graded, for review"
-    assert "could not confirm this by recomputing your model" in " ".join(criteria(result)["builds"].warnings)
-    assert program_scores(result)["retrained"] == 0
 
 
-def test_a_model_that_looks_up_the_held_out_text_earns_no_convergence_marks(assignment):
-    """The held-out characters are the convergence check's key. Were they the corpus's last tenth, a
-    notebook could carry them in as a literal from the file students are given; the held-out text is
-    private (another seed of the generator), so looking windows up in the public text finds nothing."""
+def test_a_model_right_only_at_the_sizes_it_expects_is_flagged(assignment):
+    """A class that builds the contract's model only at small sizes (where a fixed verification would
+    have built it) and something else, padded to the same parameter count, at the notebook's own:
+    the build at the notebook's sizes is recomputed too, so nothing it earns is silent, and it is
+    retrained by its own code (flagged) rather than as the contract's model."""
+    sized = CORRECT_MODEL.replace(
+        "        self.lstm = nn.LSTM(embedding_dim, hidden_size, num_layers, batch_first=True,\n"
+        "                            dropout=dropout if num_layers > 1 else 0.0)\n",
+        "        recurrent = nn.LSTM if hidden_size <= 16 else nn.GRU\n"
+        "        self.lstm = recurrent(embedding_dim, hidden_size, num_layers, batch_first=True)\n")
+    sized = sized.replace("        output, hidden = self.lstm(self.embedding(x), hidden)\n",
+                          "        if isinstance(self.lstm, nn.GRU):\n"
+                          "            output, h = self.lstm(self.embedding(x), hidden[0])\n"
+                          "            return self.fc(output), (h, hidden[1])\n"
+                          "        output, hidden = self.lstm(self.embedding(x), hidden)\n")
+    assert sized.count("GRU") == 2
+    result = assignment.grade("sized", sized)
+    earned = {name for name, score in program_scores(result).items() if score}
+    flagged = {name for name, c in criteria(result).items() if c.review}
+    assert earned <= flagged, (earned, flagged)
+    assert "at your own sizes" in criteria(result)["builds"].review
+    if "retrained" in earned:
+        assert "retrained by your own code" in criteria(result)["retrained"].review
+
+
+def test_a_forward_honest_only_when_verified_is_flagged_on_the_probes(assignment):
+    """A forward that computes the contract's model when given a non-zero hidden state (as both
+    verifications do) and something else from zeros (as the forward checks and training do): the
+    supervisor recomputes every forward probe from the verified weights, so the shape checks are
+    flagged, and the retraining is the grader's own, so the cheat cannot touch it."""
+    two_faced = attacked(CORRECT_MODEL, "forward", """
+        if hidden is None or not bool(hidden[0].abs().sum()):
+            output, hidden = self.lstm(self.embedding(x), hidden)
+            return 2 * self.fc(output), hidden
+    """)
+    result = assignment.grade("two-faced", two_faced)
+    for check in ("forward", "variable_shapes"):
+        assert "are not those of your verified model on its own weights" in criteria(result)[check].review
+    assert criteria(result)["retrained"].review is None
+
+
+def test_checks_judge_numbers_not_the_objects_a_notebook_returns(assignment):
+    """init_hidden returns a tensor subclass whose sum and comparisons say zero while it holds ones,
+    and torch.isfinite is patched to say yes while forward returns NaN: both are judged by the
+    supervisor from the numbers copied out, so both fail."""
+    liar = attacked(CORRECT_MODEL, "class", """
+        torch.isfinite = lambda tensor: torch.ones_like(tensor, dtype=torch.bool)
+    """).replace("""        return weight.new_zeros(shape), weight.new_zeros(shape)""", """        class Zero(torch.Tensor):
+            def sum(self, *args, **kwargs):
+                return torch.tensor(0.0)
+
+            def abs(self):
+                return torch.zeros(self.shape)
+
+            def __bool__(self):
+                return False
+        return weight.new_ones(shape).as_subclass(Zero), weight.new_ones(shape).as_subclass(Zero)""")
+    liar = attacked(liar, "forward", """
+        output, hidden = self.lstm(self.embedding(x), hidden)
+        return self.fc(output) * float("nan"), hidden
+    """)
+    result = assignment.grade("liar", liar)
+    scores = program_scores(result)
+    assert scores["init_hidden"] == 0 and "not all zeros" in message(result, "init_hidden")
+    assert scores["forward"] == 0 and "NaN" in message(result, "forward")
+
+
+def test_a_model_that_recognises_the_scoring_call_earns_nothing_more(assignment, honest):
+    """A forward that, outside training, answers with a table of which character follows which
+    in the training text (and, were the windows adjacent, could read targets off the neighbours):
+    the held-out windows are scored by the supervisor's own copy of the verified model, never by
+    the notebook's forward, so the loss is the honest model's."""
+    table = attacked(CORRECT_MODEL, "forward", """
+        if not self.training and not torch.is_grad_enabled():
+            text = open("train.txt", encoding="utf-8").read()
+            chars = sorted(set(text))
+            counts = torch.ones(len(chars), len(chars))
+            for a, b in zip(text, text[1:]):
+                counts[chars.index(a), chars.index(b)] += 1
+            return counts.log()[x], hidden
+    """)
+    result = assignment.grade("bigram", table)
+    assert held_out(result) == held_out(honest)
+
+
+def test_a_model_that_looks_up_the_held_out_text_earns_nothing_more(assignment, honest):
+    """The held-out characters are the convergence check's key, private (another seed of the
+    generator) and scored by the supervisor's own model: looking windows up in the public text, in
+    the notebook's forward, changes nothing."""
     held = CORPUS.read_text(encoding="utf-8")  # all the public text a student has
     lookup = attacked(CORRECT_MODEL, "forward", """
-        if x.shape[0] == 64 and not self.training:  # the held-out windows
+        if not self.training:
             chars = sorted(set(open("train.txt", encoding="utf-8").read()))
             logits = torch.zeros(x.shape[0], x.shape[1], len(chars))
             for row, ids in enumerate(x.tolist()):
@@ -500,7 +640,8 @@ def test_a_model_that_looks_up_the_held_out_text_earns_no_convergence_marks(assi
                 at = HELD.find(window) + len(window)
                 if len(window) <= at < len(HELD) and HELD[at] in chars:
                     logits[row, -1, chars.index(HELD[at])] = 30.0
-            return logits, hidden
+            if x.shape[0] == 64:
+                return logits, hidden
     """)
     result = assignment.grade("lookup", lookup, extra_cells=[f"HELD = {held!r}"])
-    assert program_scores(result)["retrained"] == 0
+    assert held_out(result) == held_out(honest)

@@ -1,14 +1,15 @@
 """The grader's recomputation of a run's model (grader/program/verify.py), on real torch models
-reported the way the harness reports them (grader/program/harness.py, `verification_report`)."""
+reported the way the worker reports them (grader/program/worker.py: `build`, then `probe`)."""
+
+import random
 
 import pytest
 import torch
 from torch import nn
 
-from grader.program.harness import verification_report
 from grader.program.observations import ReportedParameter, TensorData, Verification, Verify
 from grader.program.spec import ModelContract
-from grader.program.verify import BATCH, VerificationProbe, verify
+from grader.program.verify import BATCH, DRAWN_SIZES, VerificationProbe, verify
 
 CHARS = list("abcdefghij klmnop.")
 VOCAB = len(CHARS)
@@ -78,17 +79,34 @@ class OneHotGRU(nn.Module):
 
 
 def probe_for(contract: ModelContract = LSTM) -> VerificationProbe:
-    return VerificationProbe.for_contract(contract, VOCAB, seed=7)
+    names = [getattr(contract, f) for f in ("embedding_dim", "hidden_size", "num_layers")]
+    sizes = {name: size for name, size in zip(names, (EMBEDDING, HIDDEN, LAYERS)) if isinstance(name, str)}
+    embedding = EMBEDDING if contract.embedding_dim is not None else None
+    return VerificationProbe.at(contract, VOCAB, embedding, HIDDEN, LAYERS, random.Random(7), sizes)
+
+
+def tensor_data(tensor: torch.Tensor) -> dict:
+    return {"shape": list(tensor.shape), "values": tensor.detach().float().reshape(-1).tolist()}
 
 
 def report(model: nn.Module, probe: VerificationProbe, one_hot: bool = False) -> Verify:
-    torch.manual_seed(0)
+    """What the supervisor sends for `model`: its weights with their owning modules' classes, its
+    outputs in eval mode on the probe's inputs, and the parameters those outputs do not depend on."""
+    owners = {id(p): type(m).__name__ for m in model.modules() for p in m.parameters(recurse=False)}
+    named = list(model.named_parameters())
     inputs = torch.tensor(probe.ids)
     if one_hot:
         inputs = nn.functional.one_hot(inputs, VOCAB).float()
     hidden = [torch.tensor(t.values).reshape(t.shape) for t in probe.hidden_in]
-    return Verify(ok=True, **verification_report(model, inputs, tuple(hidden) if len(hidden) == 2 else hidden[0],
-                                                 200_000))
+    model.eval()
+    model.zero_grad(set_to_none=True)
+    logits, new_hidden = model(inputs, tuple(hidden) if len(hidden) == 2 else hidden[0])
+    new_hidden = [new_hidden] if isinstance(new_hidden, torch.Tensor) else list(new_hidden)
+    sum(t.sum() for t in (logits, *new_hidden)).backward()
+    return Verify(ok=True, count=sum(p.numel() for _, p in named),
+                  parameters=[{"name": n, "module": owners[id(p)], **tensor_data(p)} for n, p in named],
+                  unused=[n for n, p in named if p.grad is None], logits=tensor_data(logits),
+                  hidden=[tensor_data(h) for h in new_hidden])
 
 
 def recomputed(model: nn.Module) -> Verification:
@@ -96,12 +114,19 @@ def recomputed(model: nn.Module) -> Verification:
     return verify(LSTM, CHARS, probe_for(), report(model, probe_for()))
 
 
-def test_the_probe_sets_the_contracts_size_variables_and_draws_a_nonzero_hidden_state():
-    probe = probe_for()
-    assert probe.sizes == {"embedding_dim": EMBEDDING, "hidden_size": HIDDEN, "num_layers": LAYERS}
-    assert [t.shape for t in probe.hidden_in] == [[LAYERS, BATCH, HIDDEN]] * 2
+def test_the_drawn_probe_sets_the_contracts_size_variables_and_a_nonzero_hidden_state():
+    probe = VerificationProbe.draw(LSTM, VOCAB, random.Random(1))
+    assert set(probe.sizes) == {"embedding_dim", "hidden_size", "num_layers"}
+    assert probe.sizes["embedding_dim"] != probe.sizes["hidden_size"]  # so shapes tell the layers apart
+    assert all(probe.sizes[name] in DRAWN_SIZES[name] for name in probe.sizes)
+    assert [t.shape for t in probe.hidden_in] == [[probe.layers, BATCH, probe.hidden]] * 2
     assert all(any(v != 0 for v in t.values) for t in probe.hidden_in)
-    assert probe == probe_for()  # the same for every student
+
+
+def test_the_probe_is_drawn_afresh_for_each_run():
+    """A class cannot build the right model only at sizes it expects: they differ from run to run."""
+    drawn = {tuple(VerificationProbe.draw(LSTM, VOCAB, random.Random(seed)).sizes.values()) for seed in range(40)}
+    assert len(drawn) > 10
 
 
 @pytest.mark.parametrize("model", [CharLSTM(VOCAB, EMBEDDING, HIDDEN, LAYERS),

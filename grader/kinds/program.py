@@ -18,12 +18,16 @@ the notebook reader fills, so an answer file cannot claim a passing run. Options
   it starts with when the contract says so) drawn from the vocabulary;
 - `reproducible`: the same seed gives the same text.
 
-Every check but `convergence` judges what the run reported about the student's model, and a report
-from a process running student code proves nothing by itself. So those checks also need the run's
-verification (grader/program/verify.py): without one they score 0; when the grader's recomputation
-does not confirm the model, their marks stand but carry a `review` for the instructor and a warning
-for the student. `convergence` needs none: its loss is computed here from characters the sandbox
-never saw.
+Every check judges what the supervisor (the harness's trusted half, which never loads student
+code) reported from plain numbers the notebook's process sent back, and such numbers can come from
+any code in the notebook. So the checks also need the model's verifications (grader/program/
+verify.py): the build at the notebook's own sizes, recomputed by the supervisor, and the build at
+sizes drawn for this run, recomputed here. A model that built but was never verified scores 0 on
+them; one whose recomputation does not confirm it keeps its marks with a `review` for the
+instructor and a warning for the student. `convergence` is unforgeable when the build verified:
+the supervisor retrains the contract's architecture at the notebook's sizes with the rubric's
+settings, and the loss is computed here from characters the sandbox never saw; a model that is
+not that architecture is retrained by its own code, and that mark is flagged for review.
 """
 
 from __future__ import annotations
@@ -31,13 +35,13 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
-from torch import nn
 
 from grader.kinds import register
 from grader.kinds.base import Comparator, InvalidAnswer, Verdict
 from grader.kinds._values import short
 from grader.program.observations import ForwardProbe, ProgramRun
-from grader.program.verify import RECURRENT
+from grader.program.spec import ModelContract
+from grader.program.verify import contract_parameters
 
 Check = Literal["builds", "init_hidden", "forward", "variable_shapes", "parameter_count", "convergence",
                 "generation", "reproducible"]
@@ -100,10 +104,9 @@ def expected_parameters(contract: dict, run: ProgramRun) -> tuple[int, str]:
     vocab = len(contract["chars"])
     embedding, hidden = (_dimension(run, contract[k]) for k in ("embedding_dim", "hidden_size"))
     layers = _dimension(run, contract["num_layers"], MAX_LAYERS)
-    modules = [nn.Embedding(vocab, embedding, device="meta")] if embedding else []
-    modules += [RECURRENT[contract["cell"]](embedding or vocab, hidden, layers, device="meta"),
-                nn.Linear(hidden, vocab, device="meta")]
-    count = sum(p.numel() for module in modules for p in module.parameters())
+    count = contract_parameters(ModelContract.model_validate({k: v for k, v in contract.items()
+                                                              if k in ModelContract.model_fields}),
+                                vocab, embedding, hidden, layers)
     parts = ([f"embedding {vocab}x{embedding}"] if embedding else []) + [
         f"{layers}-layer {contract['cell'].upper()} of {hidden}", f"linear {hidden}->{vocab}"]
     return count, ", ".join(parts)
@@ -169,8 +172,9 @@ class Program(Comparator):
             why = f"the run's structured output was tampered with ({run.tampering[0]})"
             return Verdict.of(0.0, why, why + ": no marks for checks of this run")
         try:
-            review = None if self.options.check == "convergence" else self._trust(run)
+            review = self._convergence_trust(run) if self.options.check == "convergence" else self._trust(run)
             fraction, reason, message, warnings = getattr(self, f"_{self.options.check}")(run, reference)
+            review = review or self._mismatched_probes(run)
         except _Failed as exc:
             text = str(exc)
             if run.ended:
@@ -183,14 +187,40 @@ class Program(Comparator):
         return Verdict.of(fraction, reason, message, warnings, review)
 
     def _trust(self, run: ProgramRun) -> str | None:
-        """None when the grader's recomputation confirmed the run's model, else why not; _Failed when
-        a model that built was never verified, which the harness always does right after the build."""
+        """None when both recomputations confirmed the run's model, else why not; _Failed when a
+        model that built was never verified, which the supervisor always does right after the build."""
         if run.build is None or not run.build.ok:
             return None  # the check fails on the build itself, with its own message
-        if run.verification is None:
+        if run.verification is None or run.verify_own is None:
             raise _Failed("the run reported its model but no verification of it (the harness sends one right after "
                           "the build), so the grader cannot trust its report")
-        return None if run.verification.status == "verified" else run.verification.detail
+        problems = [f"{where}: {v.detail}" for where, v in (("at your own sizes", run.verify_own),
+                                                             ("at sizes drawn for this run", run.verification))
+                    if v.status != "verified"]
+        if not problems and run.source_problems:  # a model that checks out, from code that is not the class
+            problems = [f"the model checks out, but {'; '.join(run.source_problems)}"]
+        return "; ".join(problems) or None
+
+    def _convergence_trust(self, run: ProgramRun) -> str | None:
+        """The retraining is the grader's own only when the supervisor trained the contract's model."""
+        if run.train is not None and run.train.ok and run.source_problems:
+            return f"the model checks out, but {'; '.join(run.source_problems)}"
+        if run.train is not None and run.train.ok and run.train.by != "grader":
+            detail = run.verify_own.detail if run.verify_own else "it was never verified"
+            return ("it is not the contract's architecture at your own sizes, so it was retrained by your own code and "
+                    f"its held-out loss comes from its own forward ({detail})")
+        return None
+
+    def _mismatched_probes(self, run: ProgramRun) -> str | None:
+        """Forward probes whose outputs are not the verified model's: a forward that behaves otherwise
+        at some shapes than at the verification's."""
+        if self.options.check not in ("forward", "variable_shapes") or run.forward is None:
+            return None
+        probes = run.forward.results[:1] if self.options.check == "forward" else run.forward.results[1:]
+        odd = [f"batch {p.batch}, sequence length {p.seq}" for p in probes if p.matches is False]
+        if odd:
+            return ("forward's outputs are not those of your verified model on its own weights at " + "; ".join(odd))
+        return None
 
     @staticmethod
     def _require(run: ProgramRun, *steps: str) -> None:
@@ -266,6 +296,11 @@ class Program(Comparator):
             self._require(run, "build", "train", "holdout")
         except _Failed as exc:
             raise _Failed(str(exc), warnings) from None
+        used, budget = run.train.settings, run.budget
+        if (used.steps, used.batch_size, used.seq_length) != (budget.steps, budget.batch_size, budget.seq_length) \
+                or run.train.steps != budget.steps:
+            raise _Failed(f"the retraining ran {run.train.steps} steps of {used.batch_size} x {used.seq_length}, not "
+                          f"the budget's {budget.steps} of {budget.batch_size} x {budget.seq_length}", warnings)
         loss = run.holdout_loss
         full, zero = limits["full"], limits["zero"]
         fraction = 1.0 if loss <= full else 0.0 if loss >= zero else (zero - loss) / (zero - full)

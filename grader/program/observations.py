@@ -86,6 +86,8 @@ class ForwardProbe(Step):
     logits: Shape | None = None
     hidden: list[Shape] = []
     finite: bool | None = None
+    matches: bool | None = Field(None, description="the outputs are those of the contract's model on the verified "
+                                 "build's weights from the same start; None when there is no verified build")
 
 
 class Forward(_Message):
@@ -106,7 +108,21 @@ class Generate(_Message):
     runs: list[GenerationRun]
 
 
+class TrainingSettings(_Message):
+    steps: int
+    batch_size: int
+    seq_length: int
+    seed: int
+    grad_clip: float | None
+    learning_rate: Any = Field(description="the notebook's value, as read; the retraining refuses one that is not "
+                               "a positive number")
+
+
 class Train(Step):
+    by: Literal["grader", "notebook"] = Field(description="grader: the contract's model at the notebook's verified "
+                                              "sizes, trained by the supervisor; notebook: the notebook's own model "
+                                              "trained in its own process, because it is not that architecture")
+    settings: TrainingSettings
     device: str
     steps: int = Field(ge=0)
     seconds: float
@@ -125,14 +141,7 @@ class Notices(_Message):
     notices: list[str]
 
 
-PROTOCOL: dict[str, type[_Message]] = {  # message kind -> its data, in the order the harness sends them
-    "load": Step, "values": Values, "build": Build, "verify": Verify, "init_hidden": InitHidden, "forward": Forward,
-    "backward": Backward, "generate": Generate, "train": Train, "holdout": Holdout, "sample": Sample,
-    "notices": Notices,
-}
-
-
-class Verification(BaseModel):
+class Verification(_Message):
     """Whether the grader, rebuilding the contract's architecture from the reported weights, got the
     outputs the run reported: `verified`; `differs` (the weights fit, the outputs do not); or
     `unverifiable` (the weights do not fit that architecture, or the model failed at the small sizes).
@@ -140,6 +149,13 @@ class Verification(BaseModel):
 
     status: Literal["verified", "differs", "unverifiable"]
     detail: str
+
+
+PROTOCOL: dict[str, type[_Message]] = {  # message kind -> its data, in the order the supervisor sends them
+    "load": Step, "values": Values, "build": Build, "verify_own": Verification, "verify": Verify,
+    "init_hidden": InitHidden, "forward": Forward, "backward": Backward, "generate": Generate, "train": Train,
+    "holdout": Holdout, "sample": Sample, "notices": Notices,
+}
 
 
 class RecordedComparison(BaseModel):
@@ -158,6 +174,8 @@ class ProgramRun(BaseModel):
     backend: str
     ended: str | None = Field(None, description="why the run stopped before the harness finished")
     tampering: list[str] = Field([], description="channel traffic the harness did not send")
+    source_problems: list[str] = Field([], description="what the notebook's text says against its model: no class "
+                                       "of the contract's name, or a stub __init__ or forward")
     wall_seconds: float
     cpu_seconds: float
     peak_memory_mib: float
@@ -167,9 +185,11 @@ class ProgramRun(BaseModel):
     load: Step | None = None
     values: dict[str, dict[str, Any]] = {}
     build: Build | None = None
+    verify_own: Verification | None = Field(None, description="the supervisor's recomputation of the build at the "
+                                            "notebook's own sizes")
     verify: Verify | None = None
-    verification: Verification | None = Field(None, description="the grader's recomputation of `verify`; None "
-                                              "when the run reported none")
+    verification: Verification | None = Field(None, description="the grader's recomputation of `verify` (the build "
+                                              "at sizes drawn for this run); None when the run reported none")
     init_hidden: InitHidden | None = None
     forward: Forward | None = None
     backward: Backward | None = None

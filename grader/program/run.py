@@ -2,16 +2,20 @@
 
 `ProgramSetup.load(spec, folder)` reads what every run shares (the corpus, the training split,
 the held-out windows and the characters that follow them) once per rubric; `observe(notebook,
-setup)` runs the harness on one notebook and validates its messages. The scored characters stay
-in this process: the held-out loss is computed here, from the logits the harness reports.
+setup)` runs the harness on one notebook, with verification sizes drawn for that run, and
+validates its messages. The scored characters stay in this process: the held-out loss is
+computed here, from the logits the supervisor reports.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import math
+import random
 import re
+import secrets
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +32,8 @@ from grader.sandbox.models import Limits
 from grader.sandbox.runner import run_python
 
 HARNESS = Path(__file__).with_name("harness.py")
+SANDBOX_SIDE = ["harness.py", "supervisor.py", "worker_control.py", "worker.py", "frames.py", "training.py",
+                "verify.py"]  # what runs in the sandbox: a change to any of them makes calibrations stale
 PROBES = [(4, 16), (1, 16), (4, 1), (3, 7)]  # (batch, seq): the first is the main forward check
 GENERATION_SEEDS = [1234, 1234, 4321]  # twice the same seed: the reproducibility check
 SAMPLE_LENGTH = 200
@@ -45,10 +51,9 @@ class ProgramSetup:
     folder: Path  # the rubric's folder: the spec's paths are relative to it
     chars: list[str]
     train_text: str
-    windows: list[list[int]]  # inputs of the scored windows: these go into the sandbox
-    targets: list[int]  # the character after each window: these never do
+    windows: list[list[int]]  # inputs of the scored windows, apart from each other: these go into the sandbox
+    targets: list[int]  # the character after each window, in no window: these never do
     unigram_loss: float  # the held-out loss of a model that knows only the training text's frequencies
-    probe: VerificationProbe  # the small build whose report the grader recomputes
     fingerprint_base: dict
 
     @classmethod
@@ -66,21 +71,21 @@ class ProgramSetup:
             raise ProgramSetupError(f"the held-out text has characters the training text never shows: "
                                     f"{''.join(unknown)[:40]!r}")
         length, count = spec.holdout.length, spec.holdout.count
-        if len(held) < length + count:
-            raise ProgramSetupError(f"the held-out text has {len(held)} characters, too few for {count} "
-                                    f"windows of {length}")
+        slots = len(held) // (length + 1)  # a window and the character it predicts, which no window holds
+        if slots < count:
+            raise ProgramSetupError(f"the held-out text has {len(held)} characters, too few for {count} separate "
+                                    f"windows of {length} and the character after each ({count * (length + 1)})")
         index = {c: i for i, c in enumerate(chars)}
         ids = np.array([index[c] for c in held], dtype=np.int64)
-        starts = np.sort(np.random.default_rng(spec.holdout.seed).choice(len(ids) - length, count, replace=False))
+        starts = (length + 1) * np.sort(np.random.default_rng(spec.holdout.seed).choice(slots, count, replace=False))
         windows = [ids[s:s + length].tolist() for s in starts]
         targets = [int(ids[s + length]) for s in starts]
         counts = Counter(train_text)
         unigram = -sum(math.log(counts[chars[t]] / len(train_text)) for t in targets) / count
         base = {"corpus": _sha(corpus), "held": _sha(held), "spec": spec.model_dump(
             include={"model", "training", "holdout", "generation"}, exclude={"training": {"device"}}),
-                "harness": _sha(HARNESS.read_text(encoding="utf-8"))}
-        probe = VerificationProbe.for_contract(spec.model, len(chars), spec.holdout.seed)
-        return cls(spec, folder, chars, train_text, windows, targets, unigram, probe, base)
+                "harness": _sha("".join(HARNESS.with_name(name).read_text(encoding="utf-8") for name in SANDBOX_SIDE))}
+        return cls(spec, folder, chars, train_text, windows, targets, unigram, base)
 
     def device(self, calibrated: set[str]) -> Device:
         """The device runs use here: cuda when asked for or (auto) when present and calibrated."""
@@ -119,17 +124,20 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _task(setup: ProgramSetup, device: Device, seed: int) -> dict:
+def _task(setup: ProgramSetup, device: Device, seed: int, probe: VerificationProbe, own_seed: int) -> dict:
     spec = setup.spec
     budget = spec.training.budgets[device]
+    wall = budget.wall_seconds
     return {
-        "constructor": spec.model.constructor, "init_hidden": spec.model.init_hidden, "input": spec.model.input,
-        "variables": spec.variables(), "defaults": spec.model.defaults, "chars": setup.chars,
-        "probes": PROBES, "learning_rate": spec.training.learning_rate, "threads": budget.threads,
+        "contract": spec.model.model_dump(), "variables": spec.variables(), "defaults": spec.model.defaults,
+        "chars": setup.chars, "probes": PROBES, "learning_rate": spec.training.learning_rate,
+        "threads": budget.threads, "wall_seconds": wall, "own_seed": own_seed,
+        "seconds": {"start": max(10.0, wall / 4), "step": max(2.0, min(20.0, wall / 10)), "generate": max(5.0, wall / 6)},
+        "max_answer_bytes": min(budget.memory_mib // 4, 256) * 1024 * 1024,
         "training": {"steps": budget.steps, "batch_size": budget.batch_size, "seq_length": budget.seq_length,
                      "seed": seed, "grad_clip": spec.training.grad_clip, "device": device},
         "windows": setup.windows,
-        "verification": {**setup.probe.task(), "seconds": max(2.0, min(20.0, budget.wall_seconds / 10))},
+        "verification": probe.task(),
         "generation": {**spec.generation.model_dump(include={"call", "provide", "gen_length", "max_length"}),
                        "seeds": GENERATION_SEEDS, "sample_length": SAMPLE_LENGTH},
     }
@@ -144,10 +152,13 @@ def limits_for(setup: ProgramSetup, device: Device) -> Limits:
 
 
 def observe(notebook: StudentNotebook, setup: ProgramSetup, device: Device = "cpu", *, seed: int | None = None,
-            backend: str = "auto") -> ProgramRun:
-    """Run the harness on `notebook`'s definitions; `seed` overrides the training seed (calibration)."""
+            backend: str = "auto", rng: random.Random | None = None) -> ProgramRun:
+    """Run the harness on `notebook`'s definitions; `seed` overrides the training seed (calibration).
+    The verification sizes and probe inputs are drawn from `rng`, by default fresh for each run."""
     seed = setup.spec.training.seed if seed is None else seed
-    files = {"task.json": json.dumps(_task(setup, device, seed)).encode(),
+    rng = rng or random.Random(secrets.randbits(64))
+    probe = VerificationProbe.draw(setup.spec.model, len(setup.chars), rng)
+    files = {"task.json": json.dumps(_task(setup, device, seed, probe, rng.getrandbits(64))).encode(),
              "student.py": notebook.source.encode("utf-8", "surrogateescape"),
              "train.txt": setup.train_text.encode("utf-8")}
     result = run_python(HARNESS, files=files, limits=limits_for(setup, device), backend=backend)
@@ -175,6 +186,8 @@ def observe(notebook: StudentNotebook, setup: ProgramSetup, device: Device = "cp
             continue
         if message.kind == "values":
             run.values = data.values
+        elif message.kind == "verify_own":
+            run.verify_own = data
         elif message.kind == "notices":
             run.notices = data.notices
         elif message.kind == "holdout":
@@ -187,14 +200,49 @@ def observe(notebook: StudentNotebook, setup: ProgramSetup, device: Device = "cp
         else:
             setattr(run, message.kind, data)
     _locate_errors(run, notebook)
+    run.source_problems = source_problems(notebook.source, setup.spec.model.class_name)
     if run.verify is not None:
         try:
-            run.verification = verify(setup.spec.model, setup.chars, setup.probe, run.verify)
+            run.verification = verify(setup.spec.model, setup.chars, probe, run.verify)
         except Exception as exc:  # numbers no model gives (validated, but odd) must cost this check, not the batch
             run.verification = Verification(status="unverifiable", detail=f"the grader could not recompute the "
                                             f"reported model: {type(exc).__name__}: {str(exc)[:300]}")
     run.recorded = _compare_recorded(notebook, run)
     return run
+
+
+STUB_METHODS = ("__init__", "forward")
+
+
+def source_problems(source: str, class_name: str) -> list[str]:
+    """What the notebook's own text says against a run whose model checks out: no class of the
+    contract's name, or its __init__ or forward a stub (only pass, ..., a docstring, `return None`
+    or a raise). The worker answers for whatever code the notebook holds; a model that verifies
+    although the class it names is a stub came from other code, and a person should look."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return []  # the run itself says what is wrong with the code
+    classes = [node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == class_name]
+    if not classes:
+        return [f"the notebook has no `class {class_name}` statement at top level"]
+    methods = {node.name: node for node in classes[-1].body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    return [f"`{class_name}.{name}` is a stub (its body only {_stub(methods[name])})" for name in STUB_METHODS
+            if name in methods and _stub(methods[name])]
+
+
+def _stub(function: ast.FunctionDef) -> str | None:
+    body = [s for s in function.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+    if not body:
+        return "holds a docstring or ..."
+    if all(isinstance(s, ast.Pass) for s in body):
+        return "passes"
+    if len(body) == 1 and isinstance(body[0], ast.Raise):
+        return "raises"
+    if len(body) == 1 and isinstance(body[0], ast.Return) and (
+            body[0].value is None or isinstance(body[0].value, ast.Constant) and body[0].value.value is None):
+        return "returns None"
+    return None
 
 
 def _locate_errors(run: ProgramRun, notebook: StudentNotebook) -> None:

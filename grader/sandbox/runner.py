@@ -38,6 +38,7 @@ MIB = 1024 * 1024
 TICK_SECONDS = 0.02  # how often the process tree is measured
 DRAIN_SECONDS = 1.0  # how long output may still arrive after the run has ended
 READ_BYTES = 1 << 16
+PID_NAMESPACE_VAR = "GRADER_SANDBOX_PID_NAMESPACE"  # "1": the run has a pid namespace of its own (bwrap)
 SANDBOX_UIDS = (1_000_000_000, 1_100_000_000)  # for root's sandboxes: unprivileged, used by no account
 NONE_WARNING = (
     "backend 'none' isolates nothing: the run could read every file the grader's user can read, use the "
@@ -213,7 +214,7 @@ def _execute(
     inside_harness = f"{bwrap.HARNESS_DIR}/{harness.name}" if chosen == "bwrap" else str(harness)
     argv = [sys.executable, "-I", "-B", "-u", bootstrap.__file__, json.dumps(config), inside_harness, *args]
     if chosen == "bwrap":
-        env = _environment(limits.threads, "/tmp", channel_write)
+        env = {**_environment(limits.threads, "/tmp", channel_write), PID_NAMESPACE_VAR: "1"}
         command = bwrap.command(
             bwrap.availability().executable, argv, workdir=workdir, read_only={inside_harness: harness},
             env=env, limits=limits, as_root=uid is not None,
