@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import inspect
 import json
 import os
@@ -36,7 +37,7 @@ from grader.batch import collect_answer_files
 from grader.errors import RubricError
 from grader.key import build_key
 from grader.export import RosterError, canvas_csv, final_grades, plain_csv, read_roster
-from grader.grading import Interrupted, counting_results, grade_into, rebuild_views
+from grader.grading import Interrupted, NotStored, counting_results, grade_into, rebuild_views
 from grader.lateness import gradescope_handed_in
 from grader.manual import MarksError, export_queue, read_queue
 from grader.program.calibration import CalibrationError, calibrate, calibration_path, thresholds, write_calibration
@@ -138,6 +139,11 @@ def cmd_grade(args: argparse.Namespace, out: Console, err: Console) -> int:
     rubric = _load(args.rubric, err)
     if rubric is None:
         return EXIT_RUBRIC
+    for part in getattr(args, "part", None) or ():
+        if part not in rubric.part_index:
+            hint = difflib.get_close_matches(part, list(rubric.part_index), n=1)
+            raise UsageError(f"--part: no part {part!r} in {args.rubric}{f' (did you mean {hint[0]!r}?)' if hint else ''}; "
+                             f"its parts are {', '.join(rubric.part_index)}")
     collected = collect_answer_files(args.paths, exclude=[Path(args.out)])
     files, problems = collected.files, collected.problems
     for problem in problems:
@@ -160,11 +166,15 @@ def cmd_grade(args: argparse.Namespace, out: Console, err: Console) -> int:
         raise UsageError(str(exc)) from None
     started = time.perf_counter()
     progress = _ProgressBar(err, enabled=not args.quiet)
+    parts = frozenset(getattr(args, "part", None) or ())
     try:
         handed_in = gradescope_handed_in(Path(args.paths[0])) if gradescope else None
         force = _regrade_selection(gradebook, files, args) if args.command == "regrade" else set()
         outcome = grade_into(gradebook, args.rubric, rubric, files, out_folder, jobs=args.jobs, on_graded=progress,
-                             handed_in=handed_in, force=force, rerun_code=getattr(args, "rerun_code", False))
+                             handed_in=handed_in, force=force, rerun_code=getattr(args, "rerun_code", False),
+                             parts=parts)
+    except NotStored as exc:
+        raise UsageError(f"--part: {exc}") from None
     except Interrupted as stop:
         progress.close()
         err.print(f"interrupted: {stop.graded} of {stop.total} submission(s) were graded and are kept in the "
@@ -185,7 +195,13 @@ def cmd_grade(args: argparse.Namespace, out: Console, err: Console) -> int:
     results.sort(key=lambda r: (r.student_id, r.source))
     if not args.quiet:
         out.print(_totals_table(rubric, results))
-        if outcome.graded:
+        if parts:
+            changed = outcome.changed
+            scores = (f"scores changed for {len(changed)}: {', '.join(map(printable, changed[:20]))}"
+                      f"{' ...' if len(changed) > 20 else ''}" if changed else "no score changed")
+            done = (f"rescored {', '.join(sorted(parts))} of {outcome.graded} submission(s) in {elapsed:.2f} s, every "
+                    f"other part as stored; {scores}")
+        elif outcome.graded:
             unchanged = f"; {outcome.reused} unchanged since an earlier run, not graded again" if outcome.reused else ""
             done = f"graded {outcome.graded} file(s) in {elapsed:.2f} s{unchanged}"
         else:
@@ -255,8 +271,7 @@ def cmd_marks_export(args: argparse.Namespace, out: Console, err: Console) -> in
         batch = gradebook.last_batch(rubric.assessment.id)
         if not batch:
             raise UsageError(f"{gradebook.path} has no finished run of {rubric.assessment.id}; run `grader grade` first")
-        queue = export_queue(rubric, [(source, content_hash, result) for source, content_hash, _, result, _ in batch],
-                             gradebook.marks())
+        queue = export_queue(rubric, [(m.source, m.content_hash, m.result) for m in batch], gradebook.marks())
     if args.file:
         _write(_output_file(args.file, "--file"), queue, "--file")
         rows = queue.count("\n") - 1
@@ -277,7 +292,7 @@ def cmd_marks_import(args: argparse.Namespace, out: Console, err: Console) -> in
     with _existing_gradebook(args) as gradebook:
         batch = gradebook.last_batch(rubric.assessment.id)
         try:
-            rows = read_queue(queue, rubric, {(source, content_hash) for source, content_hash, *_ in batch})
+            rows = read_queue(queue, rubric, {(m.source, m.content_hash) for m in batch})
         except MarksError as exc:
             err.print(Text(f"{len(exc.problems)} problem(s) in the marks file; nothing was recorded:", style="red"))
             for problem in exc.problems[:MAX_PROBLEMS_SHOWN]:
@@ -428,8 +443,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     grade = sub.add_parser("grade", help="grade answer files and write reports")
-    regrade = sub.add_parser("regrade", help="grade again, even if unchanged: all submissions, or --student's "
-                             "(notebooks are rescored from their recorded runs unless --rerun-code)")
+    regrade = sub.add_parser("regrade", help="grade again, even if unchanged: all submissions, or --student's, "
+                             "whole or only --part (notebooks are rescored from their recorded runs unless --rerun-code)")
     for command in (grade, regrade):
         command.add_argument("rubric", help="rubric YAML file")
         command.add_argument("paths", nargs="+", help="answer files (.json), notebooks (.ipynb) or folders of them")
@@ -443,6 +458,8 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--strict", action="store_true", help="exit with 1 if any answer file could not be read")
         command.set_defaults(run=cmd_grade)
     regrade.add_argument("--student", action="append", metavar="ID", help="only this student (repeat for more)")
+    regrade.add_argument("--part", action="append", metavar="PART", help="rescore only this part (its rubric id, "
+                         "e.g. q3.b; repeat for more) into the stored results, every other part kept as stored")
     regrade.add_argument("--rerun-code", action="store_true", help="run the notebooks' code again instead of "
                          "rescoring their recorded runs (after a run cut short by the machine, say)")
 

@@ -133,6 +133,20 @@ def count_totals(assessment: Assessment, questions: list[QuestionResult]) -> Non
         question.counted = question.id in counted
 
 
+def retotal(assessment: Assessment, result: SubmissionResult) -> None:
+    """Count a result's question and submission totals again from its parts, after parts were
+    marked by a person or rescored (which may change the best questions of a `choose` group)."""
+    for question in result.questions:
+        question.marks = sum(p.marks for p in question.parts)
+        question.auto_score = _round(sum(p.auto_score for p in question.parts))
+        question.manual_marks = sum(p.manual_marks for p in question.parts)
+    count_totals(assessment, result.questions)
+    marks = {q.id: q.marks for q in result.questions}
+    result.max_score = sum(marks[qid] for qid in assessment.counted(marks))
+    result.score = _round(sum(q.auto_score for q in result.questions if q.counted))
+    result.manual_pending = sum(q.manual_marks for q in result.questions)
+
+
 def grade_submission(rubric: Rubric, key: AnswerKey, submission: Submission) -> SubmissionResult:
     """Score one submission; always returns a result, whatever the submission holds."""
     started = time.perf_counter()
