@@ -159,9 +159,12 @@ def cmd_grade(args: argparse.Namespace, out: Console, err: Console) -> int:
         return EXIT_USAGE
     gradescope = _output_file(args.gradescope, "--gradescope") if args.gradescope else None
     out_folder = _output_folder(args.out, "--out")
+    path = _output_file(args.gradebook, "--gradebook") if args.gradebook else out_folder / GRADEBOOK_NAME
+    if getattr(args, "part", None) and not path.is_file():
+        raise UsageError(f"--part: no gradebook at {path} to rescore; run `grader grade` first (with the same --out "
+                         "or --gradebook)")
     try:
-        gradebook = Gradebook(_output_file(args.gradebook, "--gradebook") if args.gradebook
-                              else out_folder / GRADEBOOK_NAME)
+        gradebook = Gradebook(path)
     except GradebookError as exc:
         raise UsageError(str(exc)) from None
     started = time.perf_counter()

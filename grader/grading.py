@@ -142,7 +142,8 @@ def _stored_digests(gradebook: Gradebook, rubric: Rubric, files: list[Path],
                         f"scores to keep: {', '.join(absent[:10])}{' ...' if len(absent) > 10 else ''}; "
                         "grade them with `grader grade` (which grades whole files)")
     first = identities[0]
-    layout = [(q.id, [p.id for p in q.parts]) for q in gradebook.stored(first, stored[first.source, first.content_hash])[0].questions]
+    sample = gradebook.stored(first, stored[first.source, first.content_hash])[0]
+    layout = [(q.id, [p.id for p in q.parts]) for q in sample.questions]
     expected = [(q.id, [p.id for p in q.parts]) for q in rubric.assessment.questions]
     if layout != expected:
         raise NotStored(f"the rubric's questions and parts are no longer those of the stored results (run "

@@ -10,8 +10,8 @@ grades nothing, a changed file is graded again, and a changed rubric grades agai
 
 Every score is also a row of `scores`, naming the run that gave it, so the gradebook can be
 queried as a relational database (which run gave which score); `results` keeps the whole
-SubmissionResult and its rendered documents, from which the report folder is rebuilt. Schema versions are `PRAGMA user_version`;
-`MIGRATIONS[n]` takes a gradebook from version n to n + 1.
+SubmissionResult and its rendered documents, from which the report folder is rebuilt. Schema
+versions are `PRAGMA user_version`; `MIGRATIONS[n]` takes a gradebook from version n to n + 1.
 """
 
 from __future__ import annotations

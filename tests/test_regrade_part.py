@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from grader.cli import main
+from grader.store import Gradebook
 from tests.conftest import ROOT
 from tests.test_manual_marks import export, write_queue
 
@@ -76,10 +77,11 @@ def test_only_the_part_named_is_rescored_and_the_history_keeps_both_runs(course,
         assert differing == ({"q5", "total"} if student in ("published-solution", "s006") else set())
     assert (after_rows["published-solution"]["q5"], after_rows["published-solution"]["total"]) == ("2.4", "8.4")
     assert (out / "students" / "s001" / "feedback.md").read_bytes() == before_feedback
-    assert "**Total:** 8.4 / 18" in (out / "students" / "published-solution" / "feedback.md").read_text(encoding="utf-8")
+    feedback = (out / "students" / "published-solution" / "feedback.md").read_text(encoding="utf-8")
+    assert "**Total:** 8.4 / 18" in feedback
 
     db = sqlite3.connect(out / "gradebook.sqlite")
-    assert db.execute("SELECT id, status, graded FROM runs ORDER BY id").fetchall() == [(1, "finished", 6), (2, "finished", 6)]
+    assert db.execute("SELECT id, status, graded FROM runs").fetchall() == [(1, "finished", 6), (2, "finished", 6)]
     history = "SELECT sc.run_id, sc.score FROM scores sc JOIN submissions s ON s.id = sc.submission_id " \
               "WHERE s.student_id = ? AND sc.part = ? ORDER BY sc.run_id, sc.digest"
     assert db.execute(history, ("published-solution", "q5.c")).fetchall() == [(1, 1.0), (2, 0.4)]
@@ -88,7 +90,8 @@ def test_only_the_part_named_is_rescored_and_the_history_keeps_both_runs(course,
 
     # a full grade applies the rubric's other change too: q5.a was kept, not rescored
     assert main(["grade", str(rubric), str(subs), "--out", str(out), "--quiet", "--jobs", "1"]) == 0
-    assert parts(out)["published-solution"]["q5.a"]["auto_score"] < after_parts["published-solution"]["q5.a"]["auto_score"]
+    q5a = after_parts["published-solution"]["q5.a"]["auto_score"]
+    assert parts(out)["published-solution"]["q5.a"]["auto_score"] < q5a
 
 
 def test_manual_marks_outlast_a_part_regrade(course, capsys, tmp_path):
@@ -134,6 +137,9 @@ def test_a_part_regrade_needs_stored_results_of_the_files_as_they_are(course, ca
     assert "1 file(s) are new or changed since the last run" in capsys.readouterr().err
     (subs / "s006-alan.json").write_text(original, encoding="utf-8")
     assert regrade(rubric, subs, tmp_path / "elsewhere", "--part", "q5.c") == 2
+    assert "no gradebook at" in capsys.readouterr().err and not (tmp_path / "elsewhere" / "gradebook.sqlite").exists()
+    Gradebook(tmp_path / "empty.sqlite").close()
+    assert regrade(rubric, subs, out, "--part", "q5.c", "--gradebook", str(tmp_path / "empty.sqlite")) == 2
     assert "has no finished run of dl-quiz" in capsys.readouterr().err
     rubric.write_text(re.sub(r"      - id: q8\n", "      - id: q8x\n", rubric.read_text(encoding="utf-8")),
                       encoding="utf-8")
