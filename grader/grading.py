@@ -18,6 +18,7 @@ from grader.key import build_key
 from grader.output import render_student_reports, write_views
 from grader.program.submission import program_fingerprint
 from grader.results import SubmissionResult
+from grader.roster import Roster
 from grader.rubric import Assessment, Rubric
 from grader.lateness import apply_lateness
 from grader.manual import apply_marks
@@ -39,6 +40,7 @@ class RunOutcome:
     entries: list[Recorded]  # in batch order
     graded: int  # graded in this run
     reused: int  # unchanged since an earlier run
+    roster: Roster | None  # the gradebook's, which the views used
     changed: list[str] = field(default_factory=list)  # a part regrade: students whose rescored parts score differently
 
 
@@ -66,11 +68,12 @@ def _identify(path: Path, handed_in: str | None) -> SubmissionFile:
 def grade_into(gradebook: Gradebook, rubric_path: str | Path, rubric: Rubric, files: list[Path], out: Path,
                jobs: int | None = None, on_graded: Callable[[int, int], None] = lambda done, total: None,
                handed_in: str | None = None, force: set[Path] = frozenset(), rerun_code: bool = False,
-               parts: frozenset[str] = frozenset()) -> RunOutcome:
+               parts: frozenset[str] = frozenset(), roster: Roster | None = None) -> RunOutcome:
     """Grade `files` against the rubric into `gradebook` and rebuild the view in `out`. `handed_in`
     (ISO time) overrides the files' modification times, as Gradescope's metadata does. Files in
     `force` are graded again even if recorded; with `rerun_code`, their notebooks' code runs again
-    too instead of their recorded runs being rescored.
+    too instead of their recorded runs being rescored. A `roster` is stored once the run has finished,
+    for its views and every later command's.
 
     With `parts` (`grader regrade --part`), the files in `force` have only those parts rescored,
     into their results as the last finished run shows them; the other files keep those results
@@ -121,10 +124,12 @@ def grade_into(gradebook: Gradebook, rubric_path: str | Path, rubric: Rubric, fi
         gradebook.finish_run(run_id, "interrupted", done, reused)
         raise Interrupted(done, len(pending)) from None
     gradebook.finish_run(run_id, "finished", len(pending), reused, members=list(zip(identities, shows)))
-    shown = rebuild_views(gradebook, rubric, out)
+    if roster is not None:
+        gradebook.store_roster(roster)
+    view = rebuild_views(gradebook, rubric, out)
     return RunOutcome(run_id, [Recorded(result, documents, taken or 0.0)
-                               for (result, documents), taken in zip(shown, seconds)], len(pending), reused,
-                      sorted(changed))
+                               for (result, documents), taken in zip(view.entries, seconds)], len(pending), reused,
+                      view.roster, sorted(changed))
 
 
 def _stored_digests(gradebook: Gradebook, rubric: Rubric, files: list[Path],
@@ -174,10 +179,23 @@ def rescored(stored: SubmissionResult, fresh: SubmissionResult, parts: frozenset
     return result
 
 
-def current_results(gradebook: Gradebook, rubric: Rubric) -> tuple[list[tuple[SubmissionResult, dict[str, str]]],
-                                                                   dict[int, int]]:
+@dataclass
+class View:
+    """What the report folder shows: the last finished run's results with the marks people gave,
+    which of them a later submission of the same student supersedes, and the roster."""
+
+    entries: list[tuple[SubmissionResult, dict[str, str]]]  # results and documents, in batch order
+    superseded: dict[int, int]
+    roster: Roster | None
+
+    def counting(self) -> list[SubmissionResult]:
+        """One result per student: the submission that counts."""
+        return [result for i, (result, _) in enumerate(self.entries) if i not in self.superseded]
+
+
+def current_results(gradebook: Gradebook, rubric: Rubric) -> View:
     """The assessment's last finished run, with the marks people gave (feedback rendered again for
-    the students they concern), and which submissions a later one of the same student supersedes."""
+    the students they concern), and the gradebook's roster."""
     marks: dict[tuple[str, str], dict[tuple[str, str], Mark]] = {}
     for (source, content_hash, part, criterion), mark in gradebook.marks().items():
         marks.setdefault((source, content_hash), {})[(part, criterion)] = mark
@@ -188,20 +206,14 @@ def current_results(gradebook: Gradebook, rubric: Rubric) -> tuple[list[tuple[Su
         final = apply_lateness(apply_marks(member.result, own or {}, rubric.assessment), member.handed_in,
                                rubric.assessment)
         shown.append((final, member.documents if final is member.result else render_student_reports(final)))
-    return shown, superseded(batch)
+    return View(shown, superseded(batch), gradebook.roster())
 
 
-def rebuild_views(gradebook: Gradebook, rubric: Rubric, out: Path) -> list[tuple[SubmissionResult, dict[str, str]]]:
-    """Write the report folder from the gradebook; returns what it wrote, in batch order."""
-    shown, others = current_results(gradebook, rubric)
-    write_views(out, rubric.assessment, shown, others)
-    return shown
-
-
-def counting_results(gradebook: Gradebook, rubric: Rubric) -> list[SubmissionResult]:
-    """One result per student: the submission that counts, with its marks."""
-    shown, others = current_results(gradebook, rubric)
-    return [result for i, (result, _) in enumerate(shown) if i not in others]
+def rebuild_views(gradebook: Gradebook, rubric: Rubric, out: Path) -> View:
+    """Write the report folder from the gradebook; returns what it wrote."""
+    view = current_results(gradebook, rubric)
+    write_views(out, rubric.assessment, view.entries, view.superseded, view.roster)
+    return view
 
 
 def superseded(batch: list[Stored]) -> dict[int, int]:

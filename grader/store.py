@@ -22,12 +22,13 @@ import hashlib
 import json
 import os
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 from grader import __version__
 from grader.results import SubmissionResult
+from grader.roster import ROSTER_FIELDS, Roster, Student
 from grader.textsafety import encodable
 
 MIGRATIONS = [
@@ -72,6 +73,14 @@ MIGRATIONS = [
     ALTER TABLE scores ADD COLUMN run_id INTEGER REFERENCES runs(id);
     UPDATE scores SET run_id = (SELECT run_id FROM results r
                                 WHERE r.submission_id = scores.submission_id AND r.digest = scores.digest);
+    """,
+    # the course roster, the latest one stored in use
+    """
+    CREATE TABLE rosters (id INTEGER PRIMARY KEY, file TEXT NOT NULL, stored TEXT NOT NULL);
+    CREATE TABLE roster_students (
+        roster_id INTEGER NOT NULL REFERENCES rosters(id), position INTEGER NOT NULL, id TEXT NOT NULL,
+        name TEXT NOT NULL, email TEXT NOT NULL, section TEXT NOT NULL, canvas_id TEXT NOT NULL,
+        sis_user_id TEXT NOT NULL, sis_login_id TEXT NOT NULL, PRIMARY KEY (roster_id, position));
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -244,6 +253,31 @@ class Gradebook:
         runs = self.db.execute("SELECT part, MIN(run_id) FROM scores WHERE submission_id = ? AND digest = ? "
                                "GROUP BY part", (submission_id, digest)).fetchall()
         return SubmissionResult.model_validate_json(result), dict(runs)
+
+    # --- the roster -------------------------------------------------------------------------------
+    def roster(self) -> Roster | None:
+        """The roster stored last, or None if none was ever given."""
+        row = self.db.execute("SELECT id, file FROM rosters ORDER BY id DESC LIMIT 1").fetchone()
+        if row is None:
+            return None
+        students = self.db.execute(f"SELECT {', '.join(ROSTER_FIELDS)} FROM roster_students WHERE roster_id = ? "
+                                   "ORDER BY position", (row[0],)).fetchall()
+        return Roster([Student(*values) for values in students], row[1])
+
+    def store_roster(self, roster: Roster) -> bool:
+        """Keep `roster` for later commands, unless it has the same students as the one stored last;
+        returns whether it was stored."""
+        current = self.roster()
+        if current is not None and current.students == roster.students:
+            return False
+        with self.transaction():
+            roster_id = self.db.execute("INSERT INTO rosters (file, stored) VALUES (?, ?)",
+                                        (encodable(roster.file), _now())).lastrowid
+            self.db.executemany(
+                f"INSERT INTO roster_students (roster_id, position, {', '.join(ROSTER_FIELDS)}) "
+                f"VALUES (?, ?, {', '.join('?' * len(ROSTER_FIELDS))})",
+                [(roster_id, position, *astuple(student)) for position, student in enumerate(roster.students)])
+        return True
 
     # --- manual marks -----------------------------------------------------------------------------
     def marks(self) -> dict[tuple[str, str, str, str], Mark]:

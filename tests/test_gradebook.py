@@ -213,8 +213,8 @@ def test_a_version_3_gradebook_gains_the_runs_behind_each_score(tmp_path):
     assert grade(str(subs), "--out", str(out), "--jobs", "1") == 0
     first = views(out)
     old = sqlite3.connect(out / "gradebook.sqlite")  # as grader's schema 3 left it
-    old.executescript("ALTER TABLE run_members DROP COLUMN digest; ALTER TABLE scores DROP COLUMN run_id; "
-                      "PRAGMA user_version = 3;")
+    old.executescript("DROP TABLE roster_students; DROP TABLE rosters; ALTER TABLE run_members DROP COLUMN digest; "
+                      "ALTER TABLE scores DROP COLUMN run_id; PRAGMA user_version = 3;")
     old.close()
     assert grade(str(subs), "--out", str(out), "--jobs", "1") == 0  # migrated, and nothing to grade again
     assert views(out) == first
