@@ -13,16 +13,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.batch import Graded, grade_files, rendered
+from grader.batch import Graded, Rescore, grade_files
 from grader.key import build_key
 from grader.output import render_student_reports, write_views
 from grader.program.submission import program_fingerprint
 from grader.results import SubmissionResult
 from grader.roster import Roster
-from grader.rubric import Assessment, Rubric
+from grader.rubric import Rubric
 from grader.lateness import apply_lateness
 from grader.manual import apply_marks
-from grader.scoring import retotal
 from grader.store import Gradebook, Mark, Stored, SubmissionFile, grading_digest
 from grader.textsafety import encodable
 
@@ -83,9 +82,9 @@ def grade_into(gradebook: Gradebook, rubric_path: str | Path, rubric: Rubric, fi
     identities = [_identify(path, handed_in) for path in files]
     shows = [digest] * len(files)  # the digest of the result each member of the run shows
     if parts:
-        base_run, stored = _stored_digests(gradebook, rubric, files, identities)
+        base_run, base = _stored_digests(gradebook, rubric, files, identities)
         digest = _part_digest(digest, parts, base_run, [i for path, i in zip(files, identities) if path in force])
-        shows = [digest if path in force else stored[i.source, i.content_hash] for path, i in zip(files, identities)]
+        shows = [digest if path in force else stored for path, stored in zip(files, base)]
     run_id = gradebook.begin_run(encodable(str(rubric_path)), rubric.assessment.id, digest, len(files))
     seconds: list[float | None] = [None if path in force and not parts else gradebook.seconds(identity, shown)
                                    for path, identity, shown in zip(files, identities, shows)]
@@ -95,21 +94,22 @@ def grade_into(gradebook: Gradebook, rubric_path: str | Path, rubric: Rubric, fi
     recorded_runs = {files[i]: run for i in pending if fingerprint and not (rerun_code and files[i] in force)
                      for run in [gradebook.program_run(identities[i], fingerprint)] if run is not None}
     reused = len(files) - len(pending)
+    rescore = Rescore(parts, {files[i]: gradebook.result_json(identities[i], base[i]) for i in pending}) \
+        if parts else None
     done, changed = 0, []
 
     def record(graded: Graded) -> None:
         nonlocal done
         i = where[graded.path]
         seconds[i], result = graded.result.duration_s, graded.result.model_copy(update={"duration_s": 0.0})
-        documents, kept = graded.documents, None
+        kept = None
         if parts:
-            before, runs = gradebook.stored(identities[i], stored[identities[i].source, identities[i].content_hash])
-            result = rescored(before, result, parts, rubric.assessment)
-            documents = rendered(render_student_reports, result)
-            kept = {part: run for part, run in runs.items() if part not in parts}
-            if _part_scores(before, parts) != _part_scores(result, parts):
+            before = gradebook.part_scores(identities[i], base[i])
+            kept = {part: run for part, (run, _) in before.items() if part not in parts}
+            if any(before[p.id][1] != sorted((c.id, c.marks, c.score) for c in p.criteria)
+                   for p in result.parts() if p.id in parts):
                 changed.append(result.student_id)
-        gradebook.record(run_id, identities[i], digest, result, documents, seconds[i],
+        gradebook.record(run_id, identities[i], digest, result, graded.documents, seconds[i],
                          (fingerprint, graded.program_run) if fingerprint and graded.program_run else None,
                          replace=graded.path in force, kept=kept)
         done += 1
@@ -117,9 +117,8 @@ def grade_into(gradebook: Gradebook, rubric_path: str | Path, rubric: Rubric, fi
 
     try:
         if pending:
-            grade_files(rubric_path, [files[i] for i in pending], jobs=jobs,
-                        render=None if parts else render_student_reports, on_result=record,
-                        recorded_runs=recorded_runs)
+            grade_files(rubric_path, [files[i] for i in pending], jobs=jobs, render=render_student_reports,
+                        on_result=record, recorded_runs=recorded_runs, rescore=rescore)
     except KeyboardInterrupt:
         gradebook.finish_run(run_id, "interrupted", done, reused)
         raise Interrupted(done, len(pending)) from None
@@ -133,9 +132,9 @@ def grade_into(gradebook: Gradebook, rubric_path: str | Path, rubric: Rubric, fi
 
 
 def _stored_digests(gradebook: Gradebook, rubric: Rubric, files: list[Path],
-                    identities: list[SubmissionFile]) -> tuple[int, dict[tuple[str, str], str]]:
-    """The last finished run and its members' result digests, if every file is among them as it is
-    now and its results have the rubric's questions and parts; NotStored otherwise."""
+                    identities: list[SubmissionFile]) -> tuple[int, list[str]]:
+    """The last finished run and the digest of each file's result in it, if every file is there as
+    it is now and the results have the rubric's questions and parts; NotStored otherwise."""
     last = gradebook.last_members(rubric.assessment.id)
     if last is None:
         raise NotStored(f"{gradebook.path} has no finished run of {rubric.assessment.id} to rescore; "
@@ -146,37 +145,19 @@ def _stored_digests(gradebook: Gradebook, rubric: Rubric, files: list[Path],
         raise NotStored(f"{len(absent)} file(s) are new or changed since the last run, so they have no stored "
                         f"scores to keep: {', '.join(absent[:10])}{' ...' if len(absent) > 10 else ''}; "
                         "grade them with `grader grade` (which grades whole files)")
-    first = identities[0]
-    sample = gradebook.stored(first, stored[first.source, first.content_hash])[0]
-    layout = [(q.id, [p.id for p in q.parts]) for q in sample.questions]
-    expected = [(q.id, [p.id for p in q.parts]) for q in rubric.assessment.questions]
-    if layout != expected:
+    digests = [stored[i.source, i.content_hash] for i in identities]
+    sample = SubmissionResult.model_validate_json(gradebook.result_json(identities[0], digests[0]))
+    if [(q.id, [p.id for p in q.parts]) for q in sample.questions] != \
+            [(q.id, [p.id for p in q.parts]) for q in rubric.assessment.questions]:
         raise NotStored(f"the rubric's questions and parts are no longer those of the stored results (run "
                         f"{base_run}), so parts cannot be rescored alone; regrade whole files with `grader regrade` "
                         "without --part")
-    return base_run, stored
+    return base_run, digests
 
 
 def _part_digest(digest: str, parts: frozenset[str], base_run: int, rescored: list[SubmissionFile]) -> str:
     key = [digest, sorted(parts), base_run, sorted((f.source, f.content_hash) for f in rescored)]
     return hashlib.sha256(json.dumps(key).encode()).hexdigest()
-
-
-def _part_scores(result: SubmissionResult, parts: frozenset[str]) -> list:
-    return [(p.id, p.marks, [c.score for c in p.criteria]) for p in result.parts() if p.id in parts]
-
-
-def rescored(stored: SubmissionResult, fresh: SubmissionResult, parts: frozenset[str],
-             assessment: Assessment) -> SubmissionResult:
-    """`stored` with `parts` as `fresh` scored them (the whole file graded again, so that
-    follow-through sees every earlier answer just as a full grade would) and its totals counted again;
-    its other parts, errors and warnings stay as stored."""
-    new = {part.id: part for part in fresh.parts()}
-    result = stored.model_copy(deep=True)
-    for question in result.questions:
-        question.parts = [new[part.id] if part.id in parts else part for part in question.parts]
-    retotal(assessment, result)
-    return result
 
 
 @dataclass

@@ -244,15 +244,23 @@ class Gradebook:
                                "JOIN submissions s ON s.id = m.submission_id WHERE m.run_id = ?", (run_id,)).fetchall()
         return run_id, {(source, content_hash): digest for source, content_hash, digest in rows}
 
-    def stored(self, file: SubmissionFile, digest: str) -> tuple[SubmissionResult, dict[str, int]]:
-        """A recorded result and, for each of its parts, the run that gave that part's scores."""
-        submission_id, result = self.db.execute(
-            "SELECT s.id, r.result FROM results r JOIN submissions s ON s.id = r.submission_id "
-            "WHERE s.source = ? AND s.content_hash = ? AND r.digest = ?",
-            (file.source, file.content_hash, digest)).fetchone()
-        runs = self.db.execute("SELECT part, MIN(run_id) FROM scores WHERE submission_id = ? AND digest = ? "
-                               "GROUP BY part", (submission_id, digest)).fetchall()
-        return SubmissionResult.model_validate_json(result), dict(runs)
+    def result_json(self, file: SubmissionFile, digest: str) -> str:
+        """A recorded result, as the JSON it is stored as."""
+        return self.db.execute("SELECT r.result FROM results r JOIN submissions s ON s.id = r.submission_id "
+                               "WHERE s.source = ? AND s.content_hash = ? AND r.digest = ?",
+                               (file.source, file.content_hash, digest)).fetchone()[0]
+
+    def part_scores(self, file: SubmissionFile,
+                    digest: str) -> dict[str, tuple[int, list[tuple[str, float, float | None]]]]:
+        """A recorded result's scores by part: the run that gave them, and (criterion, marks, score)
+        of each criterion in criterion order."""
+        parts: dict[str, tuple[int, list]] = {}
+        for part, run_id, criterion, marks, score in self.db.execute(
+                "SELECT sc.part, sc.run_id, sc.criterion, sc.marks, sc.score FROM scores sc "
+                "JOIN submissions s ON s.id = sc.submission_id WHERE s.source = ? AND s.content_hash = ? "
+                "AND sc.digest = ? ORDER BY sc.part, sc.criterion", (file.source, file.content_hash, digest)):
+            parts.setdefault(part, (run_id, []))[1].append((criterion, marks, score))
+        return parts
 
     # --- the roster -------------------------------------------------------------------------------
     def roster(self) -> Roster | None:
