@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from grader.batch import collect_answer_files
 from grader.cli import main
+from grader.grading import Interrupted, grade_into
 from grader.key import build_key
 from grader.rubric import load_rubric
 from grader.scoring import grade_submission, rescore_parts
@@ -166,3 +168,24 @@ def test_a_part_rescored_alone_scores_as_in_a_full_grade_follow_through_included
             assert alone.model_dump(exclude={"duration_s"}) == full.model_dump(exclude={"duration_s"}), (path, part.id)
             carried += any(c.follow_through and c.follow_through.consistent for c in part.criteria)
     assert carried or name != "lab8"  # lab 8's samples carry errors forward: the case that needs care
+
+
+def test_a_part_regrade_cut_short_resumes_where_it_stopped(course):
+    rubric, subs, out = course
+    tighten(rubric)
+    files, loaded, q5c = collect_answer_files([subs]).files, load_rubric(rubric), frozenset({"q5.c"})
+
+    def stop_after_two(done: int, total: int) -> None:
+        if done == 2:
+            raise KeyboardInterrupt
+
+    book = Gradebook(out / "gradebook.sqlite")
+    try:
+        with pytest.raises(Interrupted):
+            grade_into(book, rubric, loaded, files, out, jobs=1, on_graded=stop_after_two, force=set(files), parts=q5c)
+        outcome = grade_into(book, rubric, loaded, files, out, jobs=1, force=set(files), parts=q5c)
+    finally:
+        book.close()
+    assert (outcome.graded, outcome.reused) == (4, 2)  # the two recorded before the stop stand
+    assert {s: p["q5.c"]["auto_score"] for s, p in parts(out).items() if s in ("published-solution", "s006")} == \
+        {"published-solution": 0.4, "s006": 0.4}
