@@ -27,7 +27,7 @@ from grader.kinds._values import short
 from grader.program.submission import read_notebook_submission
 from grader.results import SubmissionResult
 from grader.rubric import Rubric, load_rubric
-from grader.scoring import grade_submission
+from grader.scoring import grade_submission, rescore_parts
 from grader.submission import Submission, read_answer_file
 
 Render = Callable[[SubmissionResult], dict[str, str]]
@@ -85,22 +85,38 @@ def collect_answer_files(paths: Iterable[str | Path], exclude: Iterable[Path] = 
     return collected
 
 
+@dataclass(frozen=True)
+class Rescore:
+    """Score only `parts`, into each file's stored result (JSON, by path): `grader regrade --part`."""
+
+    parts: frozenset[str]
+    stored: dict[Path, str]
+
+
 def grade_file(rubric: Rubric, key: AnswerKey, path: Path) -> SubmissionResult:
     """Grade one answer file or notebook (whose code runs in the sandbox when the rubric has a
     program); never raises: a grading bug becomes this file's internal error."""
     return _grade(rubric, key, path, None)[0]
 
 
-def _grade(rubric: Rubric, key: AnswerKey, path: Path, recorded_run: str | None) -> tuple[SubmissionResult, str | None]:
+def _grade(rubric: Rubric, key: AnswerKey, path: Path, recorded_run: str | None,
+           into: tuple[str, frozenset[str]] | None = None) -> tuple[SubmissionResult, str | None]:
     """The result, and the notebook's run as JSON when it ran now (None when `recorded_run`, an
-    earlier run of the same content, was used instead, or there is no run)."""
+    earlier run of the same content, was used instead, or there is no run). With `into` (a stored
+    result's JSON and parts), only those parts are scored, into that result."""
+
+    def score(submission: Submission) -> SubmissionResult:
+        if into is None:
+            return grade_submission(rubric, key, submission)
+        return rescore_parts(rubric, key, submission, SubmissionResult.model_validate_json(into[0]), into[1])
+
     try:
         if path.suffix.lower() != ".ipynb":
-            return grade_submission(rubric, key, read_answer_file(path)), None
+            return score(read_answer_file(path)), None
         reused = json.loads(recorded_run) if recorded_run is not None else None
         submission = read_notebook_submission(path, rubric, recorded_run=reused)
         fresh = json.dumps(submission.program) if submission.program is not None and reused is None else None
-        return grade_submission(rubric, key, submission), fresh
+        return score(submission), fresh
     except Exception as exc:
         return _internal_error(rubric, key, path, f"{type(exc).__name__}: {short(str(exc))}"), None
 
@@ -139,10 +155,11 @@ def _init_worker(rubric_path: str, render: Render | None) -> None:
     _worker = (rubric, build_key(rubric), render)
 
 
-def _grade_in_worker(path: str, recorded_run: str | None) -> tuple[str, dict[str, str], str | None]:
+def _grade_in_worker(path: str, recorded_run: str | None,
+                     into: tuple[str, frozenset[str]] | None) -> tuple[str, dict[str, str], str | None]:
     assert _worker is not None
     rubric, key, render = _worker
-    result, program_run = _grade(rubric, key, Path(path), recorded_run)
+    result, program_run = _grade(rubric, key, Path(path), recorded_run, into)
     documents = rendered(render, result)
     return result.model_dump_json(), documents, program_run
 
@@ -162,13 +179,18 @@ def _stop(pool: ProcessPoolExecutor) -> None:
 
 def grade_files(rubric_path: str | Path, files: list[Path], jobs: int | None = None, render: Render | None = None,
                 on_result: Callable[[Graded], None] = lambda graded: None,
-                recorded_runs: dict[Path, str] | None = None) -> list[SubmissionResult]:
+                recorded_runs: dict[Path, str] | None = None, rescore: Rescore | None = None) -> list[SubmissionResult]:
     """Grade `files` with `jobs` processes (default: all cores), calling `on_result` as each finishes.
 
     `render` (a module-level function, as it runs in the workers) turns a result into documents;
-    `recorded_runs` are earlier sandboxed runs of notebooks (JSON, by path) to use instead of running them.
+    `recorded_runs` are earlier sandboxed runs of notebooks (JSON, by path) to use instead of running them;
+    with `rescore`, only its parts are scored, into the files' stored results.
     """
     recorded_runs = recorded_runs or {}
+
+    def into(path: Path) -> tuple[str, frozenset[str]] | None:
+        return None if rescore is None else (rescore.stored[path], rescore.parts)
+
     rubric = load_rubric(rubric_path)
     key = build_key(rubric)
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(files) or 1))
@@ -181,7 +203,7 @@ def grade_files(rubric_path: str | Path, files: list[Path], jobs: int | None = N
 
     if jobs == 1:
         for path in files:
-            result, program_run = _grade(rubric, key, path, recorded_runs.get(path))
+            result, program_run = _grade(rubric, key, path, recorded_runs.get(path), into(path))
             deliver(path, result, program_run=program_run)
         return results
 
@@ -192,7 +214,8 @@ def grade_files(rubric_path: str | Path, files: list[Path], jobs: int | None = N
         # inherits its thread pool's locks and can hang on its first torch call
         with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(str(rubric_path), render),
                                  mp_context=multiprocessing.get_context("forkserver")) as pool:
-            futures = {pool.submit(_grade_in_worker, str(path), recorded_runs.get(path)): path for path in pending}
+            futures = {pool.submit(_grade_in_worker, str(path), recorded_runs.get(path), into(path)): path
+                       for path in pending}
             try:
                 for future in as_completed(futures):
                     try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import inspect
 import json
 import os
@@ -35,12 +36,13 @@ from grader.audit import audit_file, render_audit
 from grader.batch import collect_answer_files
 from grader.errors import RubricError
 from grader.key import build_key
-from grader.export import RosterError, canvas_csv, final_grades, plain_csv, read_roster
-from grader.grading import Interrupted, counting_results, grade_into, rebuild_views
+from grader.export import canvas_csv, final_grades, plain_csv
+from grader.grading import Interrupted, NotStored, current_results, grade_into, rebuild_views
 from grader.lateness import gradescope_handed_in
 from grader.manual import MarksError, export_queue, read_queue
 from grader.program.calibration import CalibrationError, calibrate, calibration_path, thresholds, write_calibration
 from grader.reports import write_gradescope
+from grader.roster import Gaps, Roster, RosterError, Student, read_roster, roster_gaps
 from grader.rubric import Rubric, json_schema, load_rubric
 from grader.store import GradebookError, Gradebook, SubmissionFile
 from grader.textsafety import encodable, printable, terminal
@@ -138,6 +140,10 @@ def cmd_grade(args: argparse.Namespace, out: Console, err: Console) -> int:
     rubric = _load(args.rubric, err)
     if rubric is None:
         return EXIT_RUBRIC
+    for part in getattr(args, "part", None) or ():
+        if part not in rubric.part_index:
+            hint = "".join(f" (did you mean {close!r}?)" for close in difflib.get_close_matches(part, rubric.part_index, 1))
+            raise UsageError(f"--part: no part {part!r} in {args.rubric}{hint}; its parts are {', '.join(rubric.part_index)}")
     collected = collect_answer_files(args.paths, exclude=[Path(args.out)])
     files, problems = collected.files, collected.problems
     for problem in problems:
@@ -152,19 +158,27 @@ def cmd_grade(args: argparse.Namespace, out: Console, err: Console) -> int:
         err.print(f"--gradescope grades one submission, but {len(files)} answer files were found", highlight=False)
         return EXIT_USAGE
     gradescope = _output_file(args.gradescope, "--gradescope") if args.gradescope else None
+    roster = _roster(args)
     out_folder = _output_folder(args.out, "--out")
+    path = _output_file(args.gradebook, "--gradebook") if args.gradebook else out_folder / GRADEBOOK_NAME
+    if getattr(args, "part", None) and not path.is_file():
+        raise UsageError(f"--part: no gradebook at {path} to rescore; run `grader grade` first (with the same --out "
+                         "or --gradebook)")
     try:
-        gradebook = Gradebook(_output_file(args.gradebook, "--gradebook") if args.gradebook
-                              else out_folder / GRADEBOOK_NAME)
+        gradebook = Gradebook(path)
     except GradebookError as exc:
         raise UsageError(str(exc)) from None
     started = time.perf_counter()
     progress = _ProgressBar(err, enabled=not args.quiet)
+    parts = frozenset(getattr(args, "part", None) or ())
     try:
         handed_in = gradescope_handed_in(Path(args.paths[0])) if gradescope else None
         force = _regrade_selection(gradebook, files, args) if args.command == "regrade" else set()
         outcome = grade_into(gradebook, args.rubric, rubric, files, out_folder, jobs=args.jobs, on_graded=progress,
-                             handed_in=handed_in, force=force, rerun_code=getattr(args, "rerun_code", False))
+                             handed_in=handed_in, force=force, rerun_code=getattr(args, "rerun_code", False),
+                             parts=parts, roster=roster)
+    except NotStored as exc:
+        raise UsageError(f"--part: {exc}") from None
     except Interrupted as stop:
         progress.close()
         err.print(f"interrupted: {stop.graded} of {stop.total} submission(s) were graded and are kept in the "
@@ -183,18 +197,54 @@ def cmd_grade(args: argparse.Namespace, out: Console, err: Console) -> int:
         except OSError as exc:
             raise UsageError(f"--gradescope {args.gradescope}: cannot write: {exc.strerror or exc}") from None
     results.sort(key=lambda r: (r.student_id, r.source))
+    gaps = roster_gaps(results, outcome.roster) if outcome.roster else None
     if not args.quiet:
-        out.print(_totals_table(rubric, results))
-        if outcome.graded:
+        out.print(_totals_table(rubric, results, gaps.missing if gaps else ()))
+        if parts:
+            changed = outcome.changed
+            scores = (f"scores changed for {len(changed)}: {', '.join(map(printable, changed[:20]))}"
+                      f"{' ...' if len(changed) > 20 else ''}" if changed else "no score changed")
+            done = (f"rescored {', '.join(sorted(parts))} of {outcome.graded} submission(s) in {elapsed:.2f} s, every "
+                    f"other part as stored; {scores}")
+        elif outcome.graded:
             unchanged = f"; {outcome.reused} unchanged since an earlier run, not graded again" if outcome.reused else ""
             done = f"graded {outcome.graded} file(s) in {elapsed:.2f} s{unchanged}"
         else:
             done = f"nothing to grade: all {outcome.reused} file(s) are unchanged since an earlier run"
         out.print(f"{done}; reports in {terminal(args.out)}", highlight=False)
+    if gaps:
+        _report_gaps(gaps, outcome.roster, len(results), err)
     unreadable = [printable(r.source) for r in results if not r.readable]
     if unreadable and not args.quiet:
         err.print(Text(f"{len(unreadable)} answer file(s) could not be read: {', '.join(unreadable)}"))
     return EXIT_UNREADABLE if (unreadable and args.strict) else EXIT_OK
+
+
+def _roster(args: argparse.Namespace) -> Roster | None:
+    """The roster named by --roster, read whole before anything is graded or stored."""
+    if not args.roster:
+        return None
+    try:
+        return read_roster(Path(args.roster))
+    except RosterError as exc:
+        raise UsageError(f"--roster: {exc}") from None
+
+
+def _listed(ids: list[str], limit: int = 20) -> str:
+    return printable(", ".join(ids[:limit])) + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
+
+
+def _report_gaps(gaps: Gaps, roster: Roster, submissions: int, err: Console) -> None:
+    """The warning lines for a roster: who handed nothing in, and which submissions it does not know."""
+    where = printable(roster.file)
+    if gaps.missing:
+        err.print(Text(f"{len(gaps.missing)} student(s) on the roster ({where}) have no submission: "
+                       f"{_listed([s.id for s in gaps.missing])} (in the reports as missing, with 0)", style="yellow"))
+    if gaps.not_on_roster:
+        hint = ("; none of the submissions is on it: does its `id` column hold the student ids grader sees?"
+                if len(gaps.not_on_roster) == submissions and len(gaps.missing) == len(roster.students) else "")
+        err.print(Text(f"warning: {len(gaps.not_on_roster)} submission(s) from students not on the roster ({where}): "
+                       f"{_listed(gaps.not_on_roster)}{hint}", style="yellow"))
 
 
 def _regrade_selection(gradebook: Gradebook, files: list[Path], args: argparse.Namespace) -> set[Path]:
@@ -214,10 +264,14 @@ def _regrade_selection(gradebook: Gradebook, files: list[Path], args: argparse.N
     return {path for path, student in students.items() if student in args.student}
 
 
-def _totals_table(rubric: Rubric, results: list) -> Table:
-    """Scores per student; every cell that comes from a submission is plain Text, never markup."""
-    table = Table(title=Text(f"{rubric.assessment.title or rubric.assessment.id}: {len(results)} submission(s)"))
-    id_width = min(MAX_ID_WIDTH, max(len(printable(r.student_id)) for r in results))
+def _totals_table(rubric: Rubric, results: list, missing: list[Student] = ()) -> Table:
+    """Scores per student, and those on the roster with no submission; every cell that comes from a
+    submission or the roster is plain Text, never markup."""
+    absent = f", {len(missing)} on the roster missing" if missing else ""
+    title = f"{rubric.assessment.title or rubric.assessment.id}: {len(results)} submission(s){absent}"
+    table = Table(title=Text(title))
+    ids = [r.student_id for r in results] + [s.id for s in missing]
+    id_width = min(MAX_ID_WIDTH, max(len(printable(i)) for i in ids))
     table.add_column("student", no_wrap=True, overflow="ellipsis", min_width=max(7, min(id_width, 20)),
                      max_width=MAX_ID_WIDTH)  # long ids (owner__repo__Exercise) are shortened, never the scores
     for column in ("score", "of", "manual"):
@@ -228,6 +282,9 @@ def _totals_table(rubric: Rubric, results: list) -> Table:
         notes = "; ".join(r.errors[:1] + review + r.warnings[:1])
         table.add_row(Text(printable(r.student_id)), _fmt(r.score), _fmt(r.max_score), _fmt(r.manual_pending),
                       Text(printable(notes)))
+    for student in missing:
+        table.add_row(Text(printable(student.id)), "0", _fmt(rubric.assessment.total_marks), "0",
+                      Text("missing: no submission"))
     return table
 
 
@@ -255,8 +312,7 @@ def cmd_marks_export(args: argparse.Namespace, out: Console, err: Console) -> in
         batch = gradebook.last_batch(rubric.assessment.id)
         if not batch:
             raise UsageError(f"{gradebook.path} has no finished run of {rubric.assessment.id}; run `grader grade` first")
-        queue = export_queue(rubric, [(source, content_hash, result) for source, content_hash, _, result, _ in batch],
-                             gradebook.marks())
+        queue = export_queue(rubric, [(m.source, m.content_hash, m.result) for m in batch], gradebook.marks())
     if args.file:
         _write(_output_file(args.file, "--file"), queue, "--file")
         rows = queue.count("\n") - 1
@@ -277,7 +333,7 @@ def cmd_marks_import(args: argparse.Namespace, out: Console, err: Console) -> in
     with _existing_gradebook(args) as gradebook:
         batch = gradebook.last_batch(rubric.assessment.id)
         try:
-            rows = read_queue(queue, rubric, {(source, content_hash) for source, content_hash, *_ in batch})
+            rows = read_queue(queue, rubric, {(m.source, m.content_hash) for m in batch})
         except MarksError as exc:
             err.print(Text(f"{len(exc.problems)} problem(s) in the marks file; nothing was recorded:", style="red"))
             for problem in exc.problems[:MAX_PROBLEMS_SHOWN]:
@@ -285,7 +341,7 @@ def cmd_marks_import(args: argparse.Namespace, out: Console, err: Console) -> in
             return EXIT_USAGE
         stored = gradebook.record_marks(rows, marker=args.by or os.environ.get("USER") or "unknown",
                                         import_file=encodable(str(queue)))
-        shown = rebuild_views(gradebook, rubric, _output_folder(args.out, "--out"))
+        shown = rebuild_views(gradebook, rubric, _output_folder(args.out, "--out")).entries
     pending = sum(result.manual_pending > 0 for result, _ in shown)
     out.print(Text(f"recorded {stored} mark(s) ({len(rows) - stored} unchanged); {pending} of {len(shown)} "
                    f"submission(s) still await marking; reports rebuilt in {printable(args.out)}"))
@@ -296,20 +352,21 @@ def cmd_export(args: argparse.Namespace, out: Console, err: Console) -> int:
     rubric = _load(args.rubric, err)
     if rubric is None:
         return EXIT_RUBRIC
-    try:
-        roster = read_roster(Path(args.roster)) if args.roster else None
-    except RosterError as exc:
-        raise UsageError(str(exc)) from None
+    roster = _roster(args)
     with _existing_gradebook(args) as gradebook:
-        results = counting_results(gradebook, rubric)
+        if roster is not None and gradebook.last_members(rubric.assessment.id) and gradebook.store_roster(roster):
+            view = rebuild_views(gradebook, rubric, _output_folder(args.out, "--out"))  # the reports list it too
+        else:
+            view = current_results(gradebook, rubric)
+    results = view.counting()
     if not results:
         raise UsageError(f"no finished run of {rubric.assessment.id} in the gradebook; run `grader grade` first")
-    grades = final_grades(results, roster)
+    grades = final_grades(results, view.roster)
     folder = Path(args.out) / "export"
     plain = _output_file(args.csv or str(folder / "grades.csv"), "--csv")
     _write(plain, plain_csv(grades, rubric.assessment), "--csv")
     written = [str(plain)]
-    if roster is not None or args.canvas:
+    if view.roster is not None or args.canvas:
         canvas = _output_file(args.canvas or str(folder / "canvas.csv"), "--canvas")
         _write(canvas, canvas_csv(grades, rubric.assessment, args.assignment), "--canvas")
         written.append(str(canvas))
@@ -317,10 +374,10 @@ def cmd_export(args: argparse.Namespace, out: Console, err: Console) -> int:
                        ("not on the roster (not in the Canvas file)", grades.not_on_roster),
                        ("still pending marking (left blank; `grader marks export`)", grades.pending)):
         if ids:
-            err.print(Text(f"{len(ids)} student(s) {label}: {printable(', '.join(ids[:20]))}"
-                           + (" ..." if len(ids) > 20 else ""), style="yellow"))
+            err.print(Text(f"{len(ids)} student(s) {label}: {_listed(ids)}", style="yellow"))
+    roster_note = f"; the roster is {printable(view.roster.file)}" if view.roster is not None and roster is None else ""
     out.print(Text(f"final grades of {len(grades.rows)} student(s) written to {printable(', '.join(written))}; "
-                   f"feedback with the manual marks is in {printable(args.out)}/students"))
+                   f"feedback with the manual marks is in {printable(args.out)}/students{roster_note}"))
     return EXIT_OK
 
 
@@ -428,8 +485,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     grade = sub.add_parser("grade", help="grade answer files and write reports")
-    regrade = sub.add_parser("regrade", help="grade again, even if unchanged: all submissions, or --student's "
-                             "(notebooks are rescored from their recorded runs unless --rerun-code)")
+    regrade = sub.add_parser("regrade", help="grade again, even if unchanged: all submissions, or --student's, "
+                             "whole or only --part (notebooks are rescored from their recorded runs unless --rerun-code)")
     for command in (grade, regrade):
         command.add_argument("rubric", help="rubric YAML file")
         command.add_argument("paths", nargs="+", help="answer files (.json), notebooks (.ipynb) or folders of them")
@@ -439,10 +496,15 @@ def build_parser() -> argparse.ArgumentParser:
                            help="also write Gradescope results.json here (one submission), e.g. /autograder/results/results.json")
         command.add_argument("--gradebook", metavar="FILE", help="the course gradebook (SQLite) to record into and resume "
                            f"from (default: OUT/{GRADEBOOK_NAME})")
+        command.add_argument("--roster", metavar="FILE", help="CSV of the students who should hand in (id, and name, "
+                             "email, section, canvas_id, sis_user_id, sis_login_id); stored in the gradebook for later "
+                             "commands: those with no submission are listed as missing, submissions not on it reported")
         command.add_argument("--quiet", action="store_true", help="do not print the table of totals")
         command.add_argument("--strict", action="store_true", help="exit with 1 if any answer file could not be read")
         command.set_defaults(run=cmd_grade)
     regrade.add_argument("--student", action="append", metavar="ID", help="only this student (repeat for more)")
+    regrade.add_argument("--part", action="append", metavar="PART", help="rescore only this part (its rubric id, "
+                         "e.g. q3.b; repeat for more) into the stored results, every other part kept as stored")
     regrade.add_argument("--rerun-code", action="store_true", help="run the notebooks' code again instead of "
                          "rescoring their recorded runs (after a run cut short by the machine, say)")
 
@@ -464,7 +526,9 @@ def build_parser() -> argparse.ArgumentParser:
     exporting = sub.add_parser("export", help="write final grades: a plain CSV and, with a roster, a Canvas "
                                "gradebook import CSV")
     exporting.add_argument("rubric")
-    exporting.add_argument("--roster", help="CSV with id (and name, email, section, canvas_id, sis_user_id, sis_login_id)")
+    exporting.add_argument("--roster", metavar="FILE", help="CSV with id (and name, email, section, canvas_id, "
+                           "sis_user_id, sis_login_id); stored in the gradebook in place of the one there (default: "
+                           "the roster stored by an earlier command)")
     exporting.add_argument("--canvas", metavar="FILE", help="the Canvas import file (default: OUT/export/canvas.csv)")
     exporting.add_argument("--csv", metavar="FILE", help="the plain grades file (default: OUT/export/grades.csv)")
     exporting.add_argument("--assignment", help="the Canvas assignment column, e.g. 'Quiz 1 (12345)' (default: the "

@@ -6,20 +6,23 @@ left and ends with the same view as an uninterrupted run.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.batch import Graded, grade_files
+from grader.batch import Graded, Rescore, grade_files
 from grader.key import build_key
 from grader.output import render_student_reports, write_views
 from grader.program.submission import program_fingerprint
 from grader.results import SubmissionResult
+from grader.roster import Roster
 from grader.rubric import Rubric
 from grader.lateness import apply_lateness
 from grader.manual import apply_marks
-from grader.store import Gradebook, Mark, SubmissionFile, grading_digest
+from grader.store import Gradebook, Mark, Stored, SubmissionFile, grading_digest
 from grader.textsafety import encodable
 
 
@@ -36,6 +39,8 @@ class RunOutcome:
     entries: list[Recorded]  # in batch order
     graded: int  # graded in this run
     reused: int  # unchanged since an earlier run
+    roster: Roster | None  # the gradebook's, which the views used
+    changed: list[str] = field(default_factory=list)  # a part regrade: students whose rescored parts score differently
 
 
 class Interrupted(Exception):
@@ -44,6 +49,11 @@ class Interrupted(Exception):
     def __init__(self, graded: int, total: int):
         super().__init__(f"{graded} of {total}")
         self.graded, self.total = graded, total
+
+
+class NotStored(Exception):
+    """A part regrade with nothing to rescore into: no finished run, files new or changed since it,
+    or a rubric whose questions and parts are no longer those of the stored results."""
 
 
 def _identify(path: Path, handed_in: str | None) -> SubmissionFile:
@@ -56,87 +66,148 @@ def _identify(path: Path, handed_in: str | None) -> SubmissionFile:
 
 def grade_into(gradebook: Gradebook, rubric_path: str | Path, rubric: Rubric, files: list[Path], out: Path,
                jobs: int | None = None, on_graded: Callable[[int, int], None] = lambda done, total: None,
-               handed_in: str | None = None, force: set[Path] = frozenset(), rerun_code: bool = False) -> RunOutcome:
+               handed_in: str | None = None, force: set[Path] = frozenset(), rerun_code: bool = False,
+               parts: frozenset[str] = frozenset(), roster: Roster | None = None) -> RunOutcome:
     """Grade `files` against the rubric into `gradebook` and rebuild the view in `out`. `handed_in`
     (ISO time) overrides the files' modification times, as Gradescope's metadata does. Files in
     `force` are graded again even if recorded; with `rerun_code`, their notebooks' code runs again
-    too instead of their recorded runs being rescored."""
+    too instead of their recorded runs being rescored. A `roster` is stored once the run has finished,
+    for its views and every later command's.
+
+    With `parts` (`grader regrade --part`), the files in `force` have only those parts rescored,
+    into their results as the last finished run shows them; the other files keep those results
+    whole. The run's digest then names the rubric, the parts, that run and the files rescored, so
+    a killed part regrade resumes like a grade, and a later `grader grade` grades whole files."""
     digest = grading_digest(Path(rubric_path), build_key(rubric).model_dump_json())
-    run_id = gradebook.begin_run(encodable(str(rubric_path)), rubric.assessment.id, digest, len(files))
     identities = [_identify(path, handed_in) for path in files]
-    seconds: list[float | None] = [None if path in force else gradebook.seconds(identity, digest)
-                                   for path, identity in zip(files, identities)]
+    shows = [digest] * len(files)  # the digest of the result each member of the run shows
+    if parts:
+        base_run, base = _stored_digests(gradebook, rubric, files, identities)
+        digest = _part_digest(digest, parts, base_run, [i for path, i in zip(files, identities) if path in force])
+        shows = [digest if path in force else stored for path, stored in zip(files, base)]
+    run_id = gradebook.begin_run(encodable(str(rubric_path)), rubric.assessment.id, digest, len(files))
+    seconds: list[float | None] = [None if path in force and not parts else gradebook.seconds(identity, shown)
+                                   for path, identity, shown in zip(files, identities, shows)]
     pending = [i for i, taken in enumerate(seconds) if taken is None]
     where = {files[i]: i for i in pending}
     fingerprint = program_fingerprint(rubric) if any(files[i].suffix.lower() == ".ipynb" for i in pending) else None
     recorded_runs = {files[i]: run for i in pending if fingerprint and not (rerun_code and files[i] in force)
                      for run in [gradebook.program_run(identities[i], fingerprint)] if run is not None}
     reused = len(files) - len(pending)
-    done = 0
+    rescore = Rescore(parts, {files[i]: gradebook.result_json(identities[i], base[i]) for i in pending}) \
+        if parts else None
+    done, changed = 0, []
 
     def record(graded: Graded) -> None:
         nonlocal done
         i = where[graded.path]
         seconds[i], result = graded.result.duration_s, graded.result.model_copy(update={"duration_s": 0.0})
+        kept = None
+        if parts:
+            before = gradebook.part_scores(identities[i], base[i])
+            kept = {part: run for part, (run, _) in before.items() if part not in parts}
+            if any(before[p.id][1] != sorted((c.id, c.marks, c.score) for c in p.criteria)
+                   for p in result.parts() if p.id in parts):
+                changed.append(result.student_id)
         gradebook.record(run_id, identities[i], digest, result, graded.documents, seconds[i],
                          (fingerprint, graded.program_run) if fingerprint and graded.program_run else None,
-                         replace=graded.path in force)
+                         replace=graded.path in force, kept=kept)
         done += 1
         on_graded(done, len(pending))
 
     try:
         if pending:
             grade_files(rubric_path, [files[i] for i in pending], jobs=jobs, render=render_student_reports,
-                        on_result=record, recorded_runs=recorded_runs)
+                        on_result=record, recorded_runs=recorded_runs, rescore=rescore)
     except KeyboardInterrupt:
         gradebook.finish_run(run_id, "interrupted", done, reused)
         raise Interrupted(done, len(pending)) from None
-    gradebook.finish_run(run_id, "finished", len(pending), reused, members=identities)
-    shown = rebuild_views(gradebook, rubric, out)
+    gradebook.finish_run(run_id, "finished", len(pending), reused, members=list(zip(identities, shows)))
+    if roster is not None:
+        gradebook.store_roster(roster)
+    view = rebuild_views(gradebook, rubric, out)
     return RunOutcome(run_id, [Recorded(result, documents, taken or 0.0)
-                               for (result, documents), taken in zip(shown, seconds)], len(pending), reused)
+                               for (result, documents), taken in zip(view.entries, seconds)], len(pending), reused,
+                      view.roster, sorted(changed))
 
 
-def current_results(gradebook: Gradebook, rubric: Rubric) -> tuple[list[tuple[SubmissionResult, dict[str, str]]],
-                                                                   dict[int, int]]:
+def _stored_digests(gradebook: Gradebook, rubric: Rubric, files: list[Path],
+                    identities: list[SubmissionFile]) -> tuple[int, list[str]]:
+    """The last finished run and the digest of each file's result in it, if every file is there as
+    it is now and the results have the rubric's questions and parts; NotStored otherwise."""
+    last = gradebook.last_members(rubric.assessment.id)
+    if last is None:
+        raise NotStored(f"{gradebook.path} has no finished run of {rubric.assessment.id} to rescore; "
+                        "run `grader grade` first")
+    base_run, stored = last
+    absent = [str(path) for path, i in zip(files, identities) if (i.source, i.content_hash) not in stored]
+    if absent:
+        raise NotStored(f"{len(absent)} file(s) are new or changed since the last run, so they have no stored "
+                        f"scores to keep: {', '.join(absent[:10])}{' ...' if len(absent) > 10 else ''}; "
+                        "grade them with `grader grade` (which grades whole files)")
+    digests = [stored[i.source, i.content_hash] for i in identities]
+    sample = SubmissionResult.model_validate_json(gradebook.result_json(identities[0], digests[0]))
+    if [(q.id, [p.id for p in q.parts]) for q in sample.questions] != \
+            [(q.id, [p.id for p in q.parts]) for q in rubric.assessment.questions]:
+        raise NotStored(f"the rubric's questions and parts are no longer those of the stored results (run "
+                        f"{base_run}), so parts cannot be rescored alone; regrade whole files with `grader regrade` "
+                        "without --part")
+    return base_run, digests
+
+
+def _part_digest(digest: str, parts: frozenset[str], base_run: int, rescored: list[SubmissionFile]) -> str:
+    key = [digest, sorted(parts), base_run, sorted((f.source, f.content_hash) for f in rescored)]
+    return hashlib.sha256(json.dumps(key).encode()).hexdigest()
+
+
+@dataclass
+class View:
+    """What the report folder shows: the last finished run's results with the marks people gave,
+    which of them a later submission of the same student supersedes, and the roster."""
+
+    entries: list[tuple[SubmissionResult, dict[str, str]]]  # results and documents, in batch order
+    superseded: dict[int, int]
+    roster: Roster | None
+
+    def counting(self) -> list[SubmissionResult]:
+        """One result per student: the submission that counts."""
+        return [result for i, (result, _) in enumerate(self.entries) if i not in self.superseded]
+
+
+def current_results(gradebook: Gradebook, rubric: Rubric) -> View:
     """The assessment's last finished run, with the marks people gave (feedback rendered again for
-    the students they concern), and which submissions a later one of the same student supersedes."""
+    the students they concern), and the gradebook's roster."""
     marks: dict[tuple[str, str], dict[tuple[str, str], Mark]] = {}
     for (source, content_hash, part, criterion), mark in gradebook.marks().items():
         marks.setdefault((source, content_hash), {})[(part, criterion)] = mark
     batch = gradebook.last_batch(rubric.assessment.id)
     shown = []
-    for source, content_hash, handed_in, result, documents in batch:
-        own = marks.get((source, content_hash))
-        final = apply_lateness(apply_marks(result, own or {}, rubric.assessment), handed_in, rubric.assessment)
-        shown.append((final, documents if final is result else render_student_reports(final)))
-    return shown, superseded(batch)
+    for member in batch:
+        own = marks.get((member.source, member.content_hash))
+        final = apply_lateness(apply_marks(member.result, own or {}, rubric.assessment), member.handed_in,
+                               rubric.assessment)
+        shown.append((final, member.documents if final is member.result else render_student_reports(final)))
+    return View(shown, superseded(batch), gradebook.roster())
 
 
-def rebuild_views(gradebook: Gradebook, rubric: Rubric, out: Path) -> list[tuple[SubmissionResult, dict[str, str]]]:
-    """Write the report folder from the gradebook; returns what it wrote, in batch order."""
-    shown, others = current_results(gradebook, rubric)
-    write_views(out, rubric.assessment, shown, others)
-    return shown
+def rebuild_views(gradebook: Gradebook, rubric: Rubric, out: Path) -> View:
+    """Write the report folder from the gradebook; returns what it wrote."""
+    view = current_results(gradebook, rubric)
+    write_views(out, rubric.assessment, view.entries, view.superseded, view.roster)
+    return view
 
 
-def counting_results(gradebook: Gradebook, rubric: Rubric) -> list[SubmissionResult]:
-    """One result per student: the submission that counts, with its marks."""
-    shown, others = current_results(gradebook, rubric)
-    return [result for i, (result, _) in enumerate(shown) if i not in others]
-
-
-def superseded(batch: list) -> dict[int, int]:
+def superseded(batch: list[Stored]) -> dict[int, int]:
     """Where one student id has several submissions, the one that counts is the latest handed in
     (file modification time, or Gradescope's submission time), ties going to the later in batch
     order: {index of each other submission: index of the one that counts}. Unreadable files count
     only when the student has nothing else."""
     by_student: dict[str, list[int]] = {}
-    for i, (_, _, _, result, _) in enumerate(batch):
-        by_student.setdefault(result.student_id, []).append(i)
+    for i, member in enumerate(batch):
+        by_student.setdefault(member.result.student_id, []).append(i)
     others = {}
     for indices in by_student.values():
         if len(indices) > 1:
-            counts = max(indices, key=lambda i: (batch[i][3].readable, batch[i][2] or "", i))
+            counts = max(indices, key=lambda i: (batch[i].result.readable, batch[i].handed_in or "", i))
             others.update({i: counts for i in indices if i != counts})
     return others

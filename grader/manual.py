@@ -20,7 +20,7 @@ from typing import Any
 from grader.notebook import read_notebook
 from grader.results import CriterionResult, PartResult, SubmissionResult
 from grader.rubric import Assessment, Rubric
-from grader.scoring import count_totals, part_status
+from grader.scoring import part_status, retotal
 from grader.store import Mark
 from grader.submission import read_answer_file
 
@@ -162,11 +162,7 @@ def apply_marks(result: SubmissionResult, marks: dict[tuple[str, str], Mark], as
                 if given is not None and criterion.status == "manual":
                     _mark(criterion, given)
             _total_part(part)
-        question.auto_score = round(sum(p.auto_score for p in question.parts), 6)
-        question.manual_marks = sum(p.manual_marks for p in question.parts)
-    count_totals(assessment, result.questions)
-    result.score = round(sum(q.auto_score for q in result.questions if q.counted), 6)
-    result.manual_pending = sum(q.manual_marks for q in result.questions)
+    retotal(assessment, result)
     return result
 
 

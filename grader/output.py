@@ -6,7 +6,7 @@ A run that is interrupted leaves the previous view as it was; its finished resul
 gradebook, and the next run resumes from them.
 
     OUT/results.jsonl                 every SubmissionResult, one JSON per line (instructor record)
-    OUT/gradebook.csv                 one row per student, one column per question
+    OUT/gradebook.csv                 one row per student (with a roster, those missing too), one column per question
     OUT/summary.md                    score distribution and item analysis
     OUT/students/<id>/feedback.md     student-facing feedback
     OUT/students/<id>/feedback.html   the same as a self-contained page
@@ -27,6 +27,7 @@ from pathlib import Path
 from grader.reports import (gradescope_results, render_html, render_markdown, render_summary_markdown,
                             write_gradebook_csv)
 from grader.results import SubmissionResult
+from grader.roster import Roster, roster_gaps
 from grader.rubric import Assessment
 
 
@@ -72,10 +73,12 @@ def _replace(path: Path, text: str) -> None:
 
 
 def write_views(out: Path, assessment: Assessment, entries: list[tuple[SubmissionResult, dict[str, str]]],
-                superseded: dict[int, int] | None = None) -> None:
+                superseded: dict[int, int] | None = None, roster: Roster | None = None) -> None:
     """Rebuild the report folder from `entries` (results and their documents, in batch order).
     `superseded` maps a student's other submissions to the one that counts: all keep their
-    reports, only the counting one is in gradebook.csv and the statistics."""
+    reports, only the counting one is in gradebook.csv and the statistics. Students on the
+    `roster` with no submission are rows of gradebook.csv (0, missing) and listed in summary.md,
+    with the submissions not on it."""
     superseded = superseded or {}
     results = [result for result, _ in entries]
     for other, counts in superseded.items():
@@ -94,10 +97,11 @@ def write_views(out: Path, assessment: Assessment, entries: list[tuple[Submissio
         for name, text in documents.items():
             (staging / folder / name).write_text(text, encoding="utf-8", errors="backslashreplace")
     _replace(out / "results.jsonl", "".join(result.model_dump_json() + "\n" for result in results))
+    gaps = roster_gaps(counting, roster) if roster is not None else None
     csv_text = io.StringIO()
-    write_gradebook_csv(counting, assessment, csv_text)
+    write_gradebook_csv(counting, assessment, csv_text, missing=gaps.missing if gaps else ())
     _replace(out / "gradebook.csv", csv_text.getvalue())
-    _replace(out / "summary.md", render_summary_markdown(counting, assessment, duplicates))
+    _replace(out / "summary.md", render_summary_markdown(counting, assessment, duplicates, roster, gaps))
     current, retired = out / "students", out / f".students.{os.getpid()}.old"
     if current.exists():
         os.replace(current, retired)

@@ -133,26 +133,79 @@ def count_totals(assessment: Assessment, questions: list[QuestionResult]) -> Non
         question.counted = question.id in counted
 
 
-def grade_submission(rubric: Rubric, key: AnswerKey, submission: Submission) -> SubmissionResult:
-    """Score one submission; always returns a result, whatever the submission holds."""
-    started = time.perf_counter()
-    assessment = rubric.assessment
-    lookup = key.lookup()
+def _items(assessment: Assessment) -> dict[tuple[str, str], tuple[Part, Criterion]]:
+    return {(part.id, item.id): (part, item) for _, part in assessment.parts() for item in part.items()}
+
+
+def _judge(rubric: Rubric, lookup: dict[tuple[str, str], KeyEntry], submission: Submission,
+           items: dict[tuple[str, str], tuple[Part, Criterion]],
+           errors: list[str]) -> dict[tuple[str, str], CriterionResult]:
+    """Every check of `items` judged, follow-through included (which sees only checks among `items`)."""
     answers = submission.answers if submission.readable else {}
-    items = {(part.id, item.id): (part, item) for _, part in assessment.parts() for item in part.items()}
     results = {}
     for (part_id, item_id), (part, item) in items.items():
-        reveal = part.show_answer if part.show_answer is not None else assessment.show_answers
+        reveal = part.show_answer if part.show_answer is not None else rubric.assessment.show_answers
         results[(part_id, item_id)] = _check_item(rubric, lookup.get((part_id, item_id)), item,
                                                   answers.get(part_id, _MISSING), reveal,
                                                   submission.program if submission.readable else None)
-    errors = list(submission.errors)
     try:
         results = apply_follow_through(rubric, lookup, items,
                                        lambda check: _raw_for(items[check][1], answers.get(check[0], _MISSING)), results)
     except Exception as exc:  # the marks already judged stand; only the follow-through credit is lost
         errors.append(f"follow-through marking failed ({type(exc).__name__}: {short(str(exc))}); "
                       "scores are without it; please report it")
+    return results
+
+
+def rescore_parts(rubric: Rubric, key: AnswerKey, submission: Submission, stored: SubmissionResult,
+                  parts: frozenset[str]) -> SubmissionResult:
+    """`stored` (changed in place) with `parts` scored again from `submission`, exactly as a full
+    grade would score them, and its totals counted again; its other parts stay as they were.
+    Follow-through judges a check from the other checks of its solver instance, so those are
+    judged too, and set aside; no other check is (an expression check costs milliseconds)."""
+    started = time.perf_counter()
+    lookup = key.lookup()
+    items = _items(rubric.assessment)
+    instance = {check: entry.solution.partition(".")[0] for check, entry in lookup.items() if entry.solution}
+    related = {instance[check] for check in items if check[0] in parts and check in instance}
+    needed = {check: item for check, item in items.items() if check[0] in parts or instance.get(check) in related}
+    errors = list(stored.errors)
+    results = _judge(rubric, lookup, submission, needed, errors)
+    answers = submission.answers if submission.readable else {}
+    for question in stored.questions:
+        for i, old in enumerate(question.parts):
+            if old.id in parts:
+                part = rubric.part_index[old.id][1]
+                question.parts[i] = _aggregate_part(part, [results[(part.id, item.id)] for item in part.items()],
+                                                    answers.get(part.id, _MISSING))
+    stored.errors = list(dict.fromkeys(encodable(e) for e in errors))
+    retotal(rubric.assessment, stored)
+    stored.duration_s = time.perf_counter() - started
+    return stored
+
+
+def retotal(assessment: Assessment, result: SubmissionResult) -> None:
+    """Count a result's question and submission totals again from its parts, after parts were
+    marked by a person or rescored (which may change the best questions of a `choose` group)."""
+    for question in result.questions:
+        question.marks = sum(p.marks for p in question.parts)
+        question.auto_score = _round(sum(p.auto_score for p in question.parts))
+        question.manual_marks = sum(p.manual_marks for p in question.parts)
+    count_totals(assessment, result.questions)
+    marks = {q.id: q.marks for q in result.questions}
+    result.max_score = sum(marks[qid] for qid in assessment.counted(marks))
+    result.score = _round(sum(q.auto_score for q in result.questions if q.counted))
+    result.manual_pending = sum(q.manual_marks for q in result.questions)
+
+
+def grade_submission(rubric: Rubric, key: AnswerKey, submission: Submission) -> SubmissionResult:
+    """Score one submission; always returns a result, whatever the submission holds."""
+    started = time.perf_counter()
+    assessment = rubric.assessment
+    lookup = key.lookup()
+    answers = submission.answers if submission.readable else {}
+    errors = list(submission.errors)
+    results = _judge(rubric, lookup, submission, _items(assessment), errors)
     questions = []
     for question in assessment.questions:
         parts = [_aggregate_part(part, [results[(part.id, item.id)] for item in part.items()],

@@ -8,10 +8,10 @@ A submission is a file's path and content hash; it is graded once per *grading d
 rubric file, the computed answer key, the grader's version), so a rerun with nothing changed
 grades nothing, a changed file is graded again, and a changed rubric grades again.
 
-Every score is also a row of `scores`, so the gradebook can be queried as a relational database
-(which run gave which score); `results` keeps the whole SubmissionResult and its rendered
-documents, from which the report folder is rebuilt. Schema versions are `PRAGMA user_version`;
-`MIGRATIONS[n]` takes a gradebook from version n to n + 1.
+Every score is also a row of `scores`, naming the run that gave it, so the gradebook can be
+queried as a relational database (which run gave which score); `results` keeps the whole
+SubmissionResult and its rendered documents, from which the report folder is rebuilt. Schema
+versions are `PRAGMA user_version`; `MIGRATIONS[n]` takes a gradebook from version n to n + 1.
 """
 
 from __future__ import annotations
@@ -22,11 +22,13 @@ import hashlib
 import json
 import os
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from grader import __version__
 from grader.results import SubmissionResult
+from grader.roster import ROSTER_FIELDS, Roster, Student
 from grader.textsafety import encodable
 
 MIGRATIONS = [
@@ -63,6 +65,23 @@ MIGRATIONS = [
         content_hash TEXT NOT NULL, fingerprint TEXT NOT NULL, run TEXT NOT NULL, recorded TEXT NOT NULL,
         PRIMARY KEY (content_hash, fingerprint));
     """,
+    # a run may keep stored results (`grader regrade --part`): each member names the result it shows,
+    # and each score the run that gave it
+    """
+    ALTER TABLE run_members ADD COLUMN digest TEXT;
+    UPDATE run_members SET digest = (SELECT digest FROM runs WHERE runs.id = run_members.run_id);
+    ALTER TABLE scores ADD COLUMN run_id INTEGER REFERENCES runs(id);
+    UPDATE scores SET run_id = (SELECT run_id FROM results r
+                                WHERE r.submission_id = scores.submission_id AND r.digest = scores.digest);
+    """,
+    # the course roster, the latest one stored in use
+    """
+    CREATE TABLE rosters (id INTEGER PRIMARY KEY, file TEXT NOT NULL, stored TEXT NOT NULL);
+    CREATE TABLE roster_students (
+        roster_id INTEGER NOT NULL REFERENCES rosters(id), position INTEGER NOT NULL, id TEXT NOT NULL,
+        name TEXT NOT NULL, email TEXT NOT NULL, section TEXT NOT NULL, canvas_id TEXT NOT NULL,
+        sis_user_id TEXT NOT NULL, sis_login_id TEXT NOT NULL, PRIMARY KEY (roster_id, position));
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -79,6 +98,18 @@ class Mark:
     comment: str
     marker: str
     imported_at: str
+
+
+class Stored(NamedTuple):
+    """A member of a finished run's batch: the file, its recorded result and documents, and the
+    digest that result was recorded under."""
+
+    source: str
+    content_hash: str
+    handed_in: str | None
+    result: SubmissionResult
+    documents: dict[str, str]
+    digest: str
 
 
 @dataclass(frozen=True)
@@ -176,28 +207,85 @@ class Gradebook:
         return cursor.lastrowid
 
     def finish_run(self, run_id: int, status: str, graded: int, reused: int,
-                   members: list[SubmissionFile] = ()) -> None:
-        """Close the run; a finished run names its batch (`members`, in order): the reports show it."""
+                   members: list[tuple[SubmissionFile, str]] = ()) -> None:
+        """Close the run; a finished run names its batch (`members`, in order, each with the digest
+        of the result it shows): the reports show it."""
         with self.transaction():
             self.db.execute("UPDATE runs SET finished = ?, status = ?, graded = ?, reused = ? WHERE id = ?",
                             (_now(), status, graded, reused, run_id))
             self.db.executemany(
-                "INSERT INTO run_members (run_id, position, submission_id) "
-                "SELECT ?, ?, id FROM submissions WHERE source = ? AND content_hash = ?",
-                [(run_id, position, file.source, file.content_hash) for position, file in enumerate(members)])
+                "INSERT INTO run_members (run_id, position, submission_id, digest) "
+                "SELECT ?, ?, id, ? FROM submissions WHERE source = ? AND content_hash = ?",
+                [(run_id, position, digest, file.source, file.content_hash)
+                 for position, (file, digest) in enumerate(members)])
 
-    def last_batch(self, assessment_id: str) -> list[tuple[str, str, str | None, SubmissionResult, dict[str, str]]]:
-        """(source, content hash, hand-in time, result, documents) of the last finished run's batch, in order."""
-        row = self.db.execute("SELECT id, digest FROM runs WHERE assessment_id = ? AND status = 'finished' "
+    def _last_run(self, assessment_id: str) -> int | None:
+        row = self.db.execute("SELECT id FROM runs WHERE assessment_id = ? AND status = 'finished' "
                               "ORDER BY id DESC LIMIT 1", (assessment_id,)).fetchone()
-        if row is None:
-            return []
+        return None if row is None else row[0]
+
+    def last_batch(self, assessment_id: str) -> list[Stored]:
+        """The last finished run's batch, in order."""
         rows = self.db.execute(
-            "SELECT s.source, s.content_hash, s.handed_in, r.result, r.documents FROM run_members m "
-            "JOIN submissions s ON s.id = m.submission_id JOIN results r ON r.submission_id = s.id AND r.digest = ? "
-            "WHERE m.run_id = ? ORDER BY m.position", (row[1], row[0])).fetchall()
-        return [(source, content_hash, handed_in, SubmissionResult.model_validate_json(result), json.loads(documents))
-                for source, content_hash, handed_in, result, documents in rows]
+            "SELECT s.source, s.content_hash, s.handed_in, r.result, r.documents, m.digest FROM run_members m "
+            "JOIN submissions s ON s.id = m.submission_id JOIN results r ON r.submission_id = s.id AND r.digest = m.digest "
+            "WHERE m.run_id = ? ORDER BY m.position", (self._last_run(assessment_id),)).fetchall()
+        return [Stored(source, content_hash, handed_in, SubmissionResult.model_validate_json(result),
+                       json.loads(documents), digest)
+                for source, content_hash, handed_in, result, documents, digest in rows]
+
+    def last_members(self, assessment_id: str) -> tuple[int, dict[tuple[str, str], str]] | None:
+        """The last finished run and the digest of each member's result by (source, content hash),
+        without reading the results; None before any finished run."""
+        run_id = self._last_run(assessment_id)
+        if run_id is None:
+            return None
+        rows = self.db.execute("SELECT s.source, s.content_hash, m.digest FROM run_members m "
+                               "JOIN submissions s ON s.id = m.submission_id WHERE m.run_id = ?", (run_id,)).fetchall()
+        return run_id, {(source, content_hash): digest for source, content_hash, digest in rows}
+
+    def result_json(self, file: SubmissionFile, digest: str) -> str:
+        """A recorded result, as the JSON it is stored as."""
+        return self.db.execute("SELECT r.result FROM results r JOIN submissions s ON s.id = r.submission_id "
+                               "WHERE s.source = ? AND s.content_hash = ? AND r.digest = ?",
+                               (file.source, file.content_hash, digest)).fetchone()[0]
+
+    def part_scores(self, file: SubmissionFile,
+                    digest: str) -> dict[str, tuple[int, list[tuple[str, float, float | None]]]]:
+        """A recorded result's scores by part: the run that gave them, and (criterion, marks, score)
+        of each criterion in criterion order."""
+        parts: dict[str, tuple[int, list]] = {}
+        for part, run_id, criterion, marks, score in self.db.execute(
+                "SELECT sc.part, sc.run_id, sc.criterion, sc.marks, sc.score FROM scores sc "
+                "JOIN submissions s ON s.id = sc.submission_id WHERE s.source = ? AND s.content_hash = ? "
+                "AND sc.digest = ? ORDER BY sc.part, sc.criterion", (file.source, file.content_hash, digest)):
+            parts.setdefault(part, (run_id, []))[1].append((criterion, marks, score))
+        return parts
+
+    # --- the roster -------------------------------------------------------------------------------
+    def roster(self) -> Roster | None:
+        """The roster stored last, or None if none was ever given."""
+        row = self.db.execute("SELECT id, file FROM rosters ORDER BY id DESC LIMIT 1").fetchone()
+        if row is None:
+            return None
+        students = self.db.execute(f"SELECT {', '.join(ROSTER_FIELDS)} FROM roster_students WHERE roster_id = ? "
+                                   "ORDER BY position", (row[0],)).fetchall()
+        return Roster([Student(*values) for values in students], row[1])
+
+    def store_roster(self, roster: Roster) -> bool:
+        """Keep `roster` for later commands, unless it has the same students as the one stored last;
+        returns whether it was stored."""
+        current = self.roster()
+        if current is not None and current.students == roster.students:
+            return False
+        with self.transaction():
+            roster_id = self.db.execute("INSERT INTO rosters (file, stored) VALUES (?, ?)",
+                                        (encodable(roster.file), _now())).lastrowid
+            self.db.executemany(
+                f"INSERT INTO roster_students (roster_id, position, {', '.join(ROSTER_FIELDS)}) "
+                f"VALUES (?, ?, {', '.join('?' * len(ROSTER_FIELDS))})",
+                [(roster_id, position, *astuple(student)) for position, student in enumerate(roster.students)])
+        return True
 
     # --- manual marks -----------------------------------------------------------------------------
     def marks(self) -> dict[tuple[str, str, str, str], Mark]:
@@ -251,10 +339,13 @@ class Gradebook:
 
     def record(self, run_id: int, file: SubmissionFile, digest: str, result: SubmissionResult,
                documents: dict[str, str], seconds: float,
-               program_run: tuple[str, str] | None = None, replace: bool = False) -> None:
+               program_run: tuple[str, str] | None = None, replace: bool = False,
+               kept: dict[str, int] | None = None) -> None:
         """One finished submission, in one transaction; recording it again changes nothing, unless
         `replace` (a regrade asked for), which puts this result in place of the recorded one.
-        `program_run` is (fingerprint, run JSON) of a notebook's run, kept for reuse."""
+        `program_run` is (fingerprint, run JSON) of a notebook's run, kept for reuse; `kept` maps
+        the parts whose stored scores this result carries over to the runs that gave them."""
+        kept = kept or {}
         with self.transaction():
             if program_run is not None:
                 self.db.execute(f"INSERT OR {'REPLACE' if replace else 'IGNORE'} INTO program_runs "
@@ -274,10 +365,10 @@ class Gradebook:
                 (submission_id, digest, run_id, seconds, result.model_dump_json(), json.dumps(documents))).rowcount
             if inserted:
                 self.db.executemany(
-                    "INSERT INTO scores (submission_id, digest, part, criterion, marks, score, status, reason, message) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(submission_id, digest, part.id, c.id, c.marks, c.score, c.status, c.reason, c.message)
-                     for part in result.parts() for c in part.criteria])
+                    "INSERT INTO scores (submission_id, digest, part, criterion, marks, score, status, reason, message, "
+                    "run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(submission_id, digest, part.id, c.id, c.marks, c.score, c.status, c.reason, c.message,
+                      kept.get(part.id, run_id)) for part in result.parts() for c in part.criteria])
 
 
 class _Transaction:

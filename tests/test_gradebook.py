@@ -207,6 +207,22 @@ def test_a_version_1_gradebook_is_migrated_in_place(tmp_path):
         book.close()
 
 
+def test_a_version_3_gradebook_gains_the_runs_behind_each_score(tmp_path):
+    subs = make_class(tmp_path / "subs", 3)
+    out = tmp_path / "out"
+    assert grade(str(subs), "--out", str(out), "--jobs", "1") == 0
+    first = views(out)
+    old = sqlite3.connect(out / "gradebook.sqlite")  # as grader's schema 3 left it
+    old.executescript("DROP TABLE roster_students; DROP TABLE rosters; ALTER TABLE run_members DROP COLUMN digest; "
+                      "ALTER TABLE scores DROP COLUMN run_id; PRAGMA user_version = 3;")
+    old.close()
+    assert grade(str(subs), "--out", str(out), "--jobs", "1") == 0  # migrated, and nothing to grade again
+    assert views(out) == first
+    db = sqlite3.connect(out / "gradebook.sqlite")
+    assert db.execute("SELECT COUNT(*) FROM scores WHERE run_id IS NOT 1").fetchone() == (0,)
+    assert db.execute("SELECT COUNT(*) FROM run_members WHERE digest IS NULL").fetchone() == (0,)
+
+
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_of_two_submissions_of_one_student_the_latest_handed_in_counts(tmp_path, jobs):
     import os

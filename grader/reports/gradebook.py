@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import csv
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
 from grader.reports.feedback import format_score
 from grader.results import SubmissionResult
+from grader.roster import Student
 from grader.rubric import Assessment
 from grader.textsafety import printable
 
@@ -49,14 +51,17 @@ def _row(result: SubmissionResult, question_ids: list[str]) -> list[str]:
     ]
 
 
-def write_gradebook_csv(results: list[SubmissionResult], assessment: Assessment, target: str | Path | TextIO) -> None:
+def write_gradebook_csv(results: list[SubmissionResult], assessment: Assessment, target: str | Path | TextIO,
+                        missing: Iterable[Student] = ()) -> None:
     """Write automatic scores per question and in total, sorted by student id so reruns diff cleanly,
-    to a path or an open text stream."""
+    to a path or an open text stream. Students `missing` (on the roster, no submission) score 0."""
     question_ids = [q.id for q in assessment.questions]
     header = ["student_id", "student_name", *question_ids, "total", "max_score", "manual_pending", "status", "source"]
+    rows = [((r.student_id, r.source), _row(r, question_ids)) for r in results]
+    rows += [((s.id, ""), [defuse_formula(s.id), defuse_formula(s.name), *("0" for _ in question_ids), "0",
+                           format_score(assessment.total_marks), "0", "missing", ""]) for s in missing]
     with (open(target, "w", newline="", encoding="utf-8") if isinstance(target, (str, Path))
           else contextlib.nullcontext(target)) as file:
         writer = csv.writer(file)
         writer.writerow(header)
-        for result in sorted(results, key=lambda r: (r.student_id, r.source)):
-            writer.writerow(_row(result, question_ids))
+        writer.writerows(row for _, row in sorted(rows, key=lambda keyed: keyed[0]))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from grader.reports.feedback import MARKDOWN
 from grader.reports.gradebook import gradebook_status
 from grader.results import PartResult, SubmissionResult
+from grader.roster import Gaps, Roster
 from grader.rubric import Assessment, Part, Question
 
 _TOP_WRONG_ANSWERS = 3
@@ -74,9 +75,11 @@ def _item_analysis(question: Question, part: Part, parts: list[PartResult]) -> I
 
 
 def render_summary_markdown(results: list[SubmissionResult], assessment: Assessment,
-                            duplicates: list[tuple[SubmissionResult, list[SubmissionResult]]] = ()) -> str:
+                            duplicates: list[tuple[SubmissionResult, list[SubmissionResult]]] = (),
+                            roster: Roster | None = None, gaps: Gaps | None = None) -> str:
     """Summarise a graded batch; statistics cover readable submissions, unreadable ones are listed
-    apart, and so are students with several submissions (the one that counts and the others)."""
+    apart, and so are students with several submissions (the one that counts and the others) and,
+    with a roster, the students on it with no submission and the submissions not on it."""
     readable = [r for r in results if r.readable]
     parts_by_id: dict[str, list[PartResult]] = {}
     for result in readable:
@@ -92,4 +95,8 @@ def render_summary_markdown(results: list[SubmissionResult], assessment: Assessm
         pending_count=sum(r.manual_pending > 0 for r in readable),
         items=[_item_analysis(q, p, parts_by_id.get(p.id, [])) for q, p in assessment.parts()],
         duplicates=duplicates,
+        roster=roster,
+        missing=gaps.missing if gaps else [],
+        not_on_roster=[r for r in sorted(results, key=lambda r: (r.student_id, r.source))
+                       if gaps and r.student_id in gaps.not_on_roster],
     )
