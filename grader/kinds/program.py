@@ -11,6 +11,9 @@ the notebook reader fills, so an answer file cannot claim a passing run. Options
 - `variable_shapes`: the same for batch 1, sequence length 1 and (3, 7);
 - `parameter_count`: the count equals the contract's architecture built from the student's own
   hyperparameters (embedding, recurrent layers, linear output);
+- `required_layers`: forward calls the module classes the contract's `requires` lists, in that
+  order among the others (e.g. [LSTM, Dropout, Linear]: the dropout the exercise asks for, applied
+  between the recurrent layers and the output), as the build's own forward called them;
 - `convergence`: the held-out loss after retraining on this device's budget: full marks up to the
   calibrated threshold, none from the frequency-only loss, linear in between
   (`solution: program.convergence`; the others take `solution: program.contract`);
@@ -32,6 +35,7 @@ not that architecture is retrained by its own code, and that mark is flagged for
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -43,8 +47,8 @@ from grader.program.observations import ForwardProbe, ProgramRun
 from grader.program.spec import ModelContract
 from grader.program.verify import contract_parameters
 
-Check = Literal["builds", "init_hidden", "forward", "variable_shapes", "parameter_count", "convergence",
-                "generation", "reproducible"]
+Check = Literal["builds", "init_hidden", "forward", "variable_shapes", "parameter_count", "required_layers",
+                "convergence", "generation", "reproducible"]
 
 
 class ProgramOptions(BaseModel):
@@ -82,6 +86,29 @@ def recorded_flag(run: ProgramRun, limits: dict) -> str | None:
                 "learns: worth a look (much longer training with a tiny learning rate could explain it; outputs "
                 "from different code would too)")
     return None
+
+
+_STEP_TIMEOUT = re.compile(r"took over [\d.]+ s")
+
+
+def _time_review(run: ProgramRun, text: str) -> str | None:
+    """A check lost to a time limit is the machine's verdict, not the model's: never a silent 0. The
+    budget's steps decide a grade; the limits are only a ceiling, which a loaded machine can reach."""
+    if run.limit in ("wall_time", "cpu_time") or _STEP_TIMEOUT.search(text):
+        return ("stopped by a time limit, not by the model: rerun it on a quieter machine (or with a larger "
+                "wall_seconds in the budget) before taking this 0 as the model's")
+    return None
+
+
+def _resolve(run: ProgramRun, source: Any) -> Any:
+    """A generation setting: a literal from the rubric, or the notebook variable it names."""
+    if isinstance(source, dict):
+        return source.get("value")
+    return run.value(source) if isinstance(source, str) else source
+
+
+def _named(source: Any, field: str) -> str:
+    return source if isinstance(source, str) else field
 
 
 MAX_SIZE = 1_000_000
@@ -155,6 +182,9 @@ class Program(Comparator):
                 raise ValueError("the convergence check takes solution: program.convergence")
         elif not isinstance(value, dict) or "constructor" not in value:
             raise ValueError(f"the {self.options.check} check takes solution: program.contract")
+        elif self.options.check == "required_layers" and not value.get("requires"):
+            raise ValueError("the required_layers check needs program.model.requires, the module classes forward "
+                             "must call (e.g. [LSTM, Dropout, Linear])")
         return value
 
     def show(self, reference: Any) -> str:
@@ -179,7 +209,7 @@ class Program(Comparator):
             text = str(exc)
             if run.ended:
                 text += f" (the run ended early: {run.ended})"
-            return Verdict.of(0.0, text, text, exc.warnings)
+            return Verdict.of(0.0, text, text, exc.warnings, _time_review(run, text))
         if review:
             warnings = [*warnings, f"the grader could not confirm this by recomputing your model ({review}); your "
                         "instructor will look at it"]
@@ -286,6 +316,19 @@ class Program(Comparator):
             return 1.0, f"{got} parameters", f"{got} parameters, as {architecture} has", []
         raise _Failed(f"your model has {got} parameters; {architecture} has {expected}")
 
+    def _required_layers(self, run: ProgramRun, contract: dict):
+        self._require(run, "build")
+        if run.layers is None:
+            raise _Failed("the run never reported which layers forward calls (its forward failed first)")
+        wanted, called = contract["requires"], run.layers.called
+        remaining = iter(called)
+        if all(any(name == layer for name in remaining) for layer in wanted):
+            text = f"forward calls {' -> '.join(wanted)}, as required"
+            return 1.0, text, text, []
+        shown = " -> ".join(called[:12]) or "no layers"
+        raise _Failed(f"forward calls {shown}; the exercise asks for {' -> '.join(wanted)} in this order (a layer "
+                      "created in __init__ but never applied in forward does not count)")
+
     def _convergence(self, run: ProgramRun, reference: dict):
         limits = reference.get(run.device)
         if limits is None:
@@ -322,10 +365,11 @@ class Program(Comparator):
         if first.text is None:
             raise _Failed(f"generation returned a {first.type}, not text")
         spec = contract["generation"]
-        seed_text, length = run.value(spec["seed_text"]), run.value(spec["gen_length"])
+        seed_text, length = _resolve(run, spec["seed_text"]), _resolve(run, spec["gen_length"])
         if not isinstance(seed_text, str) or isinstance(length, bool) or not isinstance(length, int) or length < 0:
-            raise _Failed(f"`{spec['seed_text']}` must be text and `{spec['gen_length']}` a whole number >= 0")
-        length = min(length, spec["max_length"])
+            raise _Failed(f"`{_named(spec['seed_text'], 'seed_text')}` must be text and "
+                          f"`{_named(spec['gen_length'], 'gen_length')}` a whole number >= 0")
+        length = min(length, spec["max_length"]) + spec["extra_characters"]
         want = len(seed_text) + length if spec["includes_seed"] else length
         problems = []
         if spec["includes_seed"] and not first.text.startswith(seed_text):

@@ -151,8 +151,12 @@ class Verification(_Message):
     detail: str
 
 
+class Layers(_Message):
+    called: list[str] = Field(max_length=200, description="module class names, in the order forward called them")
+
+
 PROTOCOL: dict[str, type[_Message]] = {  # message kind -> its data, in the order the supervisor sends them
-    "load": Step, "values": Values, "build": Build, "verify_own": Verification, "verify": Verify,
+    "load": Step, "values": Values, "build": Build, "verify_own": Verification, "layers": Layers, "verify": Verify,
     "init_hidden": InitHidden, "forward": Forward, "backward": Backward, "generate": Generate, "train": Train,
     "holdout": Holdout, "sample": Sample, "notices": Notices,
 }
@@ -173,6 +177,7 @@ class ProgramRun(BaseModel):
     budget: Budget
     backend: str
     ended: str | None = Field(None, description="why the run stopped before the harness finished")
+    limit: str | None = Field(None, description="the sandbox limit that stopped it (wall_time, cpu_time, memory...)")
     tampering: list[str] = Field([], description="channel traffic the harness did not send")
     source_problems: list[str] = Field([], description="what the notebook's text says against its model: no class "
                                        "of the contract's name, or a stub __init__ or forward")
@@ -187,6 +192,7 @@ class ProgramRun(BaseModel):
     build: Build | None = None
     verify_own: Verification | None = Field(None, description="the supervisor's recomputation of the build at the "
                                             "notebook's own sizes")
+    layers: Layers | None = Field(None, description="the modules the build's forward called, as its process said")
     verify: Verify | None = None
     verification: Verification | None = Field(None, description="the grader's recomputation of `verify` (the build "
                                               "at sizes drawn for this run); None when the run reported none")

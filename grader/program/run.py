@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from grader.notebook import StudentNotebook
 from grader.program.observations import PROTOCOL, ProgramRun, RecordedComparison, Verification
-from grader.program.spec import Device, ProgramSpec
+from grader.program.spec import Device, ProgramSpec, literal
 from grader.program.verify import VerificationProbe, verify
 from grader.sandbox.models import Limits
 from grader.sandbox.runner import run_python
@@ -67,9 +67,16 @@ class ProgramSetup:
             train_text, held = corpus[:cut], corpus[cut:]
         chars = sorted(set(train_text))
         unknown = sorted(set(held) - set(chars))
-        if unknown:
+        policy = spec.holdout.unknown
+        if unknown and policy == "refuse":
             raise ProgramSetupError(f"the held-out text has characters the training text never shows: "
-                                    f"{''.join(unknown)[:40]!r}")
+                                    f"{''.join(unknown)[:40]!r}; set holdout.unknown to drop or to a character "
+                                    "to map them to")
+        if unknown and policy not in ("refuse", "drop") and policy not in chars:
+            raise ProgramSetupError(f"holdout.unknown maps to {policy!r}, which the training text never shows")
+        if unknown:
+            replacement = "" if policy == "drop" else policy
+            held = "".join(c if c not in unknown else replacement for c in held)
         length, count = spec.holdout.length, spec.holdout.count
         slots = len(held) // (length + 1)  # a window and the character it predicts, which no window holds
         if slots < count:
@@ -82,8 +89,8 @@ class ProgramSetup:
         targets = [int(ids[s + length]) for s in starts]
         counts = Counter(train_text)
         unigram = -sum(math.log(counts[chars[t]] / len(train_text)) for t in targets) / count
-        base = {"corpus": _sha(corpus), "held": _sha(held), "spec": spec.model_dump(
-            include={"model", "training", "holdout", "generation"}, exclude={"training": {"device"}}),
+        base = {"corpus": _sha(corpus), "held": _sha(held), "spec": spec.model_dump(  # what the losses depend on
+            include={"model", "training", "holdout"}, exclude={"training": {"device"}, "model": {"requires"}}),
                 "harness": _sha("".join(HARNESS.with_name(name).read_text(encoding="utf-8") for name in SANDBOX_SIDE))}
         return cls(spec, folder, chars, train_text, windows, targets, unigram, base)
 
@@ -138,7 +145,11 @@ def _task(setup: ProgramSetup, device: Device, seed: int, probe: VerificationPro
                      "seed": seed, "grad_clip": spec.training.grad_clip, "device": device},
         "windows": setup.windows,
         "verification": probe.task(),
-        "generation": {**spec.generation.model_dump(include={"call", "provide", "gen_length", "max_length"}),
+        "generation": {**spec.generation.model_dump(include={"call", "provide", "max_length"}),
+                       "gen_length": spec.generation.bindings()["gen_length"],
+                       "literals": {spec.generation.bindings()[field]: literal(getattr(spec.generation, field))[1]
+                                    for field in ("seed_text", "gen_length")
+                                    if literal(getattr(spec.generation, field))[0]},
                        "seeds": GENERATION_SEEDS, "sample_length": SAMPLE_LENGTH},
     }
 
@@ -163,7 +174,7 @@ def observe(notebook: StudentNotebook, setup: ProgramSetup, device: Device = "cp
              "train.txt": setup.train_text.encode("utf-8")}
     result = run_python(HARNESS, files=files, limits=limits_for(setup, device), backend=backend)
     run = ProgramRun(device=device, budget=setup.spec.training.budgets[device], backend=result.backend,
-                     ended=result.reason, wall_seconds=result.wall_seconds, cpu_seconds=result.cpu_seconds,
+                     ended=result.reason, limit=result.limit, wall_seconds=result.wall_seconds, cpu_seconds=result.cpu_seconds,
                      peak_memory_mib=result.peak_memory_mib, warnings=result.warnings,
                      output_tail=(result.stdout[-2000:] + result.stderr[-2000:]).strip(), chars=setup.chars)
     run.tampering += [f"malformed channel output: {problem}" for problem in result.channel_problems[:5]]

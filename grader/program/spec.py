@@ -12,9 +12,11 @@ n_layers, drop_prob, lr)` taking one-hot input, a GRU) needs a new rubric and no
 - `generation`: the call that samples text, and the notebook variables that set it up;
 - `reference`: the solution notebook and the seeds it is calibrated over.
 
-Expressions (`constructor`, `generation.call`, `provide`) are written by the instructor and only
-ever evaluated inside the sandbox, next to the student's code; the grader just parses them to
-check their shape at load.
+Expressions (`constructor`, `generation.call`, `provide`) are any Python expressions, written by
+the instructor and only ever evaluated inside the sandbox, next to the student's code; the grader
+just parses them at load. Wherever a notebook variable is read (sizes, the learning rate,
+seed_text, gen_length), a literal may stand instead: a number as it is, text as `{value: "The"}`,
+for scaffolds that pass these as function arguments rather than set them at top level.
 """
 
 from __future__ import annotations
@@ -41,19 +43,33 @@ def _identifier(name: str) -> str:
     return name
 
 
-def parse_call(source: str) -> ast.Call:
-    """A single call expression; ValueError naming what is wrong otherwise."""
+def parse_expression(source: str) -> ast.expr:
+    """One Python expression (a call, a lambda, a conditional...); ValueError naming what is wrong."""
     if len(source) > MAX_EXPRESSION:
         raise ValueError(f"the expression is {len(source):,} characters long; at most {MAX_EXPRESSION} are accepted")
     try:
-        tree = ast.parse(source, mode="eval")
+        return ast.parse(source, mode="eval").body
     except SyntaxError as exc:
-        raise ValueError(f"{source!r} is not a Python expression: {exc.msg}") from None
+        raise ValueError(f"{source!r} is not a single Python expression: {exc.msg}") from None
     except (RecursionError, MemoryError):
         raise ValueError(f"{source[:60]!r}... is nested too deeply to parse") from None
-    if not isinstance(tree.body, ast.Call):
-        raise ValueError(f"{source!r} must be a call such as CharLSTM(vocab_size, hidden_size)")
-    return tree.body
+
+
+class Value(BaseModel):
+    """A literal where a notebook variable would be read: `{value: "The"}`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    value: int | float | str | bool
+
+
+Source = str | int | float | Value  # a notebook variable's name, or a literal (numbers as they are, text as Value)
+
+
+def literal(source: Source) -> tuple[bool, object]:
+    """(True, the value) for a literal, (False, the variable's name) for a notebook variable."""
+    if isinstance(source, Value):
+        return True, source.value
+    return not isinstance(source, str), source
 
 
 def names_read(source: str) -> list[str]:
@@ -85,7 +101,14 @@ class ModelContract(_Strict):
         ["batch_seq_vocab", "flat"], min_length=1,
         description="accepted logits layouts: (batch, seq, vocab) and/or (batch * seq, vocab), batch-major")
     init_hidden: str = Field("init_hidden", description="the method giving the zero hidden state for a batch size")
+    requires: list[str] = Field([], max_length=20, description="module classes forward must call, in this order "
+                                "among the others (e.g. [LSTM, Dropout, Linear]): the `required_layers` check")
     defaults: dict[str, Scalar] = Field({}, description="values for notebook variables a notebook may leave out")
+
+    @field_validator("requires")
+    @classmethod
+    def _classes(cls, value: list[str]) -> list[str]:
+        return [_identifier(name) for name in value]
 
     @field_validator("class_name", "init_hidden")
     @classmethod
@@ -103,9 +126,9 @@ class ModelContract(_Strict):
 
     @model_validator(mode="after")
     def _constructor_builds_the_class(self) -> ModelContract:
-        call = parse_call(self.constructor)
-        if not (isinstance(call.func, ast.Name) and call.func.id == self.class_name):
-            raise ValueError(f"constructor {self.constructor!r} must call {self.class_name}(...)")
+        parse_expression(self.constructor)
+        if self.class_name not in names_read(self.constructor):
+            raise ValueError(f"constructor {self.constructor!r} never names the class {self.class_name}")
         return self
 
     @property
@@ -132,7 +155,8 @@ class Budget(_Strict):
 
 
 class TrainingSpec(_Strict):
-    learning_rate: str | float = Field("learning_rate", description="the notebook variable (or a number)")
+    learning_rate: str | float = Field("learning_rate", description="the notebook variable, or a number for "
+                                       "scaffolds that pass it to a function (`lr=0.001`)")
     seed: int = Field(0, description="seeds the student's retraining; calibration uses reference.seeds")
     grad_clip: float | None = Field(5.0, gt=0)
     device: Literal["auto", "cpu", "cuda"] = Field(
@@ -151,34 +175,60 @@ class HoldoutSpec(_Strict):
 
     path: str | None = Field(None, description="a private text file (relative to the rubric); default: the "
                              "corpus's last validation_fraction, which training never sees")
+    unknown: Literal["refuse", "drop"] | str = Field(
+        "refuse", description="characters of the held-out text the training text lacks: refuse the rubric (the "
+        "default), drop them, or one character of the training text to map each to")
     validation_fraction: float = Field(0.1, gt=0, lt=1)
     count: int = Field(256, ge=16, le=4096)
     length: int = Field(64, ge=1, le=1024)
     seed: int = 20261121
 
 
+    @field_validator("unknown")
+    @classmethod
+    def _unknown(cls, value: str) -> str:
+        if value not in ("refuse", "drop") and len(value) != 1:
+            raise ValueError(f"unknown must be refuse, drop or one character to map to, got {value!r}")
+        return value
+
+
 class GenerationSpec(_Strict):
     call: str = Field("generate(model, vocab, seed_text, gen_length, seed=seed)",
-                      description="samples text; reads `model` and `seed` (set by the grader) and notebook variables")
+                      description="samples text: any expression over `model` and `seed` (set by the grader), the "
+                      "provided names and notebook variables; random, numpy and torch are seeded with `seed` first")
     provide: dict[str, str] = Field({"vocab": "Vocabulary.from_text(text)"},
                                     description="names the call needs that no cell can define statically")
-    seed_text: str = Field("seed_text", description="the notebook variable holding the seed text")
-    gen_length: str = Field("gen_length", description="the notebook variable holding the number of characters")
+    seed_text: Source = Field("seed_text", description="the notebook variable holding the seed text, or {value: "
+                              "TEXT}; a literal is bound to the name seed_text for the call")
+    gen_length: Source = Field("gen_length", description="the notebook variable holding the number of characters, "
+                               "or a number; a literal is bound to the name gen_length for the call")
     includes_seed: bool = Field(True, description="the text returned starts with seed_text")
+    extra_characters: int = Field(0, ge=0, le=100, description="characters the sampler returns beyond gen_length "
+                                  "(after the seed text): 1 for a sample() that returns the prime plus size + 1")
     max_length: int = Field(2000, ge=1, description="gen_length is capped at this for the check")
 
     @field_validator("seed_text", "gen_length")
     @classmethod
-    def _names(cls, value: str) -> str:
-        return _identifier(value)
+    def _names(cls, value: Source) -> Source:
+        return _identifier(value) if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _expressions(self) -> GenerationSpec:
-        parse_call(self.call)
+        parse_expression(self.call)
         for name, source in self.provide.items():
             _identifier(name)
-            parse_call(source)
+            parse_expression(source)
+        if literal(self.gen_length)[0] and not (type(literal(self.gen_length)[1]) is int
+                                                and literal(self.gen_length)[1] >= 0):
+            raise ValueError("gen_length as a literal must be a whole number >= 0")
+        if literal(self.seed_text)[0] and not isinstance(literal(self.seed_text)[1], str):
+            raise ValueError("seed_text as a literal must be text: {value: \"The\"}")
         return self
+
+    def bindings(self) -> dict[str, str]:
+        """Field -> the name the call reads it by: the notebook variable, or the field's own name."""
+        return {field: field if literal(getattr(self, field))[0] else getattr(self, field)
+                for field in ("seed_text", "gen_length")}
 
 
 class ReferenceSpec(_Strict):
@@ -201,5 +251,6 @@ class ProgramSpec(_Strict):
     def variables(self) -> list[str]:
         """Every notebook variable the harness reads."""
         extra = [self.training.learning_rate] if isinstance(self.training.learning_rate, str) else []
-        extra += [self.generation.seed_text, self.generation.gen_length]
+        extra += [source for source in (self.generation.seed_text, self.generation.gen_length)
+                  if not literal(source)[0]]
         return list(dict.fromkeys([*self.model.variables(), *extra]))

@@ -9,6 +9,7 @@ skipped when what it needs failed):
     values      the notebook variables it reads                      {values: {name: {value} | {error}}}
     build       the constructor call at the notebook's sizes         {ok, error, parameters, shapes}
     verify_own  that build recomputed here from its own weights      {status, detail}
+    layers      the modules its forward called, in order             {called}
     verify      the class built again at sizes drawn for this run: its weights and outputs as
                 plain numbers, recomputed by the grader              {ok, error, count, parameters, unused, logits, hidden}
     init_hidden for each probe batch size, judged here               {results: [{batch, ok, error, form, shapes, zeros}]}
@@ -66,6 +67,7 @@ class Supervisor:
         self.own_probe: VerificationProbe | None = None
         self.names: dict[str, str] = {}  # contract parameter -> the student's name for it
         self.trained: Canonical | None = None  # the retrained contract model, for the sample
+        self.called: list[str] | None = None  # the module types the build's forward called, in order
         self.started = time.monotonic()
         self.rng = random.Random(task["own_seed"])
         torch.set_num_threads(task["threads"])
@@ -148,6 +150,8 @@ class Supervisor:
         if verification.status == "verified":
             self.own_probe = probe
         send("verify_own", **verification.model_dump())
+        if self.called is not None:
+            send("layers", called=self.called)
 
     def probe_and_verify(self, name: str, probe: VerificationProbe, weights: list[Weight]) -> Verification:
         ids = np.array(probe.ids, dtype=np.int64)
@@ -157,6 +161,9 @@ class Supervisor:
             return Verification(status="unverifiable", detail=f"its forward failed: {answer.get('error')}")
         unused = [u for u in answer.get("unused", []) if isinstance(u, str)] if isinstance(
             answer.get("unused"), list) else []
+        if name == "main":
+            called = answer.get("called") if isinstance(answer.get("called"), list) else []
+            self.called = [str(c)[:100] for c in called][:200]
         logits, *hidden_out = (torch.from_numpy(a.copy()) for a in arrays)
         try:
             verification, model, names = verify_weights(self.contract, self.vocab, probe, weights, unused, logits,
@@ -269,7 +276,7 @@ class Supervisor:
     def generate(self, seeds: list[int], length: int | None) -> list[dict]:
         spec = self.task["generation"]
         answer, _ = self.ask("generate", seconds=self.task["seconds"]["generate"], seeds=seeds, length=length,
-                             **{k: spec[k] for k in ("provide", "call", "gen_length", "max_length")})
+                             **{k: spec[k] for k in ("provide", "call", "gen_length", "max_length", "literals")})
         if not answer["ok"]:
             return [{"seed": seed, "ok": False, "error": answer["error"]} for seed in seeds]
         runs = answer.get("runs") if isinstance(answer.get("runs"), list) else []

@@ -10,7 +10,7 @@ Requests, each answered by one frame with `ok` and `error`:
 
     load        import student.py; the notebook variables asked for     {values, notices}
     build       the constructor call, at the notebook's sizes or others  {count, parameters} + weights
-    probe       a kept model's forward in eval mode on given inputs      {unused, hidden_form} + logits, hidden
+    probe       a kept model's forward in eval mode on given inputs      {unused, hidden_form, called} + logits, hidden
     init_hidden the hidden state for a batch size                        {form} + tensors
     forward     a forward from init_hidden on given ids                  {form, hidden_form} + start, logits, hidden
     backward    one loss.backward() on a probe                           {without_grad}
@@ -28,6 +28,7 @@ from __future__ import annotations
 import ast
 import importlib.abc
 import importlib.util
+import random
 import sys
 import time
 import traceback
@@ -253,7 +254,13 @@ class StudentSide:
         start = tuple(torch.from_numpy(h.copy()).to(device) for h in hidden)
         model.eval()
         model.zero_grad(set_to_none=True)
-        out = model(self.encode(torch.from_numpy(ids.copy())).to(device), start if len(start) == 2 else start[0])
+        called: list[str] = []  # the modules forward calls, in order: which layers it really uses
+        hook = torch.nn.modules.module.register_module_forward_pre_hook(
+            lambda module, args: called.append(type(module).__name__) if len(called) < 200 else None)
+        try:
+            out = model(self.encode(torch.from_numpy(ids.copy())).to(device), start if len(start) == 2 else start[0])
+        finally:
+            hook.remove()
         if not (isinstance(out, (tuple, list)) and len(out) == 2 and isinstance(out[0], torch.Tensor)):
             raise TypeError(f"forward returned a {type(out).__name__}, not (logits, hidden)")
         logits, new_hidden = out
@@ -262,7 +269,7 @@ class StudentSide:
         if outputs:
             sum(t.float().sum() for t in outputs).backward()
         unused = [name for name, p in model.named_parameters() if p.requires_grad and p.grad is None]
-        return {"unused": unused[:500], "hidden_form": form}, \
+        return {"unused": unused[:500], "hidden_form": form, "called": called[1:]}, \
             [plain(logits), *[plain(p) for p in parts if isinstance(p, torch.Tensor)]]
 
     def init_hidden(self, request: dict, arrays: list) -> tuple[dict, list]:
@@ -312,6 +319,7 @@ class StudentSide:
             except BaseException as exc:  # noqa: BLE001
                 error = f"setting up `{name}` = {source}: {describe(exc)}"
                 return {"runs": [{"seed": seed, "ok": False, "error": error} for seed in request["seeds"]]}, []
+        scope.update(request["literals"])
         scope["model"] = self.model
         length_name = request["gen_length"]
         if request["length"] is not None:
@@ -323,6 +331,9 @@ class StudentSide:
         for seed in request["seeds"]:
             scope["seed"] = seed
             run = {"seed": seed, "ok": True, "error": None}
+            random.seed(seed)  # so that a sampler drawing from the global generators is reproducible too
+            np.random.seed(seed)
+            torch.manual_seed(seed)
             try:
                 text = eval(code, dict(scope))
                 run["type"] = type(text).__name__
