@@ -69,14 +69,17 @@ def model(forward: str | None = None, init_hidden: str | None = None, init_extra
 
 UNSEEDED_GENERATE = '''
 def generate(model, vocabulary, seed_text, gen_length, temperature=1.0, top_k=None, seed=0):
-    """Samples with torch's global random state: `seed` is accepted and never used."""
+    """Samples from a generator seeded by the operating system: `seed` is accepted and never used, and
+    the grader seeding the global generators first does not help."""
+    import os
+    generator = torch.Generator().manual_seed(int.from_bytes(os.urandom(7), "little"))
     model.eval()
     with torch.no_grad():
         logits, hidden = model(vocabulary.encode(seed_text).unsqueeze(0), model.init_hidden(1))
         ids = []
         for _ in range(gen_length):
             probs = torch.softmax(logits.reshape(-1, len(vocabulary))[-1] / temperature, dim=-1)
-            ids.append(int(torch.multinomial(probs, 1)))
+            ids.append(int(torch.multinomial(probs, 1, generator=generator)))
             logits, hidden = model(torch.tensor([[ids[-1]]]), hidden)
     return seed_text + vocabulary.decode(ids)
 '''

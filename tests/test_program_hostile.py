@@ -135,14 +135,15 @@ def assert_scores(result: SubmissionResult, expected: dict[str, float]) -> None:
 
 def test_an_infinite_loop_in_forward_is_stopped_at_each_steps_time_limit_keeping_what_came_before(batch):
     """Each request to the notebook's process has a time limit (2 s on this budget): the worker is
-    killed and started again for the next step, and given up on after three starts. Build and
-    init_hidden keep their marks; the run ends normally, well within its 20 s."""
+    killed and started again for the next step, and given up on after three starts (or, on a busy
+    machine, the run's own 20 s ceiling comes first). Build and init_hidden keep their marks; every
+    check lost to a time limit says so and is flagged for review, never a silent 0."""
     result = batch["loop"]
     assert_scores(result, BEFORE_FORWARD)
-    assert message(result, "forward").startswith("forward: batch 4, sequence length 16: forward took over 2 s")
-    for check in ("variable_shapes", "retrained", "generation"):
-        assert re.search(r"took over 2 s|stopped answering", message(result, check)), message(result, check)
-    assert message(result, "reproducible") == "generation failed, so reproducibility could not be checked"
+    for check in ("forward", "variable_shapes", "retrained", "generation"):
+        assert re.search(r"took over 2 s|exceeded the 20\.0 s (wall|CPU)-time limit", message(result, check)), \
+            message(result, check)
+        assert "stopped by a time limit, not by the model" in criteria(result)[check].review
 
 
 def test_a_memory_bomb_in_init_fails_the_build_with_a_memory_message(limited):
