@@ -56,7 +56,8 @@ class PartResult(BaseModel):
     score: float | None  # None when any of its criteria awaits a person
     auto_score: float  # marks earned from automatic checks
     status: ItemStatus
-    answer: str | None  # the student's answer, abbreviated for display
+    answer: str | None  # what the student entered, abbreviated for display; None when nothing was (a program
+    # part, whose checks judge the notebook's run, or a part left unanswered): feedback then shows no answer line
     criteria: list[CriterionResult]
     feedback: str = ""  # the rubric's hint, present when the part is not fully right
 

@@ -180,6 +180,16 @@ def test_html_shows_expected_answer_warnings_and_badges():
     assert page.count('<section class="part">') == 4
 
 
+def test_a_part_with_nothing_entered_has_no_answer_line():
+    """carol's parts have no answer (as a notebook's program parts never do): no "Your answer: (none)"."""
+    for text in (render_markdown(carol_unreadable()), render_html(carol_unreadable()),
+                 json.dumps(gradescope_results(carol_unreadable()))):
+        assert "Your answer" not in text and "(none)" not in text
+    assert render_markdown(alice()).count("- **Your answer:**") == 4
+    assert render_html(alice()).count("<div>Your answer:</div>") == 4
+    assert [t["output"].startswith("Your answer: ") for t in gradescope_results(alice())["tests"]] == [True] * 3
+
+
 @pytest.mark.parametrize("render", [render_markdown, render_html])
 def test_unreadable_submission_feedback_says_so(render):
     text = render(carol_unreadable())

@@ -23,7 +23,7 @@ def _automatic_marks(part: PartResult) -> float:
 
 
 def _test_output(part: PartResult) -> str:
-    lines = [f"Your answer: {part.answer if part.answer is not None else '(none)'}"]
+    lines = [f"Your answer: {part.answer}"] if part.answer is not None else []
     for criterion in part.criteria:
         if criterion.status == "manual":
             continue
