@@ -98,6 +98,8 @@ class SubmissionResult(BaseModel):
     readable: bool = True  # False when the file itself could not be read; every part then scores 0
     errors: list[str] = []  # file-level problems (unreadable JSON, wrong assessment, unknown parts)
     warnings: list[str] = []
+    file_notes: list[str] = []  # the file's format, read anyway (a notebook off nbformat's schema): instructor-facing,
+    # in results.jsonl and summary.md, never in feedback, since nothing graded depends on them
     questions: list[QuestionResult] = []
     score: float = 0.0  # marks earned in the questions that count: automatic ones, and manual ones once marked
     max_score: float = 0.0  # all marks, manual ones included

@@ -230,7 +230,8 @@ def grade_submission(rubric: Rubric, key: AnswerKey, submission: Submission) -> 
         source=printable(submission.source), student_id=printable(submission.student_id),
         student_name=printable(submission.student_name),
         assessment_id=assessment.id, assessment_title=assessment.title, readable=submission.readable,
-        errors=[encodable(e) for e in errors], warnings=[encodable(w) for w in warnings], questions=questions,
+        errors=[encodable(e) for e in errors], warnings=[encodable(w) for w in warnings],
+        file_notes=[encodable(n) for n in submission.file_notes], questions=questions,
         score=_round(sum(q.auto_score for q in questions if q.counted)), max_score=assessment.total_marks,
         manual_pending=sum(q.manual_marks for q in questions),  # in every question: marking may change which count
         duration_s=time.perf_counter() - started)

@@ -348,8 +348,8 @@ SAMPLES = ROOT / "submissions" / "charlstm"
 @pytest.fixture(scope="module")
 def sample_reports(tmp_path_factory) -> dict:
     """Sample notebooks graded by `grader grade` against assignment 1's coding question without its
-    program checks (no code runs). Returns the report folder's documents per student, results.jsonl
-    by student and summary.md."""
+    program checks (no code runs), plus s06 as Colab files often are: cell ids in nbformat 4.0.
+    Returns the report folder's documents per student, results.jsonl by student and summary.md."""
     folder = tmp_path_factory.mktemp("samples")
     shipped = yaml.safe_load((ROOT / "rubrics" / "assignment1.yaml").read_text(encoding="utf-8"))
     [coding] = [q for q in shipped["questions"] if q["id"] == "coding"]
@@ -362,6 +362,10 @@ def sample_reports(tmp_path_factory) -> dict:
     submissions.mkdir()
     for name in ("s02-out-of-order", "s03-blank-template", "s04-interrupted", "s07-common-bugs"):
         shutil.copy(SAMPLES / f"{name}.ipynb", submissions)
+    colab = json.loads((SAMPLES / "s06-colab.ipynb").read_text(encoding="utf-8"))
+    for cell in colab["cells"]:
+        cell["id"] = cell["metadata"].pop("id")
+    (submissions / "s06-colab.ipynb").write_text(json.dumps(colab), encoding="utf-8")
     out = folder / "out"
     with contextlib.redirect_stdout(io.StringIO()):
         assert main(["grade", str(rubric), str(submissions), "--out", str(out), "--jobs", "1"]) == 0
@@ -396,3 +400,14 @@ def test_a_saved_syntax_error_is_not_repeated_beside_the_skipped_cell(sample_rep
     assert [w for w in warnings if "cell 13" in w] == [
         "s03-blank-template.ipynb, cell 13, line 3: `n_hidden=`: invalid syntax; the cell is skipped"]
 
+
+def test_colab_schema_noise_is_the_instructors_not_the_students(sample_reports):
+    result = sample_reports["results"]["s06-colab"]
+    assert result["warnings"] == [] and len(result["file_notes"]) == 1
+    assert result["file_notes"][0].startswith("s06-colab.ipynb: does not follow the nbformat 4.0 schema (Additional "
+                                              "properties are not allowed ('id' was unexpected) at $.cells[0]")
+    for document in feedback_documents(sample_reports, "s06-colab"):
+        assert "schema" not in document and "nbformat" not in document
+    assert sample_reports["summary"].count("does not follow the nbformat 4.0 schema") == 1
+    assert "| s06-colab | " in sample_reports["summary"].split("## Notes on the files")[1]
+    assert all(not r["file_notes"] for s, r in sample_reports["results"].items() if s != "s06-colab")

@@ -81,7 +81,7 @@ def read_outputs(code_cells: list[Cell]) -> tuple[list[RecordedLoss], list[CellN
             if output.get("output_type") == "stream":
                 text = joined(output.get("text"))
                 if text is None:
-                    notes.append(CellNote(cell=cell.number, kind="cell", message=(
+                    notes.append(CellNote(cell=cell.number, kind="format", message=(
                         f"the text of its output {index} is {describe(output.get('text'))}, not text: ignored")))
                     continue
                 if exhausted:

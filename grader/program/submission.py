@@ -5,9 +5,10 @@ What the notebook reader noticed that a student should act on (cells skipped or 
 saved errors and interruptions, cells run out of order, bad answer cells) becomes a warning naming
 the file and the cell, at most MAX_WARNINGS of each kind, each cause once: a saved SyntaxError is
 not repeated beside the `syntax` note on the cell it comes from. Cells left out because they run
-work are normal and are not listed, and `format` notes (a schema violation such as the cell ids
-Colab writes into nbformat 4.0, a conversion from nbformat 3) are the instructor's, in the notebook
-read: reading went on unharmed.
+work are normal and are not listed. `format` notes (a schema violation such as the cell ids Colab
+writes into nbformat 4.0, a conversion from nbformat 3, an output that is not an object) are the
+instructor's, in `file_notes`: reading went on unharmed and no mark depends on them, while what
+such a file does cost (a cell skipped) has its own note, which the student gets.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ def read_notebook_submission(path: str | Path, rubric: Rubric, backend: str = "a
         return submission
     submission.answers = dict(notebook.answers)
     submission.warnings += _warnings(path.name, _reported(notebook.notes))
+    submission.file_notes += _warnings(path.name, notebook.notes_of("format"))
     if rubric.program is None:
         return submission
     calibrated = set(rubric.solutions[PROGRAM]["convergence"])
