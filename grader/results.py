@@ -44,6 +44,7 @@ class CriterionResult(BaseModel):
     message: str
     warnings: list[str] = []
     review: str | None = None  # why a person should confirm these marks (instructor-facing, never in feedback)
+    cause: str | None = None  # the message or a warning, when other checks may share its problem: feedback says it once
     expected: str | None = None  # the reference, shown to students only when the rubric allows
     answer: str | None = None  # what was checked: the answer, or its field, abbreviated for display
     follow_through: FollowThrough | None = None

@@ -93,7 +93,7 @@ def _check_item(rubric: Rubric, entry: KeyEntry | None, item: Criterion, raw: An
                                message="this answer could not be checked; your instructor has been told")
     return CriterionResult(**base, score=_round(item.marks * verdict.fraction), status=verdict.status,
                            reason=verdict.reason, message=verdict.message, warnings=verdict.warnings,
-                           review=verdict.review, expected=expected)
+                           review=verdict.review, cause=verdict.cause, expected=expected)
 
 
 def part_status(criteria: list[CriterionResult], marks: float, score: float) -> ItemStatus:
