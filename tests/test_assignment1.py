@@ -194,6 +194,15 @@ def test_a_model_that_does_not_build_is_told_once_and_not_flagged(sample_noteboo
         assert document.count("the same problem as in part coding.model") == 3  # retrained, generation, reproducible
 
 
+def test_program_parts_show_no_answer_line_the_written_parts_do(sample_notebooks):
+    markdown = render_markdown(sample_notebooks["s01"])
+    sections = {s.split(":")[0]: s for s in markdown.split("### Part ")[1:]}
+    assert "Your answer" not in sections["coding.model"]
+    assert "- **Your answer:** I went from 128 to 512 hidden units" in sections["coding.convergence"]
+    results = {t["name"].rsplit("part ", 1)[1]: t["output"] for t in gradescope_results(sample_notebooks["s01"])["tests"]}
+    assert not results["coding.model"].startswith("Your answer")
+
+
 def test_a_notebook_cut_off_half_way_is_unreadable_not_fatal(sample_notebooks):
     result = sample_notebooks["s08"]
     assert not result.readable and "is not JSON" in result.errors[0] and result.score == 0
