@@ -197,6 +197,35 @@ def test_a_part_with_nothing_entered_has_no_answer_line():
     assert [t["output"].startswith("Your answer: ") for t in gradescope_results(alice())["tests"]] == [True] * 3
 
 
+def shared_cause() -> SubmissionResult:
+    """Three checks that fail for one cause, in two parts, and two that stand unconfirmed for another."""
+    failed, unconfirmed = "building the model failed: NameError: name 'n' is not defined", "not confirmed: look"
+    fails = dict(cause=failed)
+    return submission("s005", "Fay", {
+        "1a": part("1a", "incorrect", None, [crit("c1", 2, 0.0, "incorrect", failed, **fails)]),
+        "1b": part("1b", "partial", None, [
+            crit("slope", 1, 1.0, "correct", "Correct.", warnings=["Use 2 decimals.", unconfirmed], cause=unconfirmed),
+            crit("intercept", 1, 0.0, "incorrect", failed, **fails)]),
+        "2a": part("2a", "incorrect", None, [crit("c1", 1, 0.0, "incorrect", failed, warnings=[unconfirmed],
+                                                  cause=failed)]),
+        "2b": essay(),
+    })
+
+
+def test_a_cause_several_checks_share_is_stated_once_and_pointed_to():
+    result = shared_cause()
+    text = render_markdown(result)
+    assert text.count("NameError") == 1 and text.count("not confirmed: look") == 1
+    assert "| criterion intercept | 0 / 1 | Incorrect | the same problem as in part 1a |" in text
+    assert "| criterion c1 | 0 / 1 | Incorrect | the same problem as in part 1a |" in text  # 2a's warning: stated in 1b
+    assert "| criterion slope | 1 / 1 | Correct | Correct.<br>Warning: Use 2 decimals.<br>Warning: not confirmed: look |" \
+        in text
+    page, gradescope = render_html(result), json.dumps(gradescope_results(result))
+    assert page.count("NameError") == 1 and gradescope.count("NameError") == 1
+    assert gradescope.count("the same problem as in part 1a") == 2
+    assert result.parts()[1].criteria[1].message.startswith("building the model failed")  # the record is untouched
+
+
 @pytest.mark.parametrize("render", [render_markdown, render_html])
 def test_unreadable_submission_feedback_says_so(render):
     text = render(carol_unreadable())

@@ -70,23 +70,19 @@ def part_line(part: PartResult) -> str:
 
 
 def student_view(result: SubmissionResult) -> SubmissionResult:
-    """A copy of `result` in which a criterion's `cause` already stated by an earlier criterion is
-    not repeated: a message that is the cause becomes a pointer to it, a warning that is the cause
-    is dropped. Scores and the instructor's record are untouched."""
+    """A copy of `result` in which a `cause` that an earlier criterion stated is not repeated: a
+    message that is one becomes a pointer to it, a warning that is one is dropped. Scores and the
+    instructor's record are untouched."""
     view = result.model_copy(deep=True)
     stated: dict[str, str] = {}  # cause -> the part that states it
     for part in view.parts():
         for criterion in part.criteria:
-            cause = criterion.cause
-            if cause is None:
-                continue
-            if cause not in stated:
-                stated[cause] = part.id
-                continue
-            if criterion.message == cause:
-                where = "above" if stated[cause] == part.id else f"in part {stated[cause]}"
-                criterion.message = f"the same problem as {where}"
-            criterion.warnings = [warning for warning in criterion.warnings if warning != cause]
+            if criterion.message in stated:
+                first = stated[criterion.message]
+                criterion.message = f"the same problem as {'above' if first == part.id else f'in part {first}'}"
+            criterion.warnings = [warning for warning in criterion.warnings if warning not in stated]
+            if criterion.cause is not None:
+                stated.setdefault(criterion.cause, part.id)
     return view
 
 
