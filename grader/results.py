@@ -44,6 +44,7 @@ class CriterionResult(BaseModel):
     message: str
     warnings: list[str] = []
     review: str | None = None  # why a person should confirm these marks (instructor-facing, never in feedback)
+    cause: str | None = None  # the message or a warning, when other checks may share its problem: feedback says it once
     expected: str | None = None  # the reference, shown to students only when the rubric allows
     answer: str | None = None  # what was checked: the answer, or its field, abbreviated for display
     follow_through: FollowThrough | None = None
@@ -56,7 +57,8 @@ class PartResult(BaseModel):
     score: float | None  # None when any of its criteria awaits a person
     auto_score: float  # marks earned from automatic checks
     status: ItemStatus
-    answer: str | None  # the student's answer, abbreviated for display
+    answer: str | None  # what the student entered, abbreviated for display; None when nothing was (a program
+    # part, whose checks judge the notebook's run, or a part left unanswered): feedback then shows no answer line
     criteria: list[CriterionResult]
     feedback: str = ""  # the rubric's hint, present when the part is not fully right
 
@@ -97,6 +99,8 @@ class SubmissionResult(BaseModel):
     readable: bool = True  # False when the file itself could not be read; every part then scores 0
     errors: list[str] = []  # file-level problems (unreadable JSON, wrong assessment, unknown parts)
     warnings: list[str] = []
+    file_notes: list[str] = []  # the file's format, read anyway (a notebook off nbformat's schema): instructor-facing,
+    # in results.jsonl and summary.md, never in feedback, since nothing graded depends on them
     questions: list[QuestionResult] = []
     score: float = 0.0  # marks earned in the questions that count: automatic ones, and manual ones once marked
     max_score: float = 0.0  # all marks, manual ones included

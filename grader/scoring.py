@@ -93,7 +93,7 @@ def _check_item(rubric: Rubric, entry: KeyEntry | None, item: Criterion, raw: An
                                message="this answer could not be checked; your instructor has been told")
     return CriterionResult(**base, score=_round(item.marks * verdict.fraction), status=verdict.status,
                            reason=verdict.reason, message=verdict.message, warnings=verdict.warnings,
-                           review=verdict.review, expected=expected)
+                           review=verdict.review, cause=verdict.cause, expected=expected)
 
 
 def part_status(criteria: list[CriterionResult], marks: float, score: float) -> ItemStatus:
@@ -230,7 +230,8 @@ def grade_submission(rubric: Rubric, key: AnswerKey, submission: Submission) -> 
         source=printable(submission.source), student_id=printable(submission.student_id),
         student_name=printable(submission.student_name),
         assessment_id=assessment.id, assessment_title=assessment.title, readable=submission.readable,
-        errors=[encodable(e) for e in errors], warnings=[encodable(w) for w in warnings], questions=questions,
+        errors=[encodable(e) for e in errors], warnings=[encodable(w) for w in warnings],
+        file_notes=[encodable(n) for n in submission.file_notes], questions=questions,
         score=_round(sum(q.auto_score for q in questions if q.counted)), max_score=assessment.total_marks,
         manual_pending=sum(q.manual_marks for q in questions),  # in every question: marking may change which count
         duration_s=time.perf_counter() - started)

@@ -45,6 +45,7 @@ class Submission:
     answers: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    file_notes: list[str] = field(default_factory=list)  # the file's format, read anyway: for the instructor only
     readable: bool = True
     program: dict[str, Any] | None = None  # a notebook's sandboxed run (grader.program), set only by the grader
 

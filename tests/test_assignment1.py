@@ -1,12 +1,15 @@
 """Assignment 1's rubric: its marks as the document gives them, Q2(b)'s computed gradients, and the
 sample answer files graded by the real scorer, part by part."""
 
+import html
+
 import numpy as np
 import pytest
 
 from grader import mathexpr
 from grader.batch import collect_answer_files, grade_file, grade_files
 from grader.key import build_key
+from grader.reports import gradescope_results, render_html, render_markdown
 from grader.rubric import load_rubric
 from tests.conftest import ROOT
 
@@ -166,6 +169,38 @@ def test_drop_prob_in_the_bias_slot_fails_to_build_naming_the_cell(sample_notebo
     assert found["builds"].status == "incorrect"
     assert "bias should be of type bool" in found["builds"].message and "(cell 11, line 7)" in found["builds"].message
     assert sample_notebooks["s07"].score == 0
+
+
+def student_documents(result) -> list[str]:
+    """feedback.md and feedback.html with their escapes undone, and the text results.json shows."""
+    gradescope = gradescope_results(result)
+    return [render_markdown(result).replace("\\", ""), html.unescape(render_html(result)),
+            "\n".join([gradescope["output"], *(test["output"] for test in gradescope["tests"])])]
+
+
+@pytest.mark.parametrize("sample, failure", [("s03", "NameError: name 'embedding_dim' is not defined"),
+                                             ("s07", "TypeError: bias should be of type bool, got: float")])
+def test_a_model_that_does_not_build_is_told_once_and_not_flagged(sample_notebooks, sample, failure):
+    """Every program check needs the model, so all eight fail with the build's message: the student
+    reads it once, the other checks point to it, and nothing awaits review (each 0 has its reason)."""
+    result = sample_notebooks[sample]
+    found = criteria(result)
+    [message] = {found[name].message for name in STRUCTURE + ["retrained"]}  # as recorded for the instructor
+    assert message.startswith(f"building the model failed: {failure}")
+    assert result.reviews() == []
+    for document in student_documents(result):
+        assert document.count(failure) == 1, document
+        assert document.count("the same problem as above") == 4  # the rest of coding.model
+        assert document.count("the same problem as in part coding.model") == 3  # retrained, generation, reproducible
+
+
+def test_program_parts_show_no_answer_line_the_written_parts_do(sample_notebooks):
+    markdown = render_markdown(sample_notebooks["s01"])
+    sections = {s.split(":")[0]: s for s in markdown.split("### Part ")[1:]}
+    assert "Your answer" not in sections["coding.model"]
+    assert "- **Your answer:** I went from 128 to 512 hidden units" in sections["coding.convergence"]
+    results = {t["name"].rsplit("part ", 1)[1]: t["output"] for t in gradescope_results(sample_notebooks["s01"])["tests"]}
+    assert not results["coding.model"].startswith("Your answer")
 
 
 def test_a_notebook_cut_off_half_way_is_unreadable_not_fatal(sample_notebooks):

@@ -364,11 +364,11 @@ def code(source, **fields) -> dict:
     ({"cell_type": "code", "metadata": {}}, "cell", "its source is missing, not text: skipped"),
     (code("x = 1", metadata="m"), "cell", "its metadata is a string, not an object: skipped"),
     (code("x = 1", metadata=None), "cell", "its metadata is null, not an object: skipped"),
-    (code("lr = 0.5", outputs="o"), "cell", "its outputs are a string, not a list: ignored"),
-    (code("lr = 0.5", outputs=[1]), "cell", "its output 1 is a number, not an object: ignored"),
-    (code("lr = 0.5", outputs=[{"output_type": "stream", "text": [1]}]), "cell",
+    (code("lr = 0.5", outputs="o"), "format", "its outputs are a string, not a list: ignored"),
+    (code("lr = 0.5", outputs=[1]), "format", "its output 1 is a number, not an object: ignored"),
+    (code("lr = 0.5", outputs=[{"output_type": "stream", "text": [1]}]), "format",
      "the text of its output 1 is a list, not text: ignored"),
-    (code("lr = 0.5", execution_count=True), "cell", "its execution_count is True, not a whole number: ignored"),
+    (code("lr = 0.5", execution_count=True), "format", "its execution_count is True, not a whole number: ignored"),
     (5, "cell", "is a number, not a cell object: skipped"),
     ({"metadata": {}, "source": "x"}, "cell", "has no cell_type: skipped"),
     ({"cell_type": "weird" * 1000, "source": "x"}, "cell", "has cell_type 'weirdweird"),
@@ -421,7 +421,9 @@ def test_format_noise_is_noted_for_the_instructor_not_warned_to_the_student(writ
     submission = read_notebook_submission(path, load_rubric(ROOT / "rubrics" / "dl-quiz.yaml"))
     assert submission.answers == {"q1": "kept"}
     assert submission.warnings == ["s9.ipynb, cell 3: its source is a list with something other than text in it, "
-                                   "not text: skipped"]
+                                   "not text: skipped"]  # the cell's code is lost: the student is told
+    [schema] = submission.file_notes
+    assert schema.startswith("s9.ipynb: does not follow the nbformat 4.0 schema") and schema.endswith("; read anyway")
 
 
 def test_warnings_are_capped_per_kind(write):

@@ -29,6 +29,7 @@ from grader.key import build_key
 from grader.program.observations import (Backward, Build, Forward, ForwardProbe, Generate, GenerationRun,
                                          HiddenProbe, InitHidden, ProgramRun, Sample, Step, Train, TrainingSettings,
                                          Verification)
+from grader.reports import gradescope_results, render_html, render_markdown
 from grader.rubric import PROGRAM, load_rubric
 from grader.scoring import grade_submission
 from grader.submission import read_answer_file
@@ -84,7 +85,7 @@ def generate(model, vocabulary, seed_text, gen_length, temperature=1.0, top_k=No
     return seed_text + vocabulary.decode(ids)
 '''
 SHORT_GENERATE = UNSEEDED_GENERATE.replace("range(gen_length)", "range(gen_length - 1)").replace(
-    "    model.eval()\n", "    torch.manual_seed(seed)\n    model.eval()\n")
+    'int.from_bytes(os.urandom(7), "little")', "seed")  # seeded, one character short
 
 # name -> notebook_with arguments; each notebook is the solution with the changes named
 VARIANTS = {
@@ -112,6 +113,9 @@ VARIANTS = {
             shape = (self.num_layers, batch_size, self.hidden_size)
             return weight.new_ones(shape), weight.new_ones(shape)"""),
         extra_cells=[UNSEEDED_GENERATE]),
+    "forward-typo": dict(model=model(forward="""
+            output, hidden = self.lstm(self.embedding(x), hidden)
+            return self.fc(self.dropout(output).contigious()), hidden""")),
     "batch4-unused-layer": dict(model=model(init_extra="self.projection = nn.Linear(hidden_size, hidden_size)",
                                             forward="""
             output, hidden = self.lstm(self.embedding(x), hidden)
@@ -282,7 +286,7 @@ def test_a_hard_coded_batch_size_passes_forward_fails_batch_1_and_the_unused_lay
                              "RuntimeError: shape '[4, -1, 64]' is invalid")
     assert re.search(r"at sizes drawn for this run: built with embedding_dim=\d, hidden_size=\d+, num_layers=\d "
                      r"the model failed: RuntimeError: shape '\[4, -1, \d+\]' is invalid", review)
-    assert "could not confirm this by recomputing your model" in found["forward"].warnings[1]
+    assert "could not confirm your model by recomputing it" in found["forward"].warnings[1]
     assert "batch 1, sequence length 16: logits of shape [4, 4, 64], expected [1, 16, 64]" in \
         found["variable_shapes"].message
     assert "your model has" in found["parameter_count"].message
@@ -329,8 +333,9 @@ def test_a_printed_low_loss_from_a_model_that_ignores_its_input_is_flagged(grade
     retrained = found["retrained"]
     assert retrained.score == 0
     assert retrained.warnings[0].startswith("the notebook printed a loss of 0.79")
-    # it is not the contract's architecture (nothing reaches fc), so its own code retrained it: flagged too
-    assert "retrained by your own code" in retrained.warnings[1] and retrained.review
+    # it is not the contract's architecture (nothing reaches fc), so its own code retrained it; but a 0
+    # stands with its reason, so there is nothing for a person to confirm
+    assert len(retrained.warnings) == 1 and retrained.review is None
     assert "no better than character frequencies" in retrained.warnings[0] and DIFFERENT_CODE in retrained.warnings[0]
     assert "reaches 3." in retrained.warnings[0]  # its retrained loss, near the frequency-only one
     assert any("embedding.weight" in w for w in found["forward"].warnings)  # nothing before fc gets a gradient
@@ -342,6 +347,39 @@ def test_a_printed_low_loss_from_a_model_that_cannot_train_is_flagged(graded):
     [warning] = retrained.warnings
     assert warning.startswith("the notebook printed a loss of 0.79, but its code as handed in fails to train")
     assert "the printed outputs came from " + DIFFERENT_CODE in warning
+
+
+# --- 4. one message per cause -------------------------------------------------------------------
+
+UNCONFIRMED = "your instructor will look at the marks that rest on it"
+
+
+def test_a_forward_that_always_crashes_flags_only_the_marks_that_stand_and_says_so_once(graded):
+    """The `.contigious()` typo in forward: the model builds, but every forward raises, so it can
+    never be recomputed. The checks that need forward fail with the crash and no review (a 0 has
+    nothing to confirm); builds, init_hidden and parameter_count stand unconfirmed: one review line
+    for the instructor, and the student reads the unconfirmed warning once."""
+    result = graded["forward-typo"]
+    found = criteria(result)
+    standing = {"builds", "init_hidden", "parameter_count"}
+    assert passing(result) == standing
+    assert {name for name, c in found.items() if c.review} == standing
+    assert all("AttributeError: 'Tensor' object has no attribute 'contigious'" in found[name].message
+               for name in ("forward", "variable_shapes", "generation", "retrained"))
+    [review] = result.reviews()
+    assert review.startswith("the model's report is not confirmed: at your own sizes: its forward failed: "
+                             "AttributeError: 'Tensor' object has no attribute 'contigious'")
+    assert review.endswith("(coding.model/builds, coding.model/init_hidden, coding.model/parameter_count)")
+    assert all(UNCONFIRMED in found[name].warnings[-1] for name in standing)  # the record keeps each
+    for document in (render_markdown(result), render_html(result), json.dumps(gradescope_results(result))):
+        assert document.count(UNCONFIRMED) == 1
+
+
+def test_a_mark_of_0_is_never_flagged_as_unconfirmed(graded):
+    """Confirming the model could not change a 0, so there is nothing for a person to decide."""
+    for result in graded.values():
+        assert not any((c.review or "").startswith("the model's report is not confirmed")
+                       for c in criteria(result).values() if not c.score), result.student_id
 
 
 # --- 5. the rubric's program section at load -----------------------------------------------------

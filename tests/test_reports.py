@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import html
+import io
 import json
 import re
+import shutil
 
 import pytest
+import yaml
 
+from grader.cli import main
 from grader.reports import (
     gradescope_results,
     render_html,
@@ -19,6 +25,7 @@ from grader.reports import (
 from grader.reports.feedback import format_score
 from grader.results import CriterionResult, PartResult, QuestionResult, SubmissionResult
 from grader.rubric import Assessment
+from tests.conftest import ROOT
 
 SECRET = "SECRET-KEY-0.4213"
 HOSTILE_ANSWER = "<script>alert('x')</script> | 1 |\nsecond line"
@@ -180,6 +187,45 @@ def test_html_shows_expected_answer_warnings_and_badges():
     assert page.count('<section class="part">') == 4
 
 
+def test_a_part_with_nothing_entered_has_no_answer_line():
+    """carol's parts have no answer (as a notebook's program parts never do): no "Your answer: (none)"."""
+    for text in (render_markdown(carol_unreadable()), render_html(carol_unreadable()),
+                 json.dumps(gradescope_results(carol_unreadable()))):
+        assert "Your answer" not in text and "(none)" not in text
+    assert render_markdown(alice()).count("- **Your answer:**") == 4
+    assert render_html(alice()).count("<div>Your answer:</div>") == 4
+    assert [t["output"].startswith("Your answer: ") for t in gradescope_results(alice())["tests"]] == [True] * 3
+
+
+def shared_cause() -> SubmissionResult:
+    """Three checks that fail for one cause, in two parts, and two that stand unconfirmed for another."""
+    failed, unconfirmed = "building the model failed: NameError: name 'n' is not defined", "not confirmed: look"
+    fails = dict(cause=failed)
+    return submission("s005", "Fay", {
+        "1a": part("1a", "incorrect", None, [crit("c1", 2, 0.0, "incorrect", failed, **fails)]),
+        "1b": part("1b", "partial", None, [
+            crit("slope", 1, 1.0, "correct", "Correct.", warnings=["Use 2 decimals.", unconfirmed], cause=unconfirmed),
+            crit("intercept", 1, 0.0, "incorrect", failed, **fails)]),
+        "2a": part("2a", "incorrect", None, [crit("c1", 1, 0.0, "incorrect", failed, warnings=[unconfirmed],
+                                                  cause=failed)]),
+        "2b": essay(),
+    })
+
+
+def test_a_cause_several_checks_share_is_stated_once_and_pointed_to():
+    result = shared_cause()
+    text = render_markdown(result)
+    assert text.count("NameError") == 1 and text.count("not confirmed: look") == 1
+    assert "| criterion intercept | 0 / 1 | Incorrect | the same problem as in part 1a |" in text
+    assert "| criterion c1 | 0 / 1 | Incorrect | the same problem as in part 1a |" in text  # 2a's warning: stated in 1b
+    assert "| criterion slope | 1 / 1 | Correct | Correct.<br>Warning: Use 2 decimals.<br>Warning: not confirmed: look |" \
+        in text
+    page, gradescope = render_html(result), json.dumps(gradescope_results(result))
+    assert page.count("NameError") == 1 and gradescope.count("NameError") == 1
+    assert gradescope.count("the same problem as in part 1a") == 2
+    assert result.parts()[1].criteria[1].message.startswith("building the model failed")  # the record is untouched
+
+
 @pytest.mark.parametrize("render", [render_markdown, render_html])
 def test_unreadable_submission_feedback_says_so(render):
     text = render(carol_unreadable())
@@ -321,3 +367,76 @@ def test_flagged_marks_stand_and_are_listed_for_the_instructor_never_in_feedback
     for feedback in (render_markdown(erin), render_html(erin), json.dumps(gradescope_results(erin))):
         assert "2 Linear layers" not in feedback and "look at 1a" not in feedback
     assert "your instructor will look at it" in render_markdown(erin)
+
+
+# --- what a notebook's reader noticed, in the reports of real sample notebooks ---------------------
+
+SAMPLES = ROOT / "submissions" / "charlstm"
+
+
+@pytest.fixture(scope="module")
+def sample_reports(tmp_path_factory) -> dict:
+    """Sample notebooks graded by `grader grade` against assignment 1's coding question without its
+    program checks (no code runs), plus s06 as Colab files often are: cell ids in nbformat 4.0.
+    Returns the report folder's documents per student, results.jsonl by student and summary.md."""
+    folder = tmp_path_factory.mktemp("samples")
+    shipped = yaml.safe_load((ROOT / "rubrics" / "assignment1.yaml").read_text(encoding="utf-8"))
+    [coding] = [q for q in shipped["questions"] if q["id"] == "coding"]
+    coding["parts"] = [{**p, "criteria": [c for c in p["criteria"] if c.get("kind") != "program"]}
+                       for p in coding["parts"] if p["id"] != "coding.model"]
+    rubric = folder / "coding.yaml"
+    rubric.write_text(yaml.safe_dump({"schema_version": 1, "id": "assignment1", "title": "Coding",
+                                      "questions": [coding]}), encoding="utf-8")
+    submissions = folder / "submissions"
+    submissions.mkdir()
+    for name in ("s02-out-of-order", "s03-blank-template", "s04-interrupted", "s07-common-bugs"):
+        shutil.copy(SAMPLES / f"{name}.ipynb", submissions)
+    colab = json.loads((SAMPLES / "s06-colab.ipynb").read_text(encoding="utf-8"))
+    for cell in colab["cells"]:
+        cell["id"] = cell["metadata"].pop("id")
+    (submissions / "s06-colab.ipynb").write_text(json.dumps(colab), encoding="utf-8")
+    out = folder / "out"
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["grade", str(rubric), str(submissions), "--out", str(out), "--jobs", "1"]) == 0
+    students = {p.name: {f.name: f.read_text(encoding="utf-8") for f in p.iterdir()} for p in (out / "students").iterdir()}
+    results = {r["student_id"]: r for r in map(json.loads, (out / "results.jsonl").read_text().splitlines())}
+    return {"students": students, "results": results, "summary": (out / "summary.md").read_text(encoding="utf-8")}
+
+
+def feedback_documents(reports: dict, student: str) -> list[str]:
+    """feedback.md, feedback.html (tags and escapes undone) and the text of results.json."""
+    documents = reports["students"][student]
+    html_text = html.unescape(re.sub(r"<[^>]+>", "", documents["feedback.html"]))
+    return [documents["feedback.md"].replace("\\", ""), html_text, json.loads(documents["results.json"])["output"]]
+
+
+@pytest.mark.parametrize("student, shown", [
+    ("s02-out-of-order", "cell 15: ran as In [14], before cell 14 above it (In [15]): the cells were not run top to "
+                         "bottom, which is how the grader reads them"),
+    ("s03-blank-template", "cell 16: saved output ends in NameError: name 'hidden_size' is not defined (run as In [8])"),
+    ("s04-interrupted", "cell 16: was interrupted (KeyboardInterrupt, run as In [8]): its outputs stop there"),
+    ("s04-interrupted", "cell 19: saved output ends in RuntimeError: Expected all tensors to be on the same device"),
+    ("s07-common-bugs", "cell 16: saved output ends in AttributeError: 'Tensor' object has no attribute 'contigious'"),
+])
+def test_saved_errors_interrupts_and_out_of_order_runs_reach_the_student_once(sample_reports, student, shown):
+    for document in feedback_documents(sample_reports, student):
+        assert document.count(f"{student}.ipynb, {shown}") == 1, document
+
+
+def test_a_saved_syntax_error_is_not_repeated_beside_the_skipped_cell(sample_reports):
+    """s03's cell 13 does not parse: the syntax note says so, and its saved SyntaxError is the same cause."""
+    warnings = sample_reports["results"]["s03-blank-template"]["warnings"]
+    assert [w for w in warnings if "cell 13" in w] == [
+        "s03-blank-template.ipynb, cell 13, line 3: `n_hidden=`: invalid syntax; the cell is skipped"]
+
+
+def test_colab_schema_noise_is_the_instructors_not_the_students(sample_reports):
+    result = sample_reports["results"]["s06-colab"]
+    assert result["warnings"] == [] and len(result["file_notes"]) == 1
+    assert result["file_notes"][0].startswith("s06-colab.ipynb: does not follow the nbformat 4.0 schema (Additional "
+                                              "properties are not allowed ('id' was unexpected) at $.cells[0]")
+    for document in feedback_documents(sample_reports, "s06-colab"):
+        assert "schema" not in document and "nbformat" not in document
+    assert sample_reports["summary"].count("does not follow the nbformat 4.0 schema") == 1
+    assert "| s06-colab | " in sample_reports["summary"].split("## Notes on the files")[1]
+    assert all(not r["file_notes"] for s, r in sample_reports["results"].items() if s != "s06-colab")

@@ -30,14 +30,16 @@ class Verdict(BaseModel):
     message: str
     warnings: list[str] = []
     review: str | None = Field(None, description="why a person should look before the marks stand (instructor-facing)")
+    cause: str | None = Field(None, description="the message or warning, when it states a problem other checks of the "
+                              "same submission may share (a model that did not build): feedback says it once")
 
     @classmethod
     def of(cls, fraction: float, reason: str, message: str, warnings: list[str] | None = None,
-           review: str | None = None) -> "Verdict":
+           review: str | None = None, cause: str | None = None) -> "Verdict":
         fraction = min(1.0, max(0.0, fraction))
         status: Status = "correct" if fraction >= 1.0 else "incorrect" if fraction <= 0.0 else "partial"
         return cls(fraction=fraction, status=status, reason=reason, message=message, warnings=warnings or [],
-                   review=review)
+                   review=review, cause=cause)
 
 
 class InvalidAnswer(ValueError):

@@ -27,10 +27,16 @@ any code in the notebook. So the checks also need the model's verifications (gra
 verify.py): the build at the notebook's own sizes, recomputed by the supervisor, and the build at
 sizes drawn for this run, recomputed here. A model that built but was never verified scores 0 on
 them; one whose recomputation does not confirm it keeps its marks with a `review` for the
-instructor and a warning for the student. `convergence` is unforgeable when the build verified:
-the supervisor retrains the contract's architecture at the notebook's sizes with the rubric's
-settings, and the loss is computed here from characters the sandbox never saw; a model that is
-not that architecture is retrained by its own code, and that mark is flagged for review.
+instructor and a warning for the student, unless the check scores 0 anyway (then there is nothing
+for a person to confirm), except a 0 that a time limit caused, which is the machine's and is
+flagged so that someone reruns it. `convergence` is unforgeable when the build verified: the supervisor
+retrains the contract's architecture at the notebook's sizes with the rubric's settings, and the
+loss is computed here from characters the sandbox never saw; a model that is not that
+architecture is retrained by its own code, and that mark is flagged for review.
+
+The checks of one run often fail, or go unconfirmed, for one reason (a model that does not build
+fails them all with the same message), so a failure's message and the unconfirmed warning are
+the verdict's `cause`, which feedback states once (grader.reports.feedback.student_view).
 """
 
 from __future__ import annotations
@@ -200,21 +206,23 @@ class Program(Comparator):
             raise InvalidAnswer("this check needs a notebook run made by the grader") from None
         if run.tampering:
             why = f"the run's structured output was tampered with ({run.tampering[0]})"
-            return Verdict.of(0.0, why, why + ": no marks for checks of this run")
+            message = why + ": no marks for checks of this run"
+            return Verdict.of(0.0, why, message, cause=message)
         try:
             review = self._convergence_trust(run) if self.options.check == "convergence" else self._trust(run)
             fraction, reason, message, warnings = getattr(self, f"_{self.options.check}")(run, reference)
             review = review or self._mismatched_probes(run)
-        except _Failed as exc:
+        except _Failed as exc:  # often a step every check needs (the build): the same text, shown once
             text = str(exc)
             if run.ended:
                 text += f" (the run ended early: {run.ended})"
-            return Verdict.of(0.0, text, text, exc.warnings, _time_review(run, text))
-        if review:
-            warnings = [*warnings, f"the grader could not confirm this by recomputing your model ({review}); your "
-                        "instructor will look at it"]
-            review = f"the model's report is not confirmed: {review}"
-        return Verdict.of(fraction, reason, message, warnings, review)
+            return Verdict.of(0.0, text, text, exc.warnings, _time_review(run, text), cause=text)
+        if not review or fraction <= 0.0:  # a 0 stands with its reason: nothing for a person to decide
+            return Verdict.of(fraction, reason, message, warnings)
+        unconfirmed = (f"the grader could not confirm your model by recomputing it ({review}), so your instructor "
+                       "will look at the marks that rest on it")
+        return Verdict.of(fraction, reason, message, [*warnings, unconfirmed],
+                          f"the model's report is not confirmed: {review}", cause=unconfirmed)
 
     def _trust(self, run: ProgramRun) -> str | None:
         """None when both recomputations confirmed the run's model, else why not; _Failed when a

@@ -11,10 +11,11 @@ cells (3.6 s for 100,000). So here:
 - the file must be at most MAX_BYTES of UTF-8 (UTF-16 is named as such) JSON, an object with
   `nbformat` 4 (any minor: Colab still saves 4.0) or 3 (its worksheets, `input` and `prompt_number`
   renamed to version 4's); anything else is unreadable, with what is wrong;
-- each cell is checked on its own, with a `cell` note naming it: one that is not an object, has no
-  or an unknown `cell_type`, a source that is not text or metadata that is not an object is
-  skipped; outputs that are not a list, an output that is not an object and an execution count
-  that is not a whole number are ignored; the rest of the notebook is read;
+- each cell is checked on its own: one that is not an object, has no or an unknown `cell_type`,
+  a source that is not text or metadata that is not an object is skipped, with a `cell` note
+  naming it (its code is lost, as the student should know); outputs that are not a list, an
+  output that is not an object and an execution count that is not a whole number are ignored,
+  with a `format` note (nothing graded is lost); the rest of the notebook is read;
 - the first MAX_CELLS cells are read (a `limit` note says where reading stopped);
 - nbformat's JSON-schema check runs only on files of at most SCHEMA_BYTES; a violation is a
   `format` note, for the instructor: the notebook was read anyway.
@@ -214,16 +215,16 @@ def _read_cell(number: int, raw: Any, notes: list[CellNote]) -> Cell | None:
         return cell
     count = raw.get("execution_count")
     if count is not None and (isinstance(count, bool) or not isinstance(count, int)):
-        note(f"its execution_count is {shown(count)}, not a whole number: ignored")
+        note(f"its execution_count is {shown(count)}, not a whole number: ignored", "format")
     else:
         cell.execution_count = count
     outputs = raw.get("outputs", [])
     if not isinstance(outputs, list):
-        note(f"its outputs are {describe(outputs)}, not a list: ignored")
+        note(f"its outputs are {describe(outputs)}, not a list: ignored", "format")
         return cell
     for index, output in enumerate(outputs, start=1):
         if isinstance(output, dict):
             cell.outputs.append(output)
         else:
-            note(f"its output {index} is {describe(output)}, not an object: ignored")
+            note(f"its output {index} is {describe(output)}, not an object: ignored", "format")
     return cell

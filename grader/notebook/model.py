@@ -8,8 +8,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 NoteKind = Literal[
-    "format",  # the file, harmlessly: converted from nbformat 3, not valid against the schema, ... (instructor-facing)
-    "cell",  # a malformed cell (skipped) or part of one (ignored): a source that is not text, metadata a string, ...
+    "format",  # the file, harmlessly: converted from nbformat 3, not valid against the schema, an output or
+    # execution count that is not what the format says (ignored), ... (instructor-facing: nothing graded is lost)
+    "cell",  # a malformed cell, skipped: not an object, a source that is not text, metadata a string, ...
     "limit",  # beyond a bound: too many cells, a cell too large or nested too deeply, an answer or output too long
     "syntax",  # a code cell that does not parse: skipped
     "magic",  # an IPython magic or shell escape removed, or a non-Python cell magic skipped

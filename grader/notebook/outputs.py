@@ -81,7 +81,7 @@ def read_outputs(code_cells: list[Cell]) -> tuple[list[RecordedLoss], list[CellN
             if output.get("output_type") == "stream":
                 text = joined(output.get("text"))
                 if text is None:
-                    notes.append(CellNote(cell=cell.number, kind="cell", message=(
+                    notes.append(CellNote(cell=cell.number, kind="format", message=(
                         f"the text of its output {index} is {describe(output.get('text'))}, not text: ignored")))
                     continue
                 if exhausted:
@@ -114,8 +114,9 @@ def read_outputs(code_cells: list[Cell]) -> tuple[list[RecordedLoss], list[CellN
 def _error_note(cell: Cell, name: str, message: str) -> CellNote:
     name, message = strip_ansi(name[:MAX_LINE]).strip(), strip_ansi(message[:MAX_LINE * 2]).strip()
     if name == "KeyboardInterrupt":
+        run = f", run as In [{cell.execution_count}]" if cell.execution_count is not None else ""
         return CellNote(cell=cell.number, kind="interrupted",
-                        message=f"was interrupted (KeyboardInterrupt){_label(cell)}: its outputs stop there")
+                        message=f"was interrupted (KeyboardInterrupt{run}): its outputs stop there")
     shown = message if len(message) <= MAX_LINE else message[: MAX_LINE - 3] + "..."
     return CellNote(cell=cell.number, kind="error",
                     message=f"saved output ends in {name}{': ' + shown if shown else ''}{_label(cell)}")
@@ -131,8 +132,8 @@ def execution_order_note(code_cells: list[Cell]) -> CellNote | None:
             continue
         if latest is not None and count < latest[1]:
             return CellNote(cell=number, kind="order", message=(
-                f"ran as In [{count}], before cell {latest[0]} above it (In [{latest[1]}]): "
-                "the cells were not run top to bottom"))
+                f"ran as In [{count}], before cell {latest[0]} above it (In [{latest[1]}]): the cells were not run "
+                "top to bottom, which is how the grader reads them (as Restart & Run All runs them)"))
         if latest is None or count > latest[1]:
             latest = (number, count)
     return None

@@ -2,15 +2,19 @@
 program section its code is run in the sandbox once, the run going to `Submission.program`.
 
 What the notebook reader noticed that a student should act on (cells skipped or cut, known bugs,
-saved interruptions, bad answer cells) becomes a warning naming the file and the cell, at most
-MAX_WARNINGS of each kind; cells left out because they run work are normal and are not listed, and
-`format` notes (a schema violation such as the cell ids Colab writes into nbformat 4.0, a
-conversion from nbformat 3) are the instructor's, in the notebook read: reading went on unharmed.
+saved errors and interruptions, cells run out of order, bad answer cells) becomes a warning naming
+the file and the cell, at most MAX_WARNINGS of each kind, each cause once: a saved SyntaxError is
+not repeated beside the `syntax` note on the cell it comes from. Cells left out because they run
+work are normal and are not listed. `format` notes (a schema violation such as the cell ids Colab
+writes into nbformat 4.0, a conversion from nbformat 3, an output that is not an object) are the
+instructor's, in `file_notes`: reading went on unharmed and no mark depends on them, while what
+such a file does cost (a cell skipped) has its own note, which the student gets.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 from grader import __version__
@@ -23,7 +27,8 @@ from grader.submission import Submission
 
 _CODE = [Path(__file__).parent, Path(__file__).parent.parent / "notebook", Path(__file__).parent.parent / "sandbox"]
 
-REPORTED_NOTES = {"cell", "limit", "syntax", "unbound", "check", "interrupted", "answer"}
+REPORTED_NOTES = {"cell", "limit", "syntax", "unbound", "check", "error", "interrupted", "order", "answer"}
+_SAVED_SYNTAX_ERROR = re.compile(r"saved output ends in (?:SyntaxError|IndentationError|TabError)\b")
 MAX_WARNINGS = 10  # of each kind: a notebook with thousands of bad cells gets the first ones and a count
 
 
@@ -54,7 +59,8 @@ def read_notebook_submission(path: str | Path, rubric: Rubric, backend: str = "a
         submission.errors.append(notebook.error or f"{path}: unreadable")
         return submission
     submission.answers = dict(notebook.answers)
-    submission.warnings += _warnings(path.name, notebook.notes)
+    submission.warnings += _warnings(path.name, _reported(notebook.notes))
+    submission.file_notes += _warnings(path.name, notebook.notes_of("format"))
     if rubric.program is None:
         return submission
     calibrated = set(rubric.solutions[PROGRAM]["convergence"])
@@ -70,13 +76,21 @@ def read_notebook_submission(path: str | Path, rubric: Rubric, backend: str = "a
     return submission
 
 
+def _reported(notes: list[CellNote]) -> list[CellNote]:
+    """The notes a student gets; a cell that does not parse has its `syntax` note, so the SyntaxError
+    its saved output shows is the same cause and is left out."""
+    unparsed = {note.cell for note in notes if note.kind == "syntax"}
+    return [note for note in notes if note.kind in REPORTED_NOTES
+            and not (note.kind == "error" and note.cell in unparsed and _SAVED_SYNTAX_ERROR.match(note.message))]
+
+
 def _warnings(name: str, notes: list[CellNote]) -> list[str]:
-    """The reported notes as warnings naming the file, the first MAX_WARNINGS of each kind, and a count
-    of those left out (so the rarer kinds are not crowded out by a thousand of one)."""
+    """The notes as lines naming the file, the first MAX_WARNINGS of each kind, and a count of those
+    left out (so the rarer kinds are not crowded out by a thousand of one)."""
     counts: dict[str, int] = {}
     warnings: list[str] = []
     for text, kind in dict.fromkeys((f"{name}, {note}" if note.cell else f"{name}: {note.message}", note.kind)
-                                    for note in notes if note.kind in REPORTED_NOTES):
+                                    for note in notes):
         counts[kind] = counts.get(kind, 0) + 1
         if counts[kind] <= MAX_WARNINGS:
             warnings.append(text)

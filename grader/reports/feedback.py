@@ -4,6 +4,10 @@ Feedback is student-facing: it shows each criterion's `message`, `warnings` and 
 its `reason`, which is the instructor's and may quote a hidden key. Student text is hostile, so
 HTML is autoescaped and every value placed in Markdown is escaped by the environment itself
 (`finalize`), not by filters a template could forget.
+
+Every student document is rendered from `student_view(result)`, which states each cause once:
+checks that share one (a notebook's model that did not build fails every program check with the
+same message) show it at the first and point to it after.
 """
 
 from __future__ import annotations
@@ -65,6 +69,23 @@ def part_line(part: PartResult) -> str:
     return score_line(earned, part.marks, part.manual_marks)
 
 
+def student_view(result: SubmissionResult) -> SubmissionResult:
+    """A copy of `result` in which a `cause` that an earlier criterion stated is not repeated: a
+    message that is one becomes a pointer to it, a warning that is one is dropped. Scores and the
+    instructor's record are untouched."""
+    view = result.model_copy(deep=True)
+    stated: dict[str, str] = {}  # cause -> the part that states it
+    for part in view.parts():
+        for criterion in part.criteria:
+            if criterion.message in stated:
+                first = stated[criterion.message]
+                criterion.message = f"the same problem as {'above' if first == part.id else f'in part {first}'}"
+            criterion.warnings = [warning for warning in criterion.warnings if warning not in stated]
+            if criterion.cause is not None:
+                stated.setdefault(criterion.cause, part.id)
+    return view
+
+
 def student_label(result: SubmissionResult) -> str:
     return f"{result.student_name} ({result.student_id})" if result.student_name else result.student_id
 
@@ -90,9 +111,9 @@ MARKDOWN = _environment(autoescape=False, finalize=escape_markdown)
 
 def render_markdown(result: SubmissionResult) -> str:
     """Feedback for one student as Markdown, e.g. to paste into an LMS comment or e-mail."""
-    return MARKDOWN.get_template("feedback.md.j2").render(result=result)
+    return MARKDOWN.get_template("feedback.md.j2").render(result=student_view(result))
 
 
 def render_html(result: SubmissionResult) -> str:
     """Feedback for one student as a single HTML page that needs no other files and prints cleanly."""
-    return HTML.get_template("feedback.html.j2").render(result=result)
+    return HTML.get_template("feedback.html.j2").render(result=student_view(result))

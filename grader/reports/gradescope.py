@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from grader.reports.feedback import STATUS_LABELS, format_score, student_label
+from grader.reports.feedback import STATUS_LABELS, format_score, student_label, student_view
 from grader.results import PartResult, QuestionResult, SubmissionResult
 
 _TOLERANCE = 1e-9
@@ -23,7 +23,7 @@ def _automatic_marks(part: PartResult) -> float:
 
 
 def _test_output(part: PartResult) -> str:
-    lines = [f"Your answer: {part.answer if part.answer is not None else '(none)'}"]
+    lines = [f"Your answer: {part.answer}"] if part.answer is not None else []
     for criterion in part.criteria:
         if criterion.status == "manual":
             continue
@@ -76,6 +76,7 @@ def _top_level_output(result: SubmissionResult, score: float, auto_max: float) -
 
 def gradescope_results(result: SubmissionResult, execution_time: float | None = None) -> dict[str, Any]:
     """The results.json document; execution_time defaults to the time grading took."""
+    result = student_view(result)
     tests = [
         _test(f"{qi}.{pi}", question, part, result.readable)
         for qi, question in enumerate(result.questions, start=1)

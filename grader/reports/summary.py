@@ -79,7 +79,8 @@ def render_summary_markdown(results: list[SubmissionResult], assessment: Assessm
                             roster: Roster | None = None, gaps: Gaps | None = None) -> str:
     """Summarise a graded batch; statistics cover readable submissions, unreadable ones are listed
     apart, and so are students with several submissions (the one that counts and the others) and,
-    with a roster, the students on it with no submission and the submissions not on it."""
+    with a roster, the students on it with no submission and the submissions not on it. Notes on
+    the files' format, which students never see, close it."""
     readable = [r for r in results if r.readable]
     parts_by_id: dict[str, list[PartResult]] = {}
     for result in readable:
@@ -99,4 +100,5 @@ def render_summary_markdown(results: list[SubmissionResult], assessment: Assessm
         missing=gaps.missing if gaps else [],
         not_on_roster=[r for r in sorted(results, key=lambda r: (r.student_id, r.source))
                        if gaps and r.student_id in gaps.not_on_roster],
+        with_file_notes=[r for r in sorted(results, key=lambda r: (r.student_id, r.source)) if r.file_notes],
     )
