@@ -64,6 +64,25 @@ def never_says(*texts: str):
     return check
 
 
+def instructor_only(*texts: str):
+    """A check that format noise is in the instructor's record (results.jsonl's file_notes, summary.md)
+    and never in the output or what the student reads."""
+
+    def check(folder: Path, output: str) -> None:
+        out = folder / "out"
+        student = "".join(path.read_text(encoding="utf-8", errors="replace")
+                          for path in (out / "students").rglob("*") if path.is_file())
+        [record] = [line for line in (out / "results.jsonl").read_text(encoding="utf-8").splitlines()
+                    if '"student_id":"nb"' in line]
+        for text in texts:
+            ensure(text not in output + student, f"{text!r} reached the output or the student's reports")
+            summary = (out / "summary.md").read_text(encoding="utf-8").replace("\\", "")  # Markdown escapes
+            ensure(text in " ".join(json.loads(record)["file_notes"]) and text in summary,
+                   f"{text!r} is not in the instructor's record")
+
+    return check
+
+
 def stream(text: str) -> dict:
     return {"output_type": "stream", "name": "stdout", "text": text}
 
@@ -149,13 +168,13 @@ CASES = [
                ["has no list of cells (its 'cells' is an object)"]),
     unreadable("cells-missing", json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}}),
                ["has no list of cells (its 'cells' is missing)"]),
-    case("nbformat-minor-a-string", notebook(nbformat_minor="x"), [], check=never_says("nbformat_minor")),
+    case("nbformat-minor-a-string", notebook(nbformat_minor="x"), [], check=instructor_only("nbformat_minor")),
     unreadable("nbformat-minor-5000-digits", notebook().replace('_minor": 5', '_minor": ' + "9" * 5000),
                ["is not JSON a notebook can hold"]),
     case("notebook-metadata-a-list", notebook(metadata=[1]), []),
     # 4 (noise): Colab's schema violations are the instructor's business, never a student warning
-    case("colab-schema-noise", colab_notebook, [], check=never_says("does not follow", "4.0 schema")),
-    case("nbformat-3-converted", v3_notebook, [], check=never_says("converted to 4")),
+    case("colab-schema-noise", colab_notebook, [], check=instructor_only("does not follow", "4.0 schema")),
+    case("nbformat-3-converted", v3_notebook, [], check=instructor_only("converted to 4")),
     # 2. code nested too deeply to analyse: that cell is skipped with its line, the rest read
     case("sum-of-50000-terms", notebook(code_cell("lr = 0.1\nx = " + "+".join(["1"] * 50_000))),
          [f"cell 3, line 2: is {DEEP}"]),
