@@ -276,6 +276,8 @@ def _locate_errors(run: ProgramRun, notebook: StudentNotebook) -> None:
             fix(probe)
     for generation in run.generate.runs if run.generate else []:
         fix(generation)
+    if run.verify_own is not None:  # its detail quotes the forward's error
+        run.verify_own.detail = _STUDENT_LINE.sub(place, run.verify_own.detail)
 
 
 def _compare_recorded(notebook: StudentNotebook, run: ProgramRun) -> RecordedComparison:
