@@ -246,13 +246,10 @@ class Supervisor:
         batch, seq = ids.shape
         if logits.size != batch * seq * self.vocab:
             return None
-        if start:
-            begin = [torch.from_numpy(a.copy()) for a in start]
-            if any(b.shape != h.shape for b, h in zip(begin, training_hidden(self.own, batch))) or len(begin) != len(
-                    training_hidden(self.own, batch)):
-                return None
-        else:
-            begin = training_hidden(self.own, batch)
+        zeros = training_hidden(self.own, batch)
+        begin = [torch.from_numpy(a.copy()) for a in start] if start else zeros
+        if len(begin) != len(zeros) or any(b.shape != z.shape for b, z in zip(begin, zeros)):
+            return None
         self.own.eval()
         with torch.no_grad():
             computed, hidden = self.own(torch.from_numpy(ids), tuple(begin) if len(begin) == 2 else begin[0])

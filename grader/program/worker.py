@@ -395,7 +395,7 @@ def main() -> None:
             return  # the supervisor is done with this worker
         try:
             answer, out = getattr(side, request["op"])(request, arrays)
-            answer, out = {**answer, "ok": True, "error": None}, out
+            answer.update(ok=True, error=None)
         except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt are student errors here
             answer, out = {"ok": False, "error": describe(exc)}, []
         answer["notices"] = side.notices[:20]
