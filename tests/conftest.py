@@ -14,6 +14,13 @@ from grader.sandbox import bwrap
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _baseline_cache(tmp_path_factory):
+    """The grader's baseline trainings are cached per configuration; tests keep theirs apart from a
+    user's ~/.cache/grader (and from each other's sessions)."""
+    os.environ["GRADER_CACHE"] = str(tmp_path_factory.mktemp("grader-cache"))
+
+
 def make(kind: str, **options):
     """A comparator of `kind` built from options exactly as a rubric would give them."""
     cls = kinds.get(kind)

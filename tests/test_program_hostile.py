@@ -34,12 +34,12 @@ from grader.sandbox import bwrap
 from tests.conftest import require_bwrap
 from tests.program_support import CORPUS, CORRECT_MODEL, SHIPPED_RUBRIC, notebook_with, tiny_assignment
 
-PROGRAM_CHECKS = ["builds", "init_hidden", "forward", "variable_shapes", "parameter_count", "retrained",
+PROGRAM_CHECKS = ["builds", "init_hidden", "forward", "variable_shapes", "parameter_count", "trains", "retrained",
                   "generation", "reproducible"]
-FULL = {"builds": 1, "init_hidden": 1, "forward": 2, "variable_shapes": 1, "parameter_count": 2, "retrained": 3,
-        "generation": 1, "reproducible": 1}
+FULL = {"builds": 1, "init_hidden": 1, "forward": 2, "variable_shapes": 1, "parameter_count": 2, "trains": 1,
+        "retrained": 2, "generation": 1, "reproducible": 1}
 BEFORE_FORWARD = {"builds": 1, "init_hidden": 1, "parameter_count": 2}  # sent before the first forward call
-BEFORE_TRAINING = {**FULL, "retrained": 0}
+BEFORE_TRAINING = {**FULL, "trains": 0, "retrained": 0}
 NOTHING = dict.fromkeys(PROGRAM_CHECKS, 0)
 TRAINING_BATCH = 16  # the tiny budget's batch_size: no probe, generation or held-out call uses it
 VOCAB = 64  # characters in the tiny corpus's training text

@@ -14,9 +14,16 @@ the notebook reader fills, so an answer file cannot claim a passing run. Options
 - `required_layers`: forward calls the module classes the contract's `requires` lists, in that
   order among the others (e.g. [LSTM, Dropout, Linear]: the dropout the exercise asks for, applied
   between the recurrent layers and the output), as the build's own forward called them;
-- `convergence`: the held-out loss after retraining on this device's budget: full marks up to the
-  calibrated threshold, none from the frequency-only loss, linear in between
-  (`solution: program.convergence`; the others take `solution: program.contract`);
+- `trains`: the model trains like a correct implementation at its own sizes and learning rate:
+  full marks when it verified as the contract's architecture at those sizes (its retraining is
+  then a correct implementation's); otherwise its own retrained loss against the contract's model
+  at the same sizes and learning rate, trained the same way by the grader (grader/program/baseline.py);
+- `convergence`: did the notebook's hyperparameters converge: the held-out loss after retraining
+  on this device's budget, full marks up to the reference's calibrated loss plus the margin (for a
+  model larger than the reference's, the contract's model at its sizes with the reference's
+  learning rate, when that is higher: a fixed budget favours small models), none from the
+  frequency-only loss, linear in between (both take `solution: program.convergence`, the others
+  `solution: program.contract`);
 - `generation`: the generation call returns text of gen_length characters (after seed_text, which
   it starts with when the contract says so) drawn from the vocabulary;
 - `reproducible`: the same seed gives the same text.
@@ -54,7 +61,7 @@ from grader.program.spec import ModelContract
 from grader.program.verify import contract_parameters
 
 Check = Literal["builds", "init_hidden", "forward", "variable_shapes", "parameter_count", "required_layers",
-                "convergence", "generation", "reproducible"]
+                "trains", "convergence", "generation", "reproducible"]
 
 
 class ProgramOptions(BaseModel):
@@ -77,20 +84,26 @@ class _Failed(Exception):
 
 def recorded_flag(run: ProgramRun, limits: dict) -> str | None:
     """A notebook whose printed losses its own code cannot come near: the code does not train (so the
-    outputs came from other code), or trains no better than character frequencies where the
-    reference learns on the same budget (worth a look), yet the notebook printed a loss well below
-    them. Printed losses below the short retraining's are normal: students train longer."""
+    outputs came from other code), or trains no better than character frequencies where a correct
+    model of its sizes learns on the same budget (worth a look), yet the notebook printed a loss well
+    below them. Printed losses below the short retraining's are normal: students train longer. So is
+    any printed loss of a model that verified as the contract's architecture: its retraining is a
+    correct implementation's, and a large model needs more steps than the budget gives."""
     best, zero = run.recorded.recorded_best, limits["zero"]
     if best is None or best >= zero - RECORDED_MARGIN or min(limits["reference"]) >= zero - REFERENCE_LEARNS:
         return None
     if run.train is not None and not run.train.ok:
         return (f"the notebook printed a loss of {best:.3g}, but its code as handed in fails to train here: the "
                 "printed outputs came from different code (or a different environment)")
-    if run.holdout_loss is not None and run.holdout_loss > zero - UNLEARNED_MARGIN:
+    if run.train is None or run.train.by == "grader":
+        return None
+    same = run.same_settings
+    learns = same.loss if same is not None and same.loss is not None else min(limits["reference"])
+    if run.holdout_loss is not None and run.holdout_loss > zero - UNLEARNED_MARGIN and learns < zero - REFERENCE_LEARNS:
         return (f"the notebook printed a loss of {best:.3g}, but its code, retrained on the grader's budget, reaches "
-                f"{run.holdout_loss:.3g}, no better than character frequencies ({zero:.3g}), where the reference "
-                "learns: worth a look (much longer training with a tiny learning rate could explain it; outputs "
-                "from different code would too)")
+                f"{run.holdout_loss:.3g}, no better than character frequencies ({zero:.3g}), where a correct model of "
+                f"its sizes reaches {learns:.3g}: worth a look (much longer training with a tiny learning rate could "
+                "explain it; outputs from different code would too)")
     return None
 
 
@@ -182,10 +195,10 @@ class Program(Comparator):
     reads_program: ClassVar[bool] = True
 
     def reference(self, value: Any) -> Any:
-        if self.options.check == "convergence":
+        if self.options.check in ("trains", "convergence"):
             if not isinstance(value, dict) or not all(isinstance(v, dict) and {"full", "zero"} <= set(v)
                                                       for v in value.values()):
-                raise ValueError("the convergence check takes solution: program.convergence")
+                raise ValueError(f"the {self.options.check} check takes solution: program.convergence")
         elif not isinstance(value, dict) or "constructor" not in value:
             raise ValueError(f"the {self.options.check} check takes solution: program.contract")
         elif self.options.check == "required_layers" and not value.get("requires"):
@@ -194,6 +207,8 @@ class Program(Comparator):
         return value
 
     def show(self, reference: Any) -> str:
+        if self.options.check == "trains":
+            return "the contract's model at your sizes and learning rate, trained the same way"
         if self.options.check != "convergence":
             return f"the model contract: {reference['constructor']}"
         return "; ".join(f"{device}: full marks at <= {t['full']:.3f} nats/char after {t['steps']} steps, none at "
@@ -209,7 +224,8 @@ class Program(Comparator):
             message = why + ": no marks for checks of this run"
             return Verdict.of(0.0, why, message, cause=message)
         try:
-            review = self._convergence_trust(run) if self.options.check == "convergence" else self._trust(run)
+            review = self._convergence_trust(run) if self.options.check in ("trains", "convergence") \
+                else self._trust(run)
             fraction, reason, message, warnings = getattr(self, f"_{self.options.check}")(run, reference)
             review = review or self._mismatched_probes(run)
         except _Failed as exc:  # often a step every check needs (the build): the same text, shown once
@@ -337,12 +353,12 @@ class Program(Comparator):
         raise _Failed(f"forward calls {shown}; the exercise asks for {' -> '.join(wanted)} in this order (a layer "
                       "created in __init__ but never applied in forward does not count)")
 
-    def _convergence(self, run: ProgramRun, reference: dict):
+    def _retrained(self, run: ProgramRun, reference: dict, warnings: list[str]) -> tuple[dict, str]:
+        """This device's thresholds and a description of the retraining, once it is known to have run
+        the budget; _Failed (keeping `warnings`) when it did not."""
         limits = reference.get(run.device)
         if limits is None:
             raise _Failed(f"the rubric has no calibration for {run.device}; the instructor must run grader calibrate")
-        flag = recorded_flag(run, limits)
-        warnings = [flag] if flag else []
         try:
             self._require(run, "build", "train", "holdout")
         except _Failed as exc:
@@ -352,13 +368,58 @@ class Program(Comparator):
                 or run.train.steps != budget.steps:
             raise _Failed(f"the retraining ran {run.train.steps} steps of {used.batch_size} x {used.seq_length}, not "
                           f"the budget's {budget.steps} of {budget.batch_size} x {budget.seq_length}", warnings)
-        loss = run.holdout_loss
+        at = f" at your sizes ({run.same_settings.describe()})" if run.same_settings else ""
+        return limits, (f"retrained for {run.train.steps} steps on {run.device}{at} with your learning rate "
+                        f"{short(used.learning_rate)} (the same budget and seed for everyone): {run.holdout_loss:.3f} "
+                        "nats/char on held-out text")
+
+    @staticmethod
+    def _linear(loss: float, full: float, zero: float) -> float:
+        return 1.0 if loss <= full else 0.0 if loss >= zero else (zero - loss) / (zero - full)
+
+    def _trains(self, run: ProgramRun, reference: dict):
+        """Does the model train like a correct implementation at its own sizes and learning rate?"""
+        limits, retrained = self._retrained(run, reference, [])
+        if run.train.by == "grader":
+            text = (f"{retrained}; your model is the contract's architecture at your own sizes (the grader recomputed "
+                    "it), so it trains exactly as a correct implementation does")
+            return 1.0, text, text, []
+        base = run.same_settings
+        if base is not None and base.loss is not None:
+            full = base.loss + limits["margin"]
+            held = (f"the contract's model at the same sizes and learning rate, trained the same way by the grader, "
+                    f"reaches {base.loss:.3f}: full marks at <= {full:.3f}")
+        else:  # then the reference at its own sizes is the only measure there is
+            why = base.error if base is not None else "your sizes or learning rate are not usable numbers"
+            full = limits["full"]
+            held = (f"the grader could not train the contract's model at your settings ({why}), so the reference "
+                    f"solution's loss stands: full marks at <= {full:.3f}")
+        zero = max(limits["zero"], full + 0.1)
+        text = f"{retrained}; {held}, none at >= {zero:.3f}"
+        return self._linear(run.holdout_loss, full, zero), text, text, []
+
+    def _convergence(self, run: ProgramRun, reference: dict):
+        """Did the notebook's choice of hyperparameters converge, on a budget that does not punish a
+        larger model than the reference's for needing more steps?"""
+        flag = recorded_flag(run, reference[run.device]) if run.device in reference else None
+        warnings = [flag] if flag else []
+        limits, retrained = self._retrained(run, reference, warnings)
         full, zero = limits["full"], limits["zero"]
-        fraction = 1.0 if loss <= full else 0.0 if loss >= zero else (zero - loss) / (zero - full)
-        text = (f"retrained for {run.train.steps} steps on {run.device} (the same budget and seed for everyone): "
-                f"{loss:.3f} nats/char on held-out text; full marks at <= {full:.3f}, none at >= {zero:.3f} "
-                "(a model that knows only character frequencies)")
-        return fraction, text, text, warnings
+        held = (f"full marks at <= {full:.3f} (the reference solution's held-out loss on this budget, plus "
+                f"{limits.get('margin', 0):g})")
+        base = run.reference_settings
+        if base is not None and base.loss is not None and base.loss + limits["margin"] > full:
+            full = base.loss + limits["margin"]
+            held = (f"your model is larger than the reference's ({base.parameters:,} parameters against "
+                    f"{limits['parameters']:,}), and larger models need more steps, so it is held to the contract's "
+                    f"model at your sizes with the reference's learning rate {short(base.learning_rate)}, which "
+                    f"reaches {base.loss:.3f} on this budget: full marks at <= {full:.3f}")
+        elif base is not None and base.loss is None:
+            held += (f"; the larger model's own baseline could not be trained ({base.error}), so the reference's "
+                     "loss stands")
+        zero = max(zero, full + 0.1)
+        text = f"{retrained}; {held}, none at >= {zero:.3f} (a model that knows only character frequencies)"
+        return self._linear(run.holdout_loss, full, zero), text, text, warnings
 
     def _generation_runs(self, run: ProgramRun):
         self._require(run, "build")

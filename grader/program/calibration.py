@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from grader.errors import dotted
 from grader.notebook import StudentNotebook, read_notebook
+from grader.program import baseline
 from grader.program.observations import ProgramRun
 from grader.program.run import ProgramSetup, observe
 from grader.program.spec import Budget, Device
@@ -45,6 +46,8 @@ class DeviceCalibration(BaseModel):
     seeds: list[int]
     losses: list[float]  # held-out nats per character, one per seed
     seconds: list[float]  # wall time of each sandboxed run, harness start included
+    learning_rate: float | None = None  # the reference's; None in files written before it was kept
+    parameters: int | None = None  # the contract's count at the reference's sizes
     machine: str
     created: str
 
@@ -112,9 +115,11 @@ def read_calibration(path: Path, rubric: str = "RUBRIC") -> Calibration:
 
 def thresholds(entry: DeviceCalibration, setup: ProgramSetup) -> dict:
     """The convergence check's reference for one device."""
-    full = max(entry.losses) + setup.spec.reference.margin
+    margin = setup.spec.reference.margin
+    full = max(entry.losses) + margin
     return {"full": round(full, 6), "zero": round(setup.unigram_loss, 6), "reference": entry.losses,
-            "steps": entry.budget.steps}
+            "steps": entry.budget.steps, "margin": margin, "learning_rate": entry.learning_rate,
+            "parameters": entry.parameters}
 
 
 def machine() -> str:
@@ -142,12 +147,18 @@ def calibrate(setup: ProgramSetup, device: Device, *, backend: str = "auto",
         problems = _reference_problems(run)
         if problems:
             raise CalibrationError(f"the reference notebook fails with seed {seed}: {'; '.join(problems)}")
+        at = baseline.sizes(setup.spec.model, run)
+        if at is None or run.train.by != "grader":
+            raise CalibrationError("the reference notebook's model is not the contract's architecture at its own "
+                                   f"sizes: {run.verify_own.detail if run.verify_own else 'it was never verified'}")
         losses.append(round(run.holdout_loss, 6))
         seconds.append(round(run.wall_seconds, 2))
         progress(f"seed {seed}: {run.holdout_loss:.4f} nats/char held out, {run.wall_seconds:.1f} s")
-    entry = DeviceCalibration(fingerprint=setup.fingerprint(device, notebook.source), budget=setup.spec.training.budgets[device],
-                              seeds=setup.spec.reference.seeds, losses=losses, seconds=seconds, machine=machine(),
-                              created=datetime.date.today().isoformat())
+    entry = DeviceCalibration(fingerprint=setup.fingerprint(device, notebook.source),
+                              budget=setup.spec.training.budgets[device], seeds=setup.spec.reference.seeds,
+                              losses=losses, seconds=seconds, learning_rate=float(run.train.settings.learning_rate),
+                              parameters=baseline.parameters(setup.spec.model, len(setup.chars), at),
+                              machine=machine(), created=datetime.date.today().isoformat())
     if thresholds(entry, setup)["full"] >= setup.unigram_loss:
         raise CalibrationError(
             f"on this budget the reference reaches {max(losses):.3f} nats/char, which plus the margin "

@@ -170,6 +170,27 @@ class RecordedComparison(BaseModel):
     retrained: float | None = Field(None, description="the retraining's held-out loss")
 
 
+class Baseline(BaseModel):
+    """The contract's architecture at a notebook's sizes, trained by the grader as that notebook's
+    model was (grader/program/baseline.py): what a correct implementation reaches there."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    embedding: int | None
+    hidden: int
+    layers: int
+    parameters: int
+    learning_rate: float
+    loss: float | None = Field(None, description="held-out nats/char; None when it could not be trained")
+    steps: int | None = None
+    from_run: bool = Field(False, description="the run's own retraining, which was this model: nothing trained again")
+    error: str | None = None
+
+    def describe(self) -> str:
+        parts = ([f"embedding {self.embedding}"] if self.embedding else []) + [f"hidden {self.hidden}",
+                                                                              f"{self.layers} layer(s)"]
+        return ", ".join(parts)
+
+
 class ProgramRun(BaseModel):
     """Everything the `program` checks judge, validated. Errors name notebook cells where they can."""
 
@@ -208,6 +229,10 @@ class ProgramRun(BaseModel):
     notices: list[str] = Field([], description="allowances the harness made: modules not installed here, .cuda() "
                                "calls without a GPU")
     recorded: RecordedComparison = RecordedComparison()
+    same_settings: Baseline | None = Field(None, description="the contract's model at the notebook's sizes with "
+                                           "the notebook's learning rate: what the `trains` check compares with")
+    reference_settings: Baseline | None = Field(None, description="the same with the reference solution's learning "
+                                                "rate, for a model larger than the reference's (`convergence`)")
 
     def value(self, name: str) -> Any:
         """A notebook variable's reported value, or None when it was missing or not a scalar."""

@@ -131,10 +131,11 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _task(setup: ProgramSetup, device: Device, seed: int, probe: VerificationProbe, own_seed: int) -> dict:
+def _task(setup: ProgramSetup, device: Device, seed: int, probe: VerificationProbe, own_seed: int,
+          ceiling: float = 1.0) -> dict:
     spec = setup.spec
     budget = spec.training.budgets[device]
-    wall = budget.wall_seconds
+    wall = budget.wall_seconds * ceiling
     return {
         "contract": spec.model.model_dump(), "variables": spec.variables(), "defaults": spec.model.defaults,
         "chars": setup.chars, "probes": PROBES, "learning_rate": spec.training.learning_rate,
@@ -154,25 +155,29 @@ def _task(setup: ProgramSetup, device: Device, seed: int, probe: VerificationPro
     }
 
 
-def limits_for(setup: ProgramSetup, device: Device) -> Limits:
+def limits_for(setup: ProgramSetup, device: Device, ceiling: float = 1.0) -> Limits:
+    """The sandbox's limits; `ceiling` scales the time limits only (a rerun of a run a loaded machine
+    stopped), never the budget's work."""
     budget = setup.spec.training.budgets[device]
     channel = 16 * 1024 * 1024
-    return Limits(wall_seconds=budget.wall_seconds, cpu_seconds=budget.wall_seconds * budget.threads,
+    wall = budget.wall_seconds * ceiling
+    return Limits(wall_seconds=wall, cpu_seconds=wall * budget.threads,
                   memory_mib=budget.memory_mib, threads=budget.threads, max_processes=max(64, budget.threads + 8),
                   channel_bytes=channel, channel_line_bytes=channel, gpu=device == "cuda")
 
 
 def observe(notebook: StudentNotebook, setup: ProgramSetup, device: Device = "cpu", *, seed: int | None = None,
-            backend: str = "auto", rng: random.Random | None = None) -> ProgramRun:
+            backend: str = "auto", rng: random.Random | None = None, ceiling: float = 1.0) -> ProgramRun:
     """Run the harness on `notebook`'s definitions; `seed` overrides the training seed (calibration).
-    The verification sizes and probe inputs are drawn from `rng`, by default fresh for each run."""
+    The verification sizes and probe inputs are drawn from `rng`, by default fresh for each run;
+    `ceiling` scales the time limits (never the work)."""
     seed = setup.spec.training.seed if seed is None else seed
     rng = rng or random.Random(secrets.randbits(64))
     probe = VerificationProbe.draw(setup.spec.model, len(setup.chars), rng)
-    files = {"task.json": json.dumps(_task(setup, device, seed, probe, rng.getrandbits(64))).encode(),
+    files = {"task.json": json.dumps(_task(setup, device, seed, probe, rng.getrandbits(64), ceiling)).encode(),
              "student.py": notebook.source.encode("utf-8", "surrogateescape"),
              "train.txt": setup.train_text.encode("utf-8")}
-    result = run_python(HARNESS, files=files, limits=limits_for(setup, device), backend=backend)
+    result = run_python(HARNESS, files=files, limits=limits_for(setup, device, ceiling), backend=backend)
     run = ProgramRun(device=device, budget=setup.spec.training.budgets[device], backend=result.backend,
                      ended=result.reason, limit=result.limit, wall_seconds=result.wall_seconds, cpu_seconds=result.cpu_seconds,
                      peak_memory_mib=result.peak_memory_mib, warnings=result.warnings,

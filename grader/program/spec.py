@@ -148,8 +148,9 @@ class Budget(_Strict):
     steps: int = Field(ge=1, le=1_000_000, description="Adam steps")
     batch_size: int = Field(32, ge=1, le=4096)
     seq_length: int = Field(64, ge=1, le=4096)
-    wall_seconds: float = Field(300, gt=0, description="the whole sandboxed run, checks and training; past it "
-                                "the convergence check scores 0 and says so")
+    wall_seconds: float = Field(300, gt=0, description="a ceiling on the whole sandboxed run, checks and training, "
+                                "never a measure: a run it stops after the model built runs once more with 3x the "
+                                "time, and a check it still cuts short scores 0 flagged for review, to be rerun")
     memory_mib: int = Field(3072, ge=256)
     threads: int = Field(2, ge=1, le=64, description="torch threads in the sandbox")
 

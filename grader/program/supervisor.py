@@ -309,12 +309,8 @@ class Supervisor:
         if self.own_probe is not None:
             self.worker.freeze()
             try:
-                training.check_rate(settings["learning_rate"])
-                torch.manual_seed(settings["seed"])
-                model = Canonical(self.contract, self.own_probe, self.vocab).to(device)
-                losses = training.train(model, lambda x, hidden: self.canonical_step(model, x, hidden, device),
-                                        model.initial_hidden, settings, training.encode_text(self.text, self.chars),
-                                        device)
+                model, losses, last = training.retrain_contract(self.contract, self.own_probe, self.vocab, settings,
+                                                                self.text, self.chars, windows, device)
                 error = None
             except (ValueError, RuntimeError) as exc:
                 losses, error, model = [], f"{type(exc).__name__}: {str(exc)[:500]}", None
@@ -324,10 +320,7 @@ class Supervisor:
                  steps=len(losses), seconds=round(time.perf_counter() - started, 3), losses=losses)
             if error is not None:
                 return False
-            model.eval()
-            with torch.no_grad():
-                logits, _ = model(torch.from_numpy(windows).to(device), model.initial_hidden(len(windows)))
-            send("holdout", ok=True, error=None, logits=rounded(logits[:, -1, :]))
+            send("holdout", ok=True, error=None, logits=rounded(last))
             self.trained = model
             return True
         left = self.task["wall_seconds"] - (time.monotonic() - self.started) - 5
@@ -344,10 +337,6 @@ class Supervisor:
                                                                                "shape"),
              logits=rounded(torch.from_numpy(arrays[0].copy())) if ok else None)
         return True
-
-    def canonical_step(self, model: Canonical, x: torch.Tensor, hidden, device):
-        logits, hidden = model(x.to(device), hidden)
-        return logits.reshape(-1, self.vocab), hidden
 
     def sample(self) -> None:
         if self.trained is not None:

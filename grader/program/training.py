@@ -1,6 +1,7 @@
-"""The retraining loop, one definition for both places it runs: the supervisor trains the contract's
-architecture on a verified model's sizes (the graded path), and the worker trains the notebook's
-own model only when it is not that architecture (a flagged path). Consecutive windows of the
+"""The retraining loop, one definition for every place it runs: the supervisor trains the contract's
+architecture on a verified model's sizes (the graded path), the worker trains the notebook's own
+model only when it is not that architecture (a flagged path), and the grader trains the contract's
+architecture itself for the convergence checks' baselines (grader/program/baseline.py). Consecutive windows of the
 training text, `batch_size` streams side by side, hidden state carried over and detached, Adam,
 gradient clipping; the same for every student and for the calibration.
 """
@@ -77,3 +78,25 @@ def train(model: torch.nn.Module, step: Callable, initial_hidden: Callable, sett
             if len(losses) == settings["steps"]:
                 break
     return losses
+
+
+def retrain_contract(contract, probe, vocab: int, settings: dict, text: str, chars: list[str], windows,
+                     device: torch.device):
+    """The contract's architecture at `probe`'s sizes, from `settings["seed"]`, trained on `text`:
+    (the model, the loss of each step, the last-position logits of each held-out window)."""
+    from grader.program.verify import Canonical  # verify needs nothing of this module: no cycle
+
+    check_rate(settings["learning_rate"])
+    torch.manual_seed(settings["seed"])
+    model = Canonical(contract, probe, vocab).to(device)
+
+    def step(x, hidden):
+        logits, hidden = model(x.to(device), hidden)
+        return logits.reshape(-1, vocab), hidden
+
+    losses = train(model, step, model.initial_hidden, settings, encode_text(text, chars), device)
+    model.eval()
+    with torch.no_grad():
+        windows = torch.as_tensor(windows, dtype=torch.long, device=device)
+        logits, _ = model(windows, model.initial_hidden(len(windows)))
+    return model, losses, logits[:, -1, :]
