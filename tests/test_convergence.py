@@ -155,3 +155,13 @@ def test_a_run_a_time_limit_stopped_after_the_build_runs_again_with_more_time(ru
     assert submission.file_notes[-1] == ("slow.ipynb: the notebook's run was stopped by its wall_time limit, so it "
                                          "was run again with 3x the time limits (the same work)")
     assert submission.program["limit"] is None and submission.program["train"]["ok"]
+
+
+def test_an_unwritable_cache_still_gives_the_baseline(rubric_path, tmp_path, monkeypatch):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder", encoding="utf-8")
+    monkeypatch.setenv("GRADER_CACHE", str(blocked))
+    monkeypatch.setattr(baseline, "_MEMORY", {})
+    setup = load_rubric(rubric_path).program
+    result = baseline.baseline(setup, "cpu", (16, 32, 1), 0.01, 0)
+    assert result.loss is not None and result.error is None

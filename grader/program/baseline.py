@@ -91,16 +91,22 @@ def baseline(setup, device: Device, at: tuple[int | None, int, int], learning_ra
     if key in _MEMORY:
         return _MEMORY[key]
     folder = cache_folder()
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{key}.json"
-    with open(folder / f"{key}.lock", "w") as lock:  # parallel graders wait for one training, not repeat it
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = open(folder / f"{key}.lock", "w")
+    except OSError:  # no writable cache (a read-only home): train it here, for this process only
+        result = _MEMORY[key] = _train(setup, device, at, learning_rate, seed, made)
+        return result
+    with lock:  # parallel graders wait for one training, not repeat it
         fcntl.flock(lock, fcntl.LOCK_EX)
         result = _read(path)
         if result is None:
             result = _train(setup, device, at, learning_rate, seed, made)
             temporary = path.with_suffix(f".{os.getpid()}.tmp")
-            temporary.write_text(result.model_dump_json(), encoding="utf-8")
-            temporary.replace(path)
+            with contextlib.suppress(OSError):
+                temporary.write_text(result.model_dump_json(), encoding="utf-8")
+                temporary.replace(path)
     _MEMORY[key] = result
     return result
 
