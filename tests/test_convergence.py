@@ -152,7 +152,7 @@ def test_a_run_a_time_limit_stopped_after_the_build_runs_again_with_more_time(ru
     path = notebook_with(tmp_path / "slow.ipynb")
     submission = submission_module.read_notebook_submission(path, load_rubric(rubric_path))
     assert calls == [1.0, 3.0]
-    assert submission.file_notes[-1] == ("slow.ipynb: the notebook's run was stopped by its wall_time limit, so it "
+    assert submission.file_notes[-1] == ("slow.ipynb: the run was stopped by its wall-time limit, so the notebook "
                                          "was run again with 3x the time limits (the same work)")
     assert submission.program["limit"] is None and submission.program["train"]["ok"]
 

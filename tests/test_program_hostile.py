@@ -136,12 +136,13 @@ def assert_scores(result: SubmissionResult, expected: dict[str, float]) -> None:
 def test_an_infinite_loop_in_forward_is_stopped_at_each_steps_time_limit_keeping_what_came_before(batch):
     """Each request to the notebook's process has a time limit (2 s on this budget): the worker is
     killed and started again for the next step, and given up on after three starts (or, on a busy
-    machine, the run's own 20 s ceiling comes first). Build and init_hidden keep their marks; every
-    check lost to a time limit says so and is flagged for review, never a silent 0."""
+    machine, the run's own 20 s ceiling comes first). A run a time limit cut short is run once more
+    with 3x the limits (6 s, 60 s), and the loop is cut short again. Build and init_hidden keep their
+    marks; every check lost to a time limit says so and is flagged for review, never a silent 0."""
     result = batch["loop"]
     assert_scores(result, BEFORE_FORWARD)
     for check in ("forward", "variable_shapes", "retrained", "generation"):
-        assert re.search(r"took over 2 s|exceeded the 20\.0 s (wall|CPU)-time limit", message(result, check)), \
+        assert re.search(r"took over \d+ s|exceeded the \d+\.0 s (wall|CPU)-time limit", message(result, check)), \
             message(result, check)
         assert "stopped by a time limit, not by the model" in criteria(result)[check].review
 

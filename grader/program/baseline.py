@@ -128,7 +128,7 @@ def _train(setup, device: Device, at, learning_rate: float, seed: int, made: dic
             _, losses, last = training.retrain_contract(setup.spec.model, probe, len(setup.chars), settings,
                                                         setup.train_text, setup.chars, np.array(setup.windows),
                                                         torch.device(device))
-    except (ValueError, RuntimeError) as exc:
+    except (ValueError, RuntimeError, MemoryError) as exc:  # the grader's own model, at sizes a notebook chose
         return Baseline(**made, error=f"{type(exc).__name__}: {str(exc)[:300]}")
     logits = np.round(last.float().cpu().numpy().astype(np.float64), 4)  # as the supervisor reports them
     loss = setup.held_out_loss(logits.tolist())
@@ -137,7 +137,8 @@ def _train(setup, device: Device, at, learning_rate: float, seed: int, made: dic
 
 
 def attach(run: ProgramRun, setup, limits: dict | None) -> None:
-    """Fill the run's baselines where its checks need them (`limits`: this device's thresholds)."""
+    """Fill the run's baselines where its checks need them (`limits`: this device's thresholds).
+    Idempotent, so a recorded run gets them too, afresh when the calibration's learning rate changed."""
     if run.train is None or not run.train.ok or run.holdout_loss is None or run.tampering:
         return
     at = sizes(setup.spec.model, run)
@@ -146,15 +147,14 @@ def attach(run: ProgramRun, setup, limits: dict | None) -> None:
         return
     seed, device = run.train.settings.seed, run.device
     own = parameters(setup.spec.model, len(setup.chars), at)
-    if run.train.by == "grader":  # the retraining was the contract's model: it is this baseline
+    if run.same_settings is None and run.train.by == "grader":  # the retraining was the contract's model
         run.same_settings = Baseline(embedding=at[0], hidden=at[1], layers=at[2], learning_rate=rate, parameters=own,
                                      loss=round(run.holdout_loss, 6), steps=run.train.steps, from_run=True)
-    else:
+    elif run.same_settings is None:
         run.same_settings = baseline(setup, device, at, float(rate), seed)
     reference_rate, reference_size = (limits or {}).get("learning_rate"), (limits or {}).get("parameters")
     if reference_rate is None or reference_size is None or own <= reference_size:
-        return  # the reference's own loss is the mark's measure for a model no larger than it
-    if reference_rate == rate:
-        run.reference_settings = run.same_settings
-    else:
-        run.reference_settings = baseline(setup, device, at, float(reference_rate), seed)
+        run.reference_settings = None  # the reference's own loss is the measure for a model no larger than it
+    elif run.reference_settings is None or run.reference_settings.learning_rate != reference_rate:
+        run.reference_settings = run.same_settings if reference_rate == rate else \
+            baseline(setup, device, at, float(reference_rate), seed)
