@@ -141,14 +141,14 @@ def test_a_run_a_time_limit_stopped_after_the_build_runs_again_with_more_time(ru
     from grader.program import submission as submission_module
 
     assert run_module.limits_for(load_rubric(rubric_path).program, "cpu", 3.0).wall_seconds == 3 * 60
-    calls = []
+    calls, real_observe = [], run_module.observe
 
     def observe_once_stopped(*args, **kwargs):
         calls.append(kwargs.get("ceiling", 1.0))
-        run = run_module.observe(*args, **kwargs)
+        run = real_observe(*args, **kwargs)
         return run.model_copy(update={"limit": "wall_time"}) if len(calls) == 1 else run
 
-    monkeypatch.setattr(submission_module, "observe", observe_once_stopped)
+    monkeypatch.setattr(run_module, "observe", observe_once_stopped)
     path = notebook_with(tmp_path / "slow.ipynb")
     submission = submission_module.read_notebook_submission(path, load_rubric(rubric_path))
     assert calls == [1.0, 3.0]

@@ -85,6 +85,12 @@ def test_a_check_stopped_by_a_time_limit_is_flagged_never_a_silent_zero(scaffold
     assert "stopped by a time limit" in Program(ProgramOptions(check="forward")).check(step, contract).review
     step["forward"]["results"][0]["error"] = "RuntimeError: shape mismatch"
     assert Program(ProgramOptions(check="forward")).check(step, contract).review is None
+    # reproducible fails because generation did: when generation timed out, that 0 is the machine's too
+    step["generate"] = {"runs": [{"seed": seed, "ok": False, "error": "generate took over 20 s"}
+                                 for seed in (1234, 1234, 4321)]}
+    verdict = Program(ProgramOptions(check="reproducible")).check(step, contract)
+    assert verdict.message == "generation failed, so reproducibility could not be checked"
+    assert "stopped by a time limit" in verdict.review
 
 
 @pytest.fixture(scope="module")

@@ -77,9 +77,10 @@ REFERENCE_LEARNS = 0.25  # nats/char: the reference, on the same budget, got at 
 class _Failed(Exception):
     """A check cannot pass: the message says why, for the student and the instructor alike."""
 
-    def __init__(self, message: str, warnings: list[str] | None = None):
+    def __init__(self, message: str, warnings: list[str] | None = None, evidence: str = ""):
         super().__init__(message)
         self.warnings = warnings or []
+        self.evidence = evidence  # what else says why, when the message points elsewhere (a time limit)
 
 
 def recorded_flag(run: ProgramRun, limits: dict) -> str | None:
@@ -232,7 +233,7 @@ class Program(Comparator):
             text = str(exc)
             if run.ended:
                 text += f" (the run ended early: {run.ended})"
-            return Verdict.of(0.0, text, text, exc.warnings, _time_review(run, text), cause=text)
+            return Verdict.of(0.0, text, text, exc.warnings, _time_review(run, f"{text} {exc.evidence}"), cause=text)
         if not review or fraction <= 0.0:  # a 0 stands with its reason: nothing for a person to decide
             return Verdict.of(fraction, reason, message, warnings)
         unconfirmed = (f"the grader could not confirm your model by recomputing it ({review}), so your instructor "
@@ -460,7 +461,8 @@ class Program(Comparator):
         runs = self._generation_runs(run)
         same = runs[:2]
         if not all(r.ok and r.text is not None for r in same):
-            raise _Failed("generation failed, so reproducibility could not be checked")
+            raise _Failed("generation failed, so reproducibility could not be checked",
+                          evidence=" ".join(r.error or "" for r in same))
         if same[0].text != same[1].text:
             raise _Failed(f"two generations with seed {same[0].seed} gave different text: the sampling does not "
                           "use the seed it is given")

@@ -27,7 +27,7 @@ from grader.errors import dotted
 from grader.notebook import StudentNotebook, read_notebook
 from grader.program import baseline
 from grader.program.observations import ProgramRun
-from grader.program.run import ProgramSetup, observe
+from grader.program.run import ProgramSetup, observe_patiently
 from grader.program.spec import Budget, Device
 
 FORMAT = "grader-calibration/1"
@@ -143,7 +143,9 @@ def calibrate(setup: ProgramSetup, device: Device, *, backend: str = "auto",
     notebook = reference_notebook(setup)
     losses, seconds = [], []
     for seed in setup.spec.reference.seeds:
-        run = observe(notebook, setup, device, seed=seed, backend=backend)
+        run, rerun = observe_patiently(notebook, setup, device, seed=seed, backend=backend)
+        if rerun:
+            progress(f"seed {seed}: {rerun}")
         problems = _reference_problems(run)
         if problems:
             raise CalibrationError(f"the reference notebook fails with seed {seed}: {'; '.join(problems)}")

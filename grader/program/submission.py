@@ -22,7 +22,7 @@ from grader.notebook import CellNote, read_notebook
 from grader.program import baseline
 from grader.program.calibration import reference_notebook
 from grader.program.observations import ProgramRun
-from grader.program.run import observe
+from grader.program.run import observe_patiently
 from grader.rubric import PROGRAM, Rubric
 from grader.submission import Submission
 
@@ -30,10 +30,6 @@ _CODE = [Path(__file__).parent, Path(__file__).parent.parent / "notebook", Path(
 
 REPORTED_NOTES = {"cell", "limit", "syntax", "unbound", "check", "error", "interrupted", "order", "answer"}
 _SAVED_SYNTAX_ERROR = re.compile(r"saved output ends in (?:SyntaxError|IndentationError|TabError)\b")
-RERUN_CEILING = 3.0  # a run a time limit cut short (a large model, a loaded machine) runs once more with this
-# much time: the budget's steps decide a grade, the clock only bounds it. A notebook that is stuck (a loop in
-# forward) is cut short again, at a cost of at most 1 + RERUN_CEILING times the budget's wall_seconds
-_STEP_TIMEOUT = re.compile(r"[\w ]+ took over [\d.]+ s")
 MAX_WARNINGS = 10  # of each kind: a notebook with thousands of bad cells gets the first ones and a count
 
 
@@ -72,15 +68,10 @@ def read_notebook_submission(path: str | Path, rubric: Rubric, backend: str = "a
     if recorded_run is not None:
         run = ProgramRun.model_validate(recorded_run)
     else:
-        device = rubric.program.device(set(thresholds))
-        run = observe(notebook, rubric.program, device, backend=backend)
-        stopped = _time_limit(run)
-        if stopped:
-            run = observe(notebook, rubric.program, device, backend=backend, ceiling=RERUN_CEILING)
-            again = _time_limit(run)
-            submission.file_notes.append(f"{path.name}: {stopped}, so the notebook was run again with "
-                                         f"{RERUN_CEILING:g}x the time limits (the same work)"
-                                         + (f"; the second run was stopped too ({again})" if again else ""))
+        run, rerun = observe_patiently(notebook, rubric.program, rubric.program.device(set(thresholds)),
+                                       backend=backend)
+        if rerun:
+            submission.file_notes.append(f"{path.name}: {rerun}")
     baseline.attach(run, rubric.program, thresholds.get(run.device))
     submission.program = run.model_dump(mode="json")
     if run.ended:
@@ -90,14 +81,6 @@ def read_notebook_submission(path: str | Path, rubric: Rubric, backend: str = "a
         submission.errors.append(f"{path}: the run's structured output was tampered with: {'; '.join(run.tampering[:3])}")
     submission.warnings += run.notices + run.warnings
     return submission
-
-
-def _time_limit(run: ProgramRun) -> str | None:
-    """What a time limit cut short in this run, in words, or None."""
-    if run.limit in ("wall_time", "cpu_time"):
-        return f"the run was stopped by its {run.limit.replace('_', '-')} limit"
-    step = _STEP_TIMEOUT.search(run.model_dump_json())
-    return f"a step was stopped by its time limit ({step.group(0).strip()})" if step else None
 
 
 def _reported(notes: list[CellNote]) -> list[CellNote]:
