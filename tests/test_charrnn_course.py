@@ -3,8 +3,11 @@ submissions/charrnn through `grader grade`, on a tiny budget so that it runs in 
 copied with its paths made absolute, a budget of 8 steps of 8 x 16, 64 held-out windows, and a
 reference that beats character frequencies within that budget (the shipped solution at 64 hidden
 units, 1 layer and lr 0.1, margin 0.02): the budget, not the contract, is what changes, so every
-check but `convergence` judges exactly what the shipped rubric does. Convergence is not asserted here (its thresholds come from
-the tiny reference); benchmarks/bench_charrnn.py measures it at the real budget.
+check but `convergence` judges exactly what the shipped rubric does. The wall limit stays high (a
+ceiling: the sampler's share of it is a sixth, and the 768x3 and 1024x2 nets sampling 104
+characters three times on a loaded machine took over the 20 s a 120 s budget gives). Convergence
+is not asserted here (its thresholds come from the tiny reference); benchmarks/bench_charrnn.py
+measures it at the real budget.
 
 Not caught by any check yet (the harness trains with its own batching; a `function` check of
 get_batches is coming): s10-bug-targets-shifted-wrong, s11-bug-short-last-batch and
@@ -14,8 +17,11 @@ s12-bug-reshape-by-n-batches, whose models are correct.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -30,14 +36,27 @@ SUBMISSIONS = ROOT / "submissions" / "charrnn"
 MODEL_CHECKS = ("builds", "init_hidden", "forward", "variable_shapes", "parameter_count", "required_layers")
 CORRECT = ("s01-correct-256x2", "s02-correct-128x1", "s03-correct-512x2", "s04-correct-768x3", "s05-correct-1024x2",
            "s06-correct-custom-init-512x2", "s07-correct-lr-2e-3-256x2")
-BATCHING_BUGS = ("s10-bug-targets-shifted-wrong", "s11-bug-short-last-batch", "s12-bug-reshape-by-n-batches")
 BLANKS = ("s14-blank-starter", "s15-blank-partial")
-TINY_BUDGET = {"steps": 8, "batch_size": 8, "seq_length": 16, "wall_seconds": 120, "threads": 1}
+TINY_BUDGET = {"steps": 8, "batch_size": 8, "seq_length": 16, "wall_seconds": 600, "threads": 1}
+
+
+def test_the_course_files_are_rebuilt_by_their_scripts_and_the_samples_are_valid_notebooks():
+    for script in ("make_corpus.py", "build_notebooks.py"):
+        check = subprocess.run([sys.executable, str(ROOT / "assignments" / "charrnn" / script), "--check"],
+                               capture_output=True, text=True, cwd=ROOT)
+        assert check.returncode == 0, check.stdout + check.stderr
+    spec = importlib.util.spec_from_file_location("charrnn_samples", SUBMISSIONS / "make_samples.py")
+    samples = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(samples)
+    assert sorted(samples.SAMPLES) == sorted(path.stem for path in SUBMISSIONS.glob("*.ipynb"))
+    for name, make in samples.SAMPLES.items():
+        assert make() == (SUBMISSIONS / f"{name}.ipynb").read_text(encoding="utf-8"), name
+        nbformat.validate(nbformat.read(SUBMISSIONS / f"{name}.ipynb", as_version=nbformat.NO_CONVERT))
 
 
 def tiny_reference(path: Path) -> Path:
     """The shipped solution at a size and learning rate that learn within the tiny budget."""
-    notebook = nbformat.read(RUBRIC.parent / "../assignments/charrnn/solution.ipynb", as_version=4)
+    notebook = nbformat.read(ROOT / "assignments" / "charrnn" / "solution.ipynb", as_version=4)
     cell = next(c for c in notebook.cells if c.get("id") == "hyper")
     assert "n_hidden=256\nn_layers=2\n" in cell.source
     cell.source = cell.source.replace("n_hidden=256\nn_layers=2\n", "n_hidden=64\nn_layers=1\nlr=0.1\n")
@@ -101,7 +120,7 @@ def test_a_model_without_its_dropout_layer_loses_required_layers_only(graded):
     assert checks["required_layers"]["score"] == 0
     assert checks["required_layers"]["message"].startswith(
         "forward calls LSTM -> Linear; the exercise asks for LSTM -> Dropout -> Linear")
-    for name in ("builds", "init_hidden", "forward", "variable_shapes", "parameter_count", "generation", "reproducible"):
+    for name in [c for c in MODEL_CHECKS if c != "required_layers"] + ["generation", "reproducible"]:
         assert checks[name]["score"] == checks[name]["marks"], (name, checks[name]["message"])
 
 

@@ -8,7 +8,8 @@ changing the starter:
 
 Correct models of varied sizes (hidden x layers) and styles:
 - s01-correct-256x2: the course's own code, run top to bottom;
-- s02-correct-128x1: a small single-layer net, LSTM dropout turned off for one layer;
+- s02-correct-128x1: a small single-layer net, LSTM dropout turned off for one layer, its own
+  get_batches (inputs and targets sliced from two shifted arrays);
 - s03-correct-512x2: `reshape`, `torch.zeros` hidden state;
 - s04-correct-768x3: three layers, saved by Colab;
 - s05-correct-1024x2: a wide net trained on a Colab GPU;
@@ -109,8 +110,8 @@ class Copy:
         self.run("peek", outputs=[result("'THE VALLEY CHRONICLE\\n\\n\\nCHAPTER I\\n\\nTHE FORD\\n\\nThe weaver walked "
                                          "towards the old granary at Oxley, and she counted'")])
         self.run("tokenize")
-        self.run("encoded", outputs=[result("array([22, 52, 30, 58, 45, 11, 62, 24, 62, 45,  3, 58, 36, 52, 17, 39, 24,\n"
-                                            "       56, 41, 45, 62,  8,  8,  8, 36, 52, 11, 18, 58, 30, 17, 45, 39,  8,\n"
+        self.run("encoded", outputs=[result("array([22, 52, 30, 58, 45, 11, 62, 24, 62, 45,  3, 58, 36, 52, 17,\n"
+                                            "       56, 41, 45, 62,  8,  8,  8, 36, 52, 11, 18, 58, 30, 17, 45,\n"
                                             "       ...])")])
         self.run("one-hot")
         self.run("one-hot-test", outputs=[stream("[[[0. 0. 0. 1. 0. 0. 0. 0.]\n  [0. 0. 0. 0. 0. 1. 0. 0.]\n"
@@ -360,12 +361,13 @@ SMALL_SAMPLE = ("Thes the wered to the mald at Ashford, and he walked the lanter
 
 
 def hyper(hidden: int, layers: int, extra: str = "") -> str:
-    return f"# define and print the net\nn_hidden={hidden}\nn_layers={layers}\n{extra}\nnet = CharRNN(chars, n_hidden, n_layers)\nprint(net)\n"
+    return (f"# define and print the net\nn_hidden={hidden}\nn_layers={layers}\n{extra}\n"
+            "net = CharRNN(chars, n_hidden, n_layers)\nprint(net)\n")
 
 
 def correct(hidden: int, layers: int, model: str = COURSE_MODEL, *, colab: bool = False, gpu: bool = False,
-            batches: str = COURSE_BATCHES, final: float = 1.1, answer: str, sample: str = GOOD_SAMPLE, hyper_extra: str = "",
-            training: str | None = None, net: str | None = None) -> str:
+            batches: str = COURSE_BATCHES, final: float = 1.1, answer: str, sample: str = GOOD_SAMPLE,
+            hyper_extra: str = "", training: str | None = None, net: str | None = None) -> str:
     nb = Copy(colab=colab)
     nb.pipeline()
     nb.batches(batches)
@@ -422,9 +424,9 @@ def s07() -> str:
                    "1.02 in 20 epochs (0.001 gave 1.10). 0.01 was unstable.")
 
 
-def buggy(model: str = COURSE_MODEL, batches: str = COURSE_BATCHES, *, hidden: int = 256, layers: int = 2, net: str | None = None,
-          log: str | None = None, training: str | None = None, colab: bool = False, sample: str | None = GOOD_SAMPLE,
-          answer: str = "") -> Copy:
+def buggy(model: str = COURSE_MODEL, batches: str = COURSE_BATCHES, *, hidden: int = 256, layers: int = 2,
+          net: str | None = None, log: str | None = None, training: str | None = None, colab: bool = False,
+          sample: str | None = GOOD_SAMPLE, answer: str = "") -> Copy:
     nb = Copy(colab=colab)
     nb.pipeline()
     nb.batches(batches)
@@ -458,10 +460,11 @@ def s09() -> str:
 
 
 def s10() -> str:
-    shifted = COURSE_BATCHES.replace("y[:, :-1], y[:, -1] = x[:, 1:], arr[:, n+seq_length]\n        except IndexError:\n"
-                                     "            y[:, :-1], y[:, -1] = x[:, 1:], arr[:, 0]",
-                                     "y[:, 1:], y[:, 0] = x[:, :-1], arr[:, n-1]\n        except IndexError:\n"
-                                     "            y[:, 1:], y[:, 0] = x[:, :-1], arr[:, -1]")
+    shifted = COURSE_BATCHES.replace(
+        "y[:, :-1], y[:, -1] = x[:, 1:], arr[:, n+seq_length]\n        except IndexError:\n"
+        "            y[:, :-1], y[:, -1] = x[:, 1:], arr[:, 0]",
+        "y[:, 1:], y[:, 0] = x[:, :-1], arr[:, n-1]\n        except IndexError:\n"
+        "            y[:, 1:], y[:, 0] = x[:, :-1], arr[:, -1]")
     assert shifted != COURSE_BATCHES
     return buggy(batches=shifted, log=training_log(10, 0.04, gap=0.01), sample="TheTTTTTTTTTTTTTTTTTTTTTTTTTTT",
                  answer="256x2. The loss went down really fast to 0.04, so the model learned the text very well, "
@@ -506,9 +509,9 @@ def s12() -> str:
 
 
 def s13() -> str:
-    no_dropout = COURSE_MODEL.replace("\n        ## define a dropout layer\n        self.dropout = nn.Dropout(drop_prob)\n",
-                                      "").replace("\n        ## pass through a dropout layer\n        out = self.dropout("
-                                                  "r_output)\n", "\n        out = r_output\n")
+    no_dropout = COURSE_MODEL.replace(
+        "\n        ## define a dropout layer\n        self.dropout = nn.Dropout(drop_prob)\n", "").replace(
+        "\n        ## pass through a dropout layer\n        out = self.dropout(r_output)\n", "\n        out = r_output\n")
     assert no_dropout.count("Dropout") == 0 and "out = r_output" in no_dropout
     return buggy(no_dropout, net=net_print(256, 2, drop_layer=False),
                  answer="256 hidden, 2 layers. The LSTM already has dropout=drop_prob so I left out the extra "
