@@ -1,7 +1,8 @@
 """Grade the CharRNN course's sample notebooks at the rubric's real budget and say how fair it is:
 
 - a table per notebook: marks per check, the retrained held-out loss, time (the sandboxed run,
-  which is nearly all of a notebook's grading, and its retraining);
+  which is nearly all of a notebook's grading, and its retraining), the checks flagged for review
+  (a time limit's 0 is one: it says the machine, not the model, stopped it);
 - false partials: correct models (`-correct-` in the file name) below full marks on a model or the
   convergence check (the goal is none);
 - bugs caught: for each `-bug-` notebook, the checks that lost marks (none: not caught);
@@ -64,8 +65,12 @@ def rubric_with_budget(rubric: Path, changes: dict, folder: Path) -> Path:
     return copy
 
 
+def criteria(graded: Graded) -> dict:
+    return {c.id: c for q in graded.result.questions for p in q.parts for c in p.criteria}
+
+
 def scores(graded: Graded) -> dict[str, tuple[float | None, float]]:
-    return {c.id: (c.score, c.marks) for q in graded.result.questions for p in q.parts for c in p.criteria}
+    return {name: (c.score, c.marks) for name, c in criteria(graded).items()}
 
 
 def fmt(score: float | None, marks: float) -> str:
@@ -93,8 +98,8 @@ def main() -> int:
 
     print(f"# CharRNN course: {len(files)} notebooks, budget {budget.model_dump()}, --jobs {args.jobs}\n")
     print(f"{machine()}; {total:.0f} s in all\n")
-    print("| notebook | " + " | ".join(CHECKS) + " | total | held-out loss | sandbox s | retraining s |")
-    print("|---" * (len(CHECKS) + 5) + "|")
+    print("| notebook | " + " | ".join(CHECKS) + " | total | held-out loss | sandbox s | retraining s | for review |")
+    print("|---" * (len(CHECKS) + 6) + "|")
     false_partials, caught, seconds = [], {}, {}
     for name in sorted(graded):
         found = scores(graded[name])
@@ -104,7 +109,8 @@ def main() -> int:
         seconds[name] = run.get("wall_seconds", 0.0)
         print(f"| {name} | " + " | ".join(fmt(*found[c]) for c in CHECKS)
               + f" | {graded[name].result.score:g} | {f'{loss:.3f}' if loss is not None else '-'}"
-              + f" | {seconds[name]:.0f} | {f'{train:.0f}' if train is not None else '-'} |")
+              + f" | {seconds[name]:.0f} | {f'{train:.0f}' if train is not None else '-'}"
+              + f" | {', '.join(c for c, found in criteria(graded[name]).items() if found.review) or '-'} |")
         lost = [c for c in CHECKS if found[c][0] is not None and found[c][0] < found[c][1]]
         if "-correct-" in name and any(c in lost for c in [*MODEL_CHECKS, "retrained"]):
             false_partials.append(f"{name}: " + ", ".join(f"{c} {fmt(*found[c])}/{found[c][1]:g}" for c in lost))
