@@ -34,7 +34,7 @@ from grader.program.calibration import calibrate, calibration_path, machine, wri
 from grader.rubric import load_rubric  # noqa: E402
 
 MODEL_CHECKS = ["builds", "init_hidden", "forward", "variable_shapes", "parameter_count", "required_layers"]
-CHECKS = [*MODEL_CHECKS, "retrained", "generation", "reproducible"]
+CHECKS = [*MODEL_CHECKS, "trains", "retrained", "generation", "reproducible"]
 
 
 def budget_changes(text: str) -> dict:
@@ -112,7 +112,7 @@ def main() -> int:
               + f" | {seconds[name]:.0f} | {f'{train:.0f}' if train is not None else '-'}"
               + f" | {', '.join(c for c, found in criteria(graded[name]).items() if found.review) or '-'} |")
         lost = [c for c in CHECKS if found[c][0] is not None and found[c][0] < found[c][1]]
-        if "-correct-" in name and any(c in lost for c in [*MODEL_CHECKS, "retrained"]):
+        if "-correct-" in name and any(c in lost for c in [*MODEL_CHECKS, "trains", "retrained"]):
             false_partials.append(f"{name}: " + ", ".join(f"{c} {fmt(*found[c])}/{found[c][1]:g}" for c in lost))
         if "-bug-" in name:
             caught[name] = lost
