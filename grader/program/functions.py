@@ -138,9 +138,9 @@ def compare(got, want, tolerance: Tolerance | None, labels: Labels, show_values:
                 found.append(f"{place} is {_what(a)}, expected a {type(b).__name__} of {len(b)}")
                 return
             if len(a) != len(b):
-                extra = [f"{labels.place(path + (i,))} ({_summary(a[i])})" for i in range(len(b), len(a))][:2]
-                found.append(f"{place} has {len(a)} items, expected {len(b)}"
-                             + (f"; extra: {'; '.join(extra)}" if extra else ""))
+                extra = f"; the first extra, {labels.place(path + (len(b),))}, has {_summary(a[len(b)])}" \
+                    if len(a) > len(b) else ""
+                found.append(f"{place} has {len(a)} item{'s' if len(a) != 1 else ''}, expected {len(b)}{extra}")
             for i, (x, y) in enumerate(zip(a, b)):
                 walk(x, y, path + (i,))
         elif isinstance(b, Array):
