@@ -55,7 +55,7 @@ from grader.kinds import register
 from grader.kinds._tolerance import Tolerance
 from grader.kinds.base import Comparator, InvalidAnswer, Verdict
 from grader.kinds._values import short
-from grader.program.functions import Labels, compare, rebuild
+from grader.program.functions import Labels, compare, rebuild, said
 from grader.program.observations import CaseOutput, ForwardProbe, ProgramRun
 from grader.program.spec import ModelContract
 from grader.program.verify import contract_parameters
@@ -448,7 +448,7 @@ class Program(Comparator):
                                                if run.reference_functions else [])}
         tolerance = self.options.tolerance
         labels = Labels(spec["labels"])
-        right, failed, reasons, reviews = [], [], [], []
+        right, failed, reasons, reviews, stopped = [], [], [], [], []
         for case in spec["cases"]:
             got = mine.get(case["name"]) or CaseOutput(name=case["name"], ok=False, error="not run", seconds=0)
             want = theirs.get(case["name"])
@@ -461,14 +461,16 @@ class Program(Comparator):
             else:
                 problems = [got.error]
                 if got.timed_out:
-                    reviews.append(f"case {case['name']!r} was stopped by its time limit ({got.error}): rerun it on a "
-                                   "quieter machine before taking this 0 as the code's")
+                    stopped.append(repr(case["name"]))
             if not problems:
                 right.append(case)
                 continue
             what = case["what"] + (f" ({case['inputs']})" if case["show_inputs"] else "")
-            failed.append((what, "; ".join(problems)))
-            reasons.append(f"case {case['name']!r} ({what}): {'; '.join(problems)}")
+            failed.append((what, said(problems)))
+            reasons.append(f"case {case['name']!r} ({what}): {said(problems)}")
+        if stopped:
+            reviews.append(f"case{'s' if len(stopped) > 1 else ''} {', '.join(stopped)} stopped by the time limit of "
+                           f"each case: rerun on a quieter machine before taking a 0 as the code's")
         judged = len(right) + len(failed)
         review = "; ".join(reviews) or None
         if not judged:

@@ -20,7 +20,8 @@ from grader.program.frames import wire_type
 from grader.program.observations import OutputNode
 from grader.program.spec import FunctionCase, FunctionSpec, Generated, ProgramSpec
 
-MAX_DIFFERENCES = 3  # said per case
+MAX_DIFFERENCES = 50  # found per case, of which feedback says the first SHOWN and counts the rest
+SHOWN = 2
 SHIFTS = (1, -1, 2, -2, 3, -3)  # offsets along the last axis tried when an array's values differ
 
 
@@ -39,7 +40,8 @@ def function_task(spec: ProgramSpec) -> dict:
         return {"name": case.name,
                 "literals": {name: value for name, value in case.inputs.items() if name not in arrays},
                 "arrays": {name: {"dtype": wire_type(array), "shape": list(array.shape),
-                                  "data": base64.b64encode(array.tobytes()).decode()} for name, array in arrays.items()}}
+                                  "data": base64.b64encode(array.tobytes()).decode()}
+                           for name, array in arrays.items()}}
 
     return {name: {"call": function.call, "seconds": function.seconds, "max_bytes": function.max_output_bytes,
                    "cases": [inputs(case) for case in function.cases]} for name, function in spec.functions.items()}
@@ -53,7 +55,7 @@ def shown_inputs(case: FunctionCase) -> str:
             shape = drawn.shape[0] if len(drawn.shape) == 1 else "x".join(map(str, drawn.shape))
             kind = f"whole numbers from {drawn.low} to {drawn.high - 1}" if value.ints else \
                 f"numbers from {drawn.low:g} to {drawn.high:g}"
-            return f"{shape} {kind} (seed {drawn.seed})"
+            return f"{shape} {kind} drawn with seed {drawn.seed}"
         text = repr(value)
         return text if len(text) <= 80 else text[:77] + "..."
 
@@ -120,6 +122,13 @@ class Labels:
             parts.append(label[index] if isinstance(label, list) and index < len(label)
                          else f"{label if isinstance(label, str) else 'item'} {index + 1}")
         return ", ".join(parts)
+
+
+def said(differences: list[str]) -> str:
+    """The first SHOWN differences, and how many more there are."""
+    more = len(differences) - SHOWN
+    return "; ".join(differences[:SHOWN]) + (f" (and {more}{'+' if len(differences) >= MAX_DIFFERENCES else ''} "
+                                            f"more difference{'s' if more > 1 else ''})" if more > 0 else "")
 
 
 def compare(got, want, tolerance: Tolerance | None, labels: Labels, show_values: bool) -> list[str]:

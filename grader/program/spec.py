@@ -257,7 +257,8 @@ def _shape(value: int | list[int]) -> list[int]:
     if not 1 <= len(shape) <= MAX_DIMENSIONS or any(size < 0 for size in shape):
         raise ValueError(f"shape must be a size or a list of 1 to {MAX_DIMENSIONS} sizes >= 0, got {value!r}")
     if math.prod(shape) > MAX_GENERATED:
-        raise ValueError(f"shape {value!r} holds {math.prod(shape):,} elements; at most {MAX_GENERATED:,} are generated")
+        raise ValueError(f"shape {value!r} holds {math.prod(shape):,} elements; at most {MAX_GENERATED:,} are "
+                         "generated")
     return shape
 
 

@@ -144,7 +144,8 @@ class Supervisor:
                     try:
                         entry.update(ok=True, output=self.plain_output(answer, out, spec["max_bytes"]))
                     except (ValueError, TypeError, StopIteration) as exc:
-                        entry["error"] = f"the notebook's process sent an output that is not plain data ({str(exc)[:200]})"
+                        entry["error"] = ("the notebook's process sent an output that is not plain data "
+                                          f"({str(exc)[:200]})")
                 else:
                     entry.update(error=answer["error"][:1000], timed_out=answer["error"].startswith(TIMED_OUT))
                 cases.append(entry)
