@@ -74,6 +74,17 @@ def get_batches(arr, batch_size, seq_length):
             n += seq_length
             yield x, y
 ''',
+    # one-hot batches that wrap round instead of stopping: list() of it grows until the call's memory limit
+    "endless": '''
+def get_batches(arr, batch_size, seq_length):
+    arr = arr[:batch_size * (len(arr) // batch_size)].reshape((batch_size, -1))
+    eye = np.eye(arr.max() + 1, dtype=np.float32)
+    n = 0
+    while True:
+        start = n % (arr.shape[1] - seq_length)
+        yield eye[arr[:, start:start + seq_length]], arr[:, start + 1:start + seq_length + 1].copy()
+        n += seq_length
+''',
     "missing": None,
     # wrong targets (y is x) in tensors that say they equal anything and show numpy the right ones
     "lying-tensor": CLASSIC.replace("        yield x, y\n", "        yield Agreeable(x), Agreeable(x, right=y)\n") + '''
@@ -158,7 +169,7 @@ def test_the_classic_get_batches_gets_full_marks(graded):
 
 
 @pytest.mark.parametrize("name", ["shifted-wrong-way", "short-last-batch", "reshaped-by-batches", "raises", "loops",
-                                  "missing", "lying-tensor"])
+                                  "endless", "missing", "lying-tensor"])
 def test_a_broken_get_batches_costs_its_own_marks_only(graded, name):
     """Functions run first, each case within its own limit: the model's checks keep every mark."""
     found = criteria(graded[name])
@@ -207,6 +218,15 @@ def test_a_case_that_never_returns_is_stopped_and_the_rest_are_graded(graded):
     assert "A batch size of 1 and short sequences: TimeoutError: the call took over 2 s" in check.message
     assert check.review == ("cases 'remainder', 'single-row' stopped by the time limit of each case: rerun on a "
                             "quieter machine before taking a 0 as the code's")
+
+
+def test_an_endless_generator_runs_out_of_the_call_s_memory_not_the_run_s(graded):
+    """One-hot windows of 8 x 50 fill the call's 512 MiB in well under its 2 s; the run goes on."""
+    check = batches(graded["endless"])
+    assert check.score == 0.0
+    for what in ("A text of exactly two whole batches", "A text that does not divide into whole batches"):
+        assert f"{what}: MemoryError: the call ran out of memory (a call may allocate about 512 MiB)" in check.message
+    assert graded["endless"].errors == []  # the run was not stopped
 
 
 def test_a_missing_function_is_a_name_error_on_every_case(graded):

@@ -299,10 +299,10 @@ def _locate_errors(run: ProgramRun, notebook: StudentNotebook) -> None:
         where = notebook.locate(int(match.group(1)))
         return f"(cell {where[0]}, line {where[1]})" if where else "(in the notebook's code)"
 
-    def fix(step):
+    def fix(step, memory: bool = True):
         if step is not None and getattr(step, "error", None):
             step.error = _STUDENT_LINE.sub(place, step.error)
-            if step.error.startswith("MemoryError:"):  # torch and Python say nothing more than that
+            if memory and step.error.startswith("MemoryError:"):  # torch and Python say nothing more than that
                 step.error = step.error.replace("MemoryError:", "MemoryError: out of memory (the run may use "
                                                 f"{run.budget.memory_mib} MiB in all):", 1)
 
@@ -310,7 +310,7 @@ def _locate_errors(run: ProgramRun, notebook: StudentNotebook) -> None:
         fix(step)
     for cases in run.functions.results.values() if run.functions else []:
         for case in cases:
-            fix(case)
+            fix(case, memory=False)  # a call's MemoryError names its own limit
     for group in (run.init_hidden, run.forward):
         for probe in group.results if group else []:
             fix(probe)

@@ -127,15 +127,18 @@ def _data_size() -> int:
 
 
 @contextlib.contextmanager
-def memory_limit(extra: int):
-    """Lower this process's RLIMIT_DATA to what it uses plus `extra` for one call, so a call that
-    grows without end gets a MemoryError instead of the whole run being killed for memory."""
+def memory_limit(baseline: int, extra: int):
+    """Lower this process's RLIMIT_DATA to `baseline` (what it used before the first call) plus
+    `extra` while a call runs, so a call that grows without end gets a MemoryError instead of the
+    whole run being killed for memory, and memory a failed call leaves behind counts for the next."""
     soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
-    cap = _data_size() + extra
-    cap = min(c for c in (cap, soft, hard) if c != resource.RLIM_INFINITY)
+    cap = min(c for c in (baseline + extra, soft, hard) if c != resource.RLIM_INFINITY)
     resource.setrlimit(resource.RLIMIT_DATA, (cap, hard))
     try:
         yield
+    except MemoryError as exc:
+        raise MemoryError(f"the call ran out of memory (a call may allocate about {extra >> 20} MiB)"
+                          f"{student_line(exc)}") from None
     finally:
         resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
 
@@ -276,6 +279,7 @@ class StudentSide:
         self.module_globals: dict = {}
         self.models: dict[str, torch.nn.Module] = {}
         self.notices: list[str] = []
+        self.baseline: int | None = None  # memory in use before the first function call
         self.text = Path("train.txt").read_text(encoding="utf-8")
 
     @property
@@ -482,7 +486,9 @@ class StudentSide:
         random.seed(0)
         np.random.seed(0)
         torch.manual_seed(0)
-        with memory_limit(CALL_MEMORY):  # reading the output copies it: that too within the limit
+        if self.baseline is None:
+            self.baseline = _data_size()
+        with memory_limit(self.baseline, CALL_MEMORY):  # reading the output copies it: that too within the limit
             with time_limit(request["limit"]):
                 value = eval(code, scope)
             nodes, out = output_nodes(value, request["max_bytes"])
