@@ -86,6 +86,16 @@ def get_batches(arr, batch_size, seq_length):
         n += seq_length
 ''',
     "missing": None,
+    # rewrites the worker's own encoding of outputs to describe numbers it does not send
+    "forged-output": '''
+import sys
+
+
+def get_batches(arr, batch_size, seq_length):
+    sys.modules["grader.program.worker"].output_nodes = lambda value, most: (
+        [{"kind": "array", "library": "numpy", "dtype": "int64", "shape": [8, 50]}], [np.zeros((8, 5), dtype=np.int64)])
+    return []
+''',
     # wrong targets (y is x) in tensors that say they equal anything and show numpy the right ones
     "lying-tensor": CLASSIC.replace("        yield x, y\n", "        yield Agreeable(x), Agreeable(x, right=y)\n") + '''
 
@@ -169,7 +179,7 @@ def test_the_classic_get_batches_gets_full_marks(graded):
 
 
 @pytest.mark.parametrize("name", ["shifted-wrong-way", "short-last-batch", "reshaped-by-batches", "raises", "loops",
-                                  "endless", "missing", "lying-tensor"])
+                                  "endless", "missing", "forged-output", "lying-tensor"])
 def test_a_broken_get_batches_costs_its_own_marks_only(graded, name):
     """Functions run first, each case within its own limit: the model's checks keep every mark."""
     found = criteria(graded[name])
@@ -234,6 +244,13 @@ def test_a_missing_function_is_a_name_error_on_every_case(graded):
     assert check.score == 0.0
     assert check.message == ("get_batches fails on every case the same way: NameError: name 'get_batches' is not "
                              "defined")
+
+
+def test_a_worker_rewritten_to_describe_other_numbers_is_caught_by_the_supervisor(graded):
+    check = batches(graded["forged-output"])
+    assert check.score == 0.0
+    assert check.message == ("get_batches fails on every case the same way: the notebook's process sent an output "
+                             "that is not plain data (an array sent as int64 [8, 5], described as int64 [8, 50])")
 
 
 def test_a_tensor_subclass_that_lies_is_read_as_the_numbers_it_holds(graded):
@@ -393,3 +410,41 @@ def test_floats_match_exactly_or_within_the_tolerance_and_nan_never_does():
     assert compare(output(np.array([1.0, np.nan, 3.0])), want, Tolerance(), labels, False) == \
         ["the output: the values hold NaN"]
     assert compare(output(float("nan")), output(1.0), Tolerance(), labels, False) == ["the output is NaN"]
+
+
+def judged(mine: list[CaseOutput], theirs: list[CaseOutput] | None, cases: list[str]):
+    """The function check's verdict on a run holding these case outputs (no sandbox)."""
+    from grader.kinds.program import Program
+    from grader.program.observations import Functions, ProgramRun, Step
+    from grader.program.spec import Budget
+
+    run = ProgramRun(device="cpu", budget=Budget(steps=1), backend="bwrap", wall_seconds=1, cpu_seconds=1,
+                     peak_memory_mib=1, chars=["a"], load=Step(ok=True), functions=Functions(results={"f": mine}),
+                     reference_functions=None if theirs is None else Functions(results={"f": theirs}))
+    spec = {"name": "f", "call": "f(n)", "labels": [],
+            "cases": [{"name": name, "what": f"case {name}", "show_inputs": False, "inputs": "n = 1"}
+                      for name in cases]}
+    return Program(ProgramOptions(check="function", function="f")).check(run.model_dump(mode="json"), spec)
+
+
+def answer(name: str, value=None, error: str | None = None) -> CaseOutput:
+    nodes = [] if error else [{"kind": "int", "value": value}]
+    return CaseOutput.model_validate({"name": name, "ok": error is None, "error": error, "seconds": 0, "output": nodes})
+
+
+def test_a_case_the_reference_fails_is_left_out_and_sent_for_review():
+    reference = [answer("a", 1), answer("b", error="ValueError: bad")]
+    verdict = judged([answer("a", 1), answer("b", 2)], reference, ["a", "b"])
+    assert (verdict.fraction, verdict.message) == (1.0, "f gives the expected outputs on the case")
+    assert verdict.review == "the reference notebook's f fails on case 'b', so it is not graded: ValueError: bad"
+    verdict = judged([answer("a", 1)], None, ["a"])
+    assert verdict.fraction == 0.0 and "your instructor will look at it" in verdict.message
+    assert verdict.review == "the reference notebook's f fails on case 'a', so it is not graded: no output"
+
+
+def test_partial_credit_is_the_fraction_of_cases_right():
+    reference = [answer("a", 1), answer("b", 2), answer("c", 3)]
+    verdict = judged([answer("a", 1), answer("b", 3), answer("c", 3)], reference, ["a", "b", "c"])
+    assert verdict.fraction == pytest.approx(2 / 3)
+    assert verdict.message == "f is right on 2 of 3 cases. Case b: the output is not the expected number."
+    assert verdict.review is None

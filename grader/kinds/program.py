@@ -477,7 +477,7 @@ class Program(Comparator):
             text = f"{name} could not be checked: the reference solution fails on its cases"
             return Verdict.of(0.0, "; ".join(reviews), text + "; your instructor will look at it", review=review)
         if not failed:
-            text = f"{name} gives the expected outputs on all {judged} cases"
+            text = f"{name} gives the expected outputs on {'the case' if judged == 1 else f'all {judged} cases'}"
             return Verdict.of(1.0, text, text, review=review)
         if not right and len(failed) > 1 and len({problem for _, problem in failed}) == 1:
             message = f"{name} fails on every case the same way: {failed[0][1]}"

@@ -143,9 +143,9 @@ class Supervisor:
                 if answer["ok"]:
                     try:
                         entry.update(ok=True, output=self.plain_output(answer, out, spec["max_bytes"]))
-                    except (ValueError, TypeError, StopIteration) as exc:
-                        entry["error"] = ("the notebook's process sent an output that is not plain data "
-                                          f"({str(exc)[:200]})")
+                    except ValueError as exc:
+                        why = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+                        entry["error"] = f"the notebook's process sent an output that is not plain data ({why[:200]})"
                 else:
                     entry.update(error=answer["error"][:1000], timed_out=answer["error"].startswith(TIMED_OUT))
                 cases.append(entry)
@@ -161,15 +161,17 @@ class Supervisor:
         for node in nodes:
             if not isinstance(node, dict):
                 raise ValueError(f"a {type(node).__name__} where a value was expected")
-            array = next(remaining) if node.get("kind") == "array" else None
-            if array is not None:
+            if node.get("kind") == "array":
+                array = next(remaining, None)
+                if array is None:
+                    raise ValueError("more arrays described than sent")
+                wire = frames.ARRAY_DTYPES.get(node.get("dtype")) if isinstance(node.get("dtype"), str) else None
+                if wire is None or frames.DTYPES[wire] != array.dtype or node.get("shape") != list(array.shape):
+                    raise ValueError(f"an array sent as {array.dtype} {list(array.shape)}, described as "
+                                     f"{str(node.get('dtype'))[:20]} {str(node.get('shape'))[:60]}")
                 size += array.nbytes
                 node = {**node, "data": base64.b64encode(array.tobytes()).decode()}
             built.append(OutputNode.model_validate(node))
-            if array is not None and (frames.DTYPES[frames.ARRAY_DTYPES[built[-1].dtype]] != array.dtype
-                                      or built[-1].shape != list(array.shape)):
-                raise ValueError(f"an array sent as {array.dtype} {list(array.shape)}, described as "
-                                 f"{built[-1].dtype} {built[-1].shape}")
         if next(remaining, None) is not None or size > max_bytes:
             raise ValueError("arrays that are not the output's" if size <= max_bytes else f"over {max_bytes:,} bytes")
         problem = tree_problem(built)
