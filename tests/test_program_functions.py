@@ -85,6 +85,16 @@ def get_batches(arr, batch_size, seq_length):
         yield eye[arr[:, start:start + seq_length]], arr[:, start + 1:start + seq_length + 1].copy()
         n += seq_length
 ''',
+    # swallows everything, the worker's alarm included: the supervisor's deadline ends it
+    "swallows-alarm": '''
+def get_batches(arr, batch_size, seq_length):
+    while True:
+        try:
+            while True:
+                pass
+        except BaseException:
+            pass
+''',
     "missing": None,
     # rewrites the worker's own encoding of outputs to describe numbers it does not send
     "forged-output": '''
@@ -237,6 +247,22 @@ def test_an_endless_generator_runs_out_of_the_call_s_memory_not_the_run_s(graded
     for what in ("A text of exactly two whole batches", "A text that does not divide into whole batches"):
         assert f"{what}: MemoryError: the call ran out of memory (a call may allocate about 512 MiB)" in check.message
     assert graded["endless"].errors == []  # the run was not stopped
+
+
+def test_a_call_that_swallows_its_alarm_is_killed_and_later_cases_spare_the_model(graded):
+    """Past the alarm the supervisor kills the worker (5 s later) and starts another; after two such
+    cases the rest are not run, so the build still gets a worker and the model keeps its marks
+    (the retraining may meet the run's wall time on a loaded machine, and is not asserted)."""
+    result = graded["swallows-alarm"]
+    check = batches(result)
+    assert check.score == 0.0
+    assert ("A text of exactly two whole batches: call took over 7 s. A text that does not divide into whole "
+            "batches: call took over 7 s. A batch size of 1 and short sequences: not run: earlier cases stopped "
+            "the notebook's process twice.") in check.message
+    assert check.review.startswith("cases 'whole', 'remainder' stopped by the time limit of each case")
+    found = criteria(result)
+    assert all(found[name].status == "correct" for name in MODEL_CHECKS - {"retrained"}), \
+        {k: c.message for k, c in found.items()}
 
 
 def test_a_missing_function_is_a_name_error_on_every_case(graded):
