@@ -27,6 +27,7 @@ from grader import kinds
 from grader.errors import Problem, RubricError
 from grader.program.calibration import (Calibration, CalibrationError, calibration_path, read_calibration,
                                         reference_notebook, thresholds)
+from grader.program.functions import shown_inputs
 from grader.program.run import ProgramSetup, ProgramSetupError
 from grader.program.spec import ProgramSpec
 from grader.yamlsource import SourceMap, load_yaml
@@ -179,8 +180,8 @@ class Assessment(_Strict):
     defaults: dict[str, dict[str, Any]] = Field({}, description="default options per answer kind")
     solvers: dict[str, SolverSpec] = Field({}, description="named reference-solver runs whose outputs checks use")
     program: ProgramSpec | None = Field(None, description="the notebook's model: how the `program` checks build, "
-                                        "train and probe it; its outputs are solution: program.contract and "
-                                        "program.convergence")
+                                        "train and probe it; its outputs are solution: program.contract, "
+                                        "program.convergence and program.functions")
     follow_through: float = Field(
         1.0, ge=0, le=1,
         description="share of a check's marks earned by a wrong answer that follows correctly from the student's "
@@ -359,7 +360,11 @@ def _load_program(rubric: Rubric, where: SourceMap, calibrated: bool) -> list[Pr
             problems.append(where.problem(("program", "training", "budgets", device), (
                 f"the calibration file {path} {why}; run `grader calibrate {rubric.source} --device {device}`")))
     contract = {"chars": setup.chars, **spec.model.model_dump(), "generation": spec.generation.model_dump()}
-    rubric.solutions[PROGRAM] = {"contract": contract, "convergence": convergence}
+    functions = {name: {"call": function.call, "labels": function.labels,
+                        "cases": [{"name": case.name, "what": case.what, "show_inputs": case.show_inputs,
+                                   "inputs": shown_inputs(case)} for case in function.cases]}
+                 for name, function in spec.functions.items()}
+    rubric.solutions[PROGRAM] = {"contract": contract, "convergence": convergence, "functions": functions}
     return problems
 
 

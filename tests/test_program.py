@@ -579,8 +579,8 @@ def test_grader_grade_grades_the_notebooks_of_a_folder_and_skips_checkpoints(cha
 def test_a_charrnn_notebook_gets_every_mark_from_its_own_rubric(charrnn):
     result = charrnn["results"]["correct"]
     found = {c["id"]: c for q in result["questions"] for p in q["parts"] for c in p["criteria"]}
-    assert result["score"] == result["max_score"] == 12.0, found
-    assert set(found) == PROGRAM_CHECKS and all(c["status"] == "correct" for c in found.values())
+    assert result["score"] == result["max_score"] == 14.0, found
+    assert set(found) == PROGRAM_CHECKS | {"get_batches"} and all(c["status"] == "correct" for c in found.values())
     assert found["parameter_count"]["message"].endswith("as 1-layer LSTM of 64, linear 64->{0} has".format(
         len(load_rubric(charrnn["rubric"]).program.chars)))
 
@@ -591,7 +591,7 @@ def test_a_charrnn_without_batch_first_loses_forward_shapes_and_convergence_only
     lost = {name for name, c in found.items() if c["score"] == 0}
     assert lost == {"forward", "variable_shapes", "trains", "retrained"}
     assert all(c["status"] == "correct" for name, c in found.items() if name not in lost)
-    assert result["score"] == 12.0 - 2 - 1 - 3
+    assert result["score"] == 14.0 - 2 - 1 - 3
     assert found["forward"]["message"].startswith("forward: batch 4, sequence length 16: RuntimeError: Expected "
                                                   "hidden[0] size")
     assert found["retrained"]["message"].startswith("retraining failed: RuntimeError")

@@ -26,7 +26,12 @@ the notebook reader fills, so an answer file cannot claim a passing run. Options
   `solution: program.contract`);
 - `generation`: the generation call returns text of gen_length characters (after seed_text, which
   it starts with when the contract says so) drawn from the vocabulary;
-- `reproducible`: the same seed gives the same text.
+- `reproducible`: the same seed gives the same text;
+- `function` (with `function: ID`, `solution: program.functions`): the notebook's function of
+  that id in `program.functions`, called in the sandbox on each of the rubric's cases, gives what
+  the reference notebook's gives on the same inputs: structure, shapes, dtypes and values (floats
+  within `tolerance` when given, exactly otherwise); marks per case, and feedback that names a
+  failing case by its `what`, never by its inputs unless the case shows them.
 
 Every check judges what the supervisor (the harness's trusted half, which never loads student
 code) reported from plain numbers the notebook's process sent back, and such numbers can come from
@@ -51,22 +56,35 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from grader.kinds import register
+from grader.kinds._tolerance import Tolerance
 from grader.kinds.base import Comparator, InvalidAnswer, Verdict
 from grader.kinds._values import short
-from grader.program.observations import ForwardProbe, ProgramRun
+from grader.program.functions import Labels, compare, rebuild, said
+from grader.program.observations import CaseOutput, ForwardProbe, ProgramRun
 from grader.program.spec import ModelContract
 from grader.program.verify import contract_parameters
 
 Check = Literal["builds", "init_hidden", "forward", "variable_shapes", "parameter_count", "required_layers",
-                "trains", "convergence", "generation", "reproducible"]
+                "trains", "convergence", "generation", "reproducible", "function"]
 
 
 class ProgramOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     check: Check
+    function: str | None = Field(None, description="the function check's function: an id in program.functions")
+    tolerance: Tolerance | None = Field(None, description="the function check's floats match within it; without "
+                                        "it, exactly")
+
+    @model_validator(mode="after")
+    def _function_options(self) -> ProgramOptions:
+        if self.check == "function" and self.function is None:
+            raise ValueError("the function check needs `function:`, an id in program.functions")
+        if self.check != "function" and (self.function is not None or self.tolerance is not None):
+            raise ValueError("`function` and `tolerance` are options of the function check only")
+        return self
 
 
 RECORDED_MARGIN = 0.5  # nats/char below the frequency-only loss: a printed loss that shows learning
@@ -196,6 +214,13 @@ class Program(Comparator):
     reads_program: ClassVar[bool] = True
 
     def reference(self, value: Any) -> Any:
+        if self.options.check == "function":
+            if not isinstance(value, dict) or not all(isinstance(v, dict) and "cases" in v for v in value.values()):
+                raise ValueError("the function check takes solution: program.functions")
+            if self.options.function not in value:
+                known = ", ".join(value) or "none"
+                raise ValueError(f"function: program.functions has no {self.options.function!r} (it has {known})")
+            return {"name": self.options.function, **value[self.options.function]}
         if self.options.check in ("trains", "convergence"):
             if not isinstance(value, dict) or not all(isinstance(v, dict) and {"full", "zero"} <= set(v)
                                                       for v in value.values()):
@@ -210,6 +235,9 @@ class Program(Comparator):
     def show(self, reference: Any) -> str:
         if self.options.check == "trains":
             return "the contract's model at your sizes and learning rate, trained the same way"
+        if self.options.check == "function":
+            return (f"{reference['name']} gives the reference notebook's outputs on {len(reference['cases'])} cases: "
+                    + "; ".join(case["what"] for case in reference["cases"]))
         if self.options.check != "convergence":
             return f"the model contract: {reference['constructor']}"
         return "; ".join(f"{device}: full marks at <= {t['full']:.3f} nats/char after {t['steps']} steps, none at "
@@ -225,6 +253,8 @@ class Program(Comparator):
             message = why + ": no marks for checks of this run"
             return Verdict.of(0.0, why, message, cause=message)
         try:
+            if self.options.check == "function":  # judged on its own outputs: no model to confirm
+                return self._function(run, reference)
             review = self._convergence_trust(run) if self.options.check in ("trains", "convergence") \
                 else self._trust(run)
             fraction, reason, message, warnings = getattr(self, f"_{self.options.check}")(run, reference)
@@ -467,3 +497,55 @@ class Program(Comparator):
             raise _Failed(f"two generations with seed {same[0].seed} gave different text: the sampling does not "
                           "use the seed it is given")
         return 1.0, "same seed, same text", "the same seed gives the same text", []
+
+    def _function(self, run: ProgramRun, spec: dict) -> Verdict:
+        """Each case's output against the reference's on the same inputs; the fraction of cases right.
+        A case the reference itself fails on is left out and sent to the instructor, and a case
+        stopped by a time limit keeps its 0 with a review, as every time-limit 0 does."""
+        self._require(run, "load")
+        name = spec["name"]
+        if run.functions is None or name not in run.functions.results:
+            raise _Failed(f"the run never reached the checks of {name}")
+        mine = {case.name: case for case in run.functions.results[name]}
+        theirs = {case.name: case for case in (run.reference_functions.results.get(name, [])
+                                               if run.reference_functions else [])}
+        tolerance = self.options.tolerance
+        labels = Labels(spec["labels"])
+        right, failed, reasons, reviews, stopped = [], [], [], [], []
+        for case in spec["cases"]:
+            got = mine.get(case["name"]) or CaseOutput(name=case["name"], ok=False, error="not run", seconds=0)
+            want = theirs.get(case["name"])
+            if want is None or not want.ok:
+                reviews.append(f"the reference notebook's {name} fails on case {case['name']!r}, so it is not graded: "
+                               f"{want.error if want else 'no output'}")
+                continue
+            if got.ok:
+                problems = compare(rebuild(got.output), rebuild(want.output), tolerance, labels, case["show_inputs"])
+            else:
+                problems = [got.error]
+                if got.timed_out:
+                    stopped.append(repr(case["name"]))
+            if not problems:
+                right.append(case)
+                continue
+            what = case["what"] + (f" ({case['inputs']})" if case["show_inputs"] else "")
+            failed.append((what, said(problems)))
+            reasons.append(f"case {case['name']!r} ({what}): {said(problems)}")
+        if stopped:
+            reviews.append(f"case{'s' if len(stopped) > 1 else ''} {', '.join(stopped)} stopped by the time limit of "
+                           f"each case: rerun on a quieter machine before taking a 0 as the code's")
+        judged = len(right) + len(failed)
+        review = "; ".join(reviews) or None
+        if not judged:
+            text = f"{name} could not be checked: the reference solution fails on its cases"
+            return Verdict.of(0.0, "; ".join(reviews), text + "; your instructor will look at it", review=review)
+        if not failed:
+            text = f"{name} gives the expected outputs on {'the case' if judged == 1 else f'all {judged} cases'}"
+            return Verdict.of(1.0, text, text, review=review)
+        if not right and len(failed) > 1 and len({problem for _, problem in failed}) == 1:
+            message = f"{name} fails on every case the same way: {failed[0][1]}"
+        else:
+            message = f"{name} is right on {len(right)} of {judged} cases. " + " ".join(
+                f"{what[0].upper()}{what[1:]}: {problem}." for what, problem in failed)
+        return Verdict.of(len(right) / judged, f"{len(right)} of {judged} cases right; " + "; ".join(reasons),
+                          message, review=review)

@@ -1,7 +1,7 @@
 """The wire between the harness's two processes inside the sandbox: the supervisor (grader code
 only) and the worker (the student's definitions). One frame is a 4-byte little-endian length, a
 JSON header of that length, then the raw bytes of the arrays the header lists (`"arrays": [{"dtype":
-"f4" | "i8", "shape": [...]}]`), so weights of millions of parameters cross as bytes, not as JSON
+"f4" | "f8" | "i8", "shape": [...]}]`), so weights of millions of parameters cross as bytes, not as JSON
 numbers, and nothing is ever unpickled.
 
 The worker's side is written by student code's process, so `read_frame` treats it as hostile:
@@ -19,8 +19,16 @@ import time
 
 import numpy as np
 
-DTYPES = {"f4": np.dtype("<f4"), "i8": np.dtype("<i8")}
+DTYPES = {"f4": np.dtype("<f4"), "f8": np.dtype("<f8"), "i8": np.dtype("<i8")}
 MAX_DIMENSIONS = 8
+# the dtypes a notebook function's output may hold (numpy's and torch's names), and the type each travels as
+ARRAY_DTYPES = {**dict.fromkeys(("bool", "uint8", "int8", "int16", "uint16", "int32", "uint32", "int64"), "i8"),
+                **dict.fromkeys(("float16", "bfloat16", "float32"), "f4"), "float64": "f8"}
+
+
+def wire_type(array: np.ndarray) -> str:
+    """i8 for whole numbers and booleans, f8 for float64, f4 for other floats."""
+    return "i8" if array.dtype.kind in "iub" else "f8" if array.dtype == np.float64 else "f4"
 
 
 class FrameError(Exception):
@@ -28,10 +36,9 @@ class FrameError(Exception):
 
 
 def write_frame(fd: int, header: dict, arrays: list[np.ndarray] = ()) -> None:
-    """Send `header` and `arrays` (each converted to float32 or int64, C order)."""
-    packed = [np.ascontiguousarray(a, dtype=DTYPES["i8" if a.dtype.kind in "iub" else "f4"]) for a in arrays]
-    header = {**header, "arrays": [{"dtype": "i8" if a.dtype.kind == "i" else "f4", "shape": list(a.shape)}
-                                   for a in packed]}
+    """Send `header` and `arrays` (each converted to int64, float64 or float32 by `wire_type`, C order)."""
+    packed = [np.ascontiguousarray(a, dtype=DTYPES[wire_type(a)]) for a in arrays]
+    header = {**header, "arrays": [{"dtype": wire_type(a), "shape": list(a.shape)} for a in packed]}
     data = json.dumps(header, separators=(",", ":"), allow_nan=True).encode()
     view = memoryview(struct.pack("<I", len(data)) + data + b"".join(a.tobytes() for a in packed))
     while view:

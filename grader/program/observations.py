@@ -8,11 +8,16 @@ an earlier step failed or the run ended first (`ended` says why).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import base64
+import binascii
+import math
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, model_validator
 
-from grader.program.spec import Budget, Device
+from grader.program.frames import ARRAY_DTYPES, DTYPES
+from grader.program.spec import MAX_ALL_OUTPUT_BYTES, MAX_CASES, MAX_FUNCTIONS, Budget, Device
 
 Shape = list[int] | str  # a tensor's shape, or the type name of what was returned instead
 
@@ -155,8 +160,102 @@ class Layers(_Message):
     called: list[str] = Field(max_length=200, description="module class names, in the order forward called them")
 
 
+MAX_NODES = 10_000  # values in one function output
+MAX_DEPTH = 16  # lists and tuples nested in one
+MAX_STRING = 10_000
+NodeKind = Literal["none", "bool", "int", "float", "str", "list", "tuple", "array"]
+SCALARS = {"bool": bool, "int": int, "float": float, "str": str}
+
+
+class OutputNode(_Message):
+    """One value of a function's output. An output is a list of these in preorder: a list or tuple
+    of `length` items is followed by its items, so any nesting travels flat and is rebuilt here with
+    bounded depth. Arrays carry their raw numbers as base64, decoded by numpy, never unpickled."""
+
+    kind: NodeKind
+    value: StrictBool | StrictInt | StrictFloat | StrictStr | None = None
+    length: int | None = Field(None, ge=0, le=MAX_NODES, description="a list's or tuple's number of items")
+    library: Literal["numpy", "torch"] | None = None
+    dtype: Literal[tuple(ARRAY_DTYPES)] | None = None
+    shape: list[Annotated[int, Field(ge=0)]] | None = Field(None, max_length=8)
+    data: str | None = Field(None, description="an array's values, row-major, as base64 of little-endian int64, "
+                             "float32 or float64 (as its dtype travels: frames.ARRAY_DTYPES)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OutputNode:
+        given = {name for name in ("value", "length", "library", "dtype", "shape", "data")
+                 if getattr(self, name) is not None}
+        allowed = {"list": {"length"}, "tuple": {"length"}, "array": {"library", "dtype", "shape", "data"},
+                   "none": set()}.get(self.kind, {"value"})
+        if given != allowed:
+            raise ValueError(f"a {self.kind} node with fields {sorted(given)}")
+        if self.kind in SCALARS and type(self.value) is not SCALARS[self.kind]:
+            raise ValueError(f"a {self.kind} node holding a {type(self.value).__name__}")
+        if self.kind == "int" and abs(self.value) >= 2 ** 63 or self.kind == "str" and len(self.value) > MAX_STRING:
+            raise ValueError(f"a {self.kind} too large")
+        if self.kind == "array":
+            self.array()
+        return self
+
+    def array(self) -> np.ndarray:
+        """The array's values, with numpy's type for how they travel (int64, float32 or float64)."""
+        dtype = DTYPES[ARRAY_DTYPES[self.dtype]]
+        count = math.prod(self.shape)
+        if len(self.data) != 4 * math.ceil(count * dtype.itemsize / 3):
+            raise ValueError(f"an array of shape {self.shape} whose data is not {count} {dtype} values")
+        try:
+            raw = base64.b64decode(self.data, validate=True)
+        except binascii.Error:
+            raise ValueError("an array whose data is not base64") from None
+        if len(raw) != count * dtype.itemsize:
+            raise ValueError(f"an array of shape {self.shape} whose data is not {count} {dtype} values")
+        return np.frombuffer(raw, dtype=dtype).reshape(self.shape)
+
+
+def tree_problem(nodes: list[OutputNode]) -> str | None:
+    """Why `nodes` is not exactly one value in preorder within MAX_DEPTH, or None."""
+    if not nodes:
+        return "no value"
+    open_items: list[int] = []  # items still to come in each list or tuple being read
+    for index, node in enumerate(nodes):
+        if index and not open_items:
+            return f"{len(nodes) - index} nodes after the value ends"
+        if open_items:
+            open_items[-1] -= 1
+        if node.kind in ("list", "tuple") and node.length:
+            if len(open_items) >= MAX_DEPTH:
+                return f"lists nested over {MAX_DEPTH} deep"
+            open_items.append(node.length)
+        while open_items and open_items[-1] == 0:
+            open_items.pop()
+    return f"a list or tuple {open_items[-1]} items short" if open_items else None
+
+
+class CaseOutput(Step):
+    """One case of a function check: the call's output as plain data, or why there is none."""
+
+    name: str = Field(max_length=64)
+    seconds: float = Field(ge=0, description="how long the call took, as the supervisor timed it")
+    timed_out: bool = Field(False, description="stopped by its time limit (or the run's)")
+    output: list[OutputNode] = Field([], max_length=MAX_NODES)
+
+    @model_validator(mode="after")
+    def _one_value(self) -> CaseOutput:
+        if self.ok and (problem := tree_problem(self.output)):
+            raise ValueError(f"case {self.name!r}: the output is not one value ({problem})")
+        if sum(len(node.data) for node in self.output if node.data) * 3 // 4 > MAX_ALL_OUTPUT_BYTES:
+            raise ValueError(f"case {self.name!r}: an output over {MAX_ALL_OUTPUT_BYTES:,} bytes")
+        return self
+
+
+class Functions(_Message):
+    """Per function id, its cases in the rubric's order."""
+
+    results: dict[str, Annotated[list[CaseOutput], Field(max_length=MAX_CASES)]] = Field(max_length=MAX_FUNCTIONS)
+
+
 PROTOCOL: dict[str, type[_Message]] = {  # message kind -> its data, in the order the supervisor sends them
-    "load": Step, "values": Values, "build": Build, "verify_own": Verification, "layers": Layers, "verify": Verify,
+    "load": Step, "values": Values, "functions": Functions, "build": Build, "verify_own": Verification, "layers": Layers, "verify": Verify,
     "init_hidden": InitHidden, "forward": Forward, "backward": Backward, "generate": Generate, "train": Train,
     "holdout": Holdout, "sample": Sample, "notices": Notices,
 }
@@ -210,6 +309,9 @@ class ProgramRun(BaseModel):
     chars: list[str]
     load: Step | None = None
     values: dict[str, dict[str, Any]] = {}
+    functions: Functions | None = Field(None, description="the notebook's functions called on the rubric's cases")
+    reference_functions: Functions | None = Field(None, description="the reference notebook's functions on the same "
+                                                  "inputs, from the grader's own run of it (grader.program.run)")
     build: Build | None = None
     verify_own: Verification | None = Field(None, description="the supervisor's recomputation of the build at the "
                                             "notebook's own sizes")

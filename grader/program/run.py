@@ -5,6 +5,12 @@ the held-out windows and the characters that follow them) once per rubric; `obse
 setup)` runs the harness on one notebook, with verification sizes drawn for that run, and
 validates its messages. The scored characters stay in this process: the held-out loss is
 computed here, from the logits the supervisor reports.
+
+With function checks in the rubric, each student's run also carries the reference notebook's
+outputs on the same cases (`reference_functions`): the grader runs the reference notebook through
+the same harness once per process with its model steps left out (`reference_functions`), and
+caches the outputs by the reference's source, the functions section and the harness's code.
+A run recorded in the gradebook keeps them, so rescoring it needs no sandbox.
 """
 
 from __future__ import annotations
@@ -24,8 +30,9 @@ import numpy as np
 import torch
 from pydantic import ValidationError
 
-from grader.notebook import StudentNotebook
-from grader.program.observations import PROTOCOL, ProgramRun, RecordedComparison, Verification
+from grader.notebook import StudentNotebook, read_notebook
+from grader.program.functions import function_task
+from grader.program.observations import PROTOCOL, CaseOutput, Functions, ProgramRun, RecordedComparison, Verification
 from grader.program.spec import Device, ProgramSpec, literal
 from grader.program.verify import VerificationProbe, verify
 from grader.sandbox.models import Limits
@@ -132,11 +139,12 @@ def _sha(text: str) -> str:
 
 
 def _task(setup: ProgramSetup, device: Device, seed: int, probe: VerificationProbe, own_seed: int,
-          ceiling: float = 1.0) -> dict:
+          model: bool, ceiling: float = 1.0) -> dict:
     spec = setup.spec
     budget = spec.training.budgets[device]
     wall = budget.wall_seconds * ceiling
     return {
+        "model": model, "functions": function_task(spec),
         "contract": spec.model.model_dump(), "variables": spec.variables(), "defaults": spec.model.defaults,
         "chars": setup.chars, "probes": PROBES, "learning_rate": spec.training.learning_rate,
         "threads": budget.threads, "wall_seconds": wall, "own_seed": own_seed,
@@ -167,14 +175,16 @@ def limits_for(setup: ProgramSetup, device: Device, ceiling: float = 1.0) -> Lim
 
 
 def observe(notebook: StudentNotebook, setup: ProgramSetup, device: Device = "cpu", *, seed: int | None = None,
-            backend: str = "auto", rng: random.Random | None = None, ceiling: float = 1.0) -> ProgramRun:
+            backend: str = "auto", rng: random.Random | None = None, model: bool = True,
+            ceiling: float = 1.0) -> ProgramRun:
     """Run the harness on `notebook`'s definitions; `seed` overrides the training seed (calibration).
     The verification sizes and probe inputs are drawn from `rng`, by default fresh for each run;
-    `ceiling` scales the time limits (never the work)."""
+    `ceiling` scales the time limits (never the work). `model` False runs the rubric's functions
+    alone (the reference's outputs for the function checks)."""
     seed = setup.spec.training.seed if seed is None else seed
     rng = rng or random.Random(secrets.randbits(64))
     probe = VerificationProbe.draw(setup.spec.model, len(setup.chars), rng)
-    files = {"task.json": json.dumps(_task(setup, device, seed, probe, rng.getrandbits(64), ceiling)).encode(),
+    files = {"task.json": json.dumps(_task(setup, device, seed, probe, rng.getrandbits(64), model, ceiling)).encode(),
              "student.py": notebook.source.encode("utf-8", "surrogateescape"),
              "train.txt": setup.train_text.encode("utf-8")}
     result = run_python(HARNESS, files=files, limits=limits_for(setup, device, ceiling), backend=backend)
@@ -224,6 +234,8 @@ def observe(notebook: StudentNotebook, setup: ProgramSetup, device: Device = "cp
             run.verification = Verification(status="unverifiable", detail=f"the grader could not recompute the "
                                             f"reported model: {type(exc).__name__}: {str(exc)[:300]}")
     run.recorded = _compare_recorded(notebook, run)
+    if model and setup.spec.functions:
+        run.reference_functions = reference_functions(setup, device, backend)
     return run
 
 
@@ -253,6 +265,31 @@ def observe_patiently(notebook: StudentNotebook, setup: ProgramSetup, device: De
     again = time_limit(run)
     return run, (f"{stopped}, so the notebook was run again with {RERUN_CEILING:g}x the time limits (the same "
                  "work)" + (f"; the second run was stopped too ({again})" if again else ""))
+
+
+_REFERENCE_OUTPUTS: dict[str, Functions] = {}  # reference notebook, functions section and harness -> outputs
+
+
+def reference_functions(setup: ProgramSetup, device: Device = "cpu", backend: str = "auto") -> Functions:
+    """The reference notebook's functions on the rubric's cases, from a run of it through the same
+    harness without the model's steps; kept for the process once a run gave them. When it gives
+    none, every case says why, and the checks send that to the instructor."""
+    notebook = read_notebook(setup.folder / setup.spec.reference.notebook)
+    key = _sha(json.dumps([notebook.source, setup.spec.model_dump(mode="json", include={"functions"}),
+                           setup.fingerprint_base["harness"]]))
+    if key in _REFERENCE_OUTPUTS:
+        return _REFERENCE_OUTPUTS[key]
+    why = f"the reference notebook cannot be read: {notebook.error}"
+    if notebook.readable:
+        run = observe(notebook, setup, device, backend=backend, model=False)
+        if run.functions is not None and not run.ended and not run.tampering:
+            _REFERENCE_OUTPUTS[key] = run.functions
+            return run.functions
+        why = "; ".join(filter(None, [run.ended, run.load and run.load.error, *run.tampering])) or \
+            "its run reported no function outputs"
+    error = f"the reference notebook's run gave no outputs: {why[:500]}"
+    return Functions(results={name: [CaseOutput(name=case.name, ok=False, error=error, seconds=0) for case in
+                                     function.cases] for name, function in setup.spec.functions.items()})
 
 
 STUB_METHODS = ("__init__", "forward")
@@ -295,15 +332,18 @@ def _locate_errors(run: ProgramRun, notebook: StudentNotebook) -> None:
         where = notebook.locate(int(match.group(1)))
         return f"(cell {where[0]}, line {where[1]})" if where else "(in the notebook's code)"
 
-    def fix(step):
+    def fix(step, memory: bool = True):
         if step is not None and getattr(step, "error", None):
             step.error = _STUDENT_LINE.sub(place, step.error)
-            if step.error.startswith("MemoryError:"):  # torch and Python say nothing more than that
+            if memory and step.error.startswith("MemoryError:"):  # torch and Python say nothing more than that
                 step.error = step.error.replace("MemoryError:", "MemoryError: out of memory (the run may use "
                                                 f"{run.budget.memory_mib} MiB in all):", 1)
 
     for step in (run.load, run.build, run.verify, run.backward, run.train, run.holdout, run.sample):
         fix(step)
+    for cases in run.functions.results.values() if run.functions else []:
+        for case in cases:
+            fix(case, memory=False)  # a call's MemoryError names its own limit
     for group in (run.init_hidden, run.forward):
         for probe in group.results if group else []:
             fix(probe)

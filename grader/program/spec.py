@@ -10,7 +10,9 @@ n_layers, drop_prob, lr)` taking one-hot input, a GRU) needs a new rubric and no
   device (steps, batch, window, limits), so that a grade never depends on which machine gave it;
 - `holdout`: the windows of held-out text the retrained model is scored on;
 - `generation`: the call that samples text, and the notebook variables that set it up;
-- `reference`: the solution notebook and the seeds it is calibrated over.
+- `reference`: the solution notebook and the seeds it is calibrated over;
+- `functions`: helper functions of the notebook (`get_batches`) called on cases the grader
+  chooses, their outputs compared with the reference notebook's on the same inputs.
 
 Expressions (`constructor`, `generation.call`, `provide`) are any Python expressions, written by
 the instructor and only ever evaluated inside the sandbox, next to the student's code; the grader
@@ -23,9 +25,11 @@ from __future__ import annotations
 
 import ast
 import keyword
-from typing import Literal
+import math
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, StrictBool, StrictFloat, StrictInt, StrictStr, Tag,
+                      field_validator, model_validator)
 
 Device = Literal["cpu", "cuda"]
 Scalar = int | float | str | bool | None
@@ -239,6 +243,155 @@ class ReferenceSpec(_Strict):
                           "earn full marks")
 
 
+MAX_FUNCTIONS = 10
+MAX_CASES = 20  # per function
+MAX_GENERATED = 100_000  # elements of one generated input
+MAX_INPUT_ELEMENTS = 1_000_000  # elements of every case's inputs together: they travel in the run's task file
+MAX_LITERAL = 10_000  # numbers in one literal list
+MAX_OUTPUT_BYTES = 4 << 20  # one case's output, as raw numbers
+MAX_ALL_OUTPUT_BYTES = 8 << 20  # every case's, together: the run's channel to the grader holds 16 MiB
+MAX_DIMENSIONS = 8
+
+
+def _shape(value: int | list[int]) -> list[int]:
+    shape = [value] if isinstance(value, int) else value
+    if not 1 <= len(shape) <= MAX_DIMENSIONS or any(size < 0 for size in shape):
+        raise ValueError(f"shape must be a size or a list of 1 to {MAX_DIMENSIONS} sizes >= 0, got {value!r}")
+    if math.prod(shape) > MAX_GENERATED:
+        raise ValueError(f"shape {value!r} holds {math.prod(shape):,} elements; at most {MAX_GENERATED:,} are "
+                         "generated")
+    return shape
+
+
+class Ints(_Strict):
+    """`shape` whole numbers drawn uniformly from low to high - 1 by numpy's default generator from `seed`."""
+
+    shape: int | list[int] = Field(description="a length, or a list of sizes")
+    low: int = 0
+    high: int = Field(description="one more than the largest value drawn")
+    seed: int = Field(ge=0)
+
+    @field_validator("shape")
+    @classmethod
+    def _sizes(cls, value: int | list[int]) -> list[int]:
+        return _shape(value)
+
+    @model_validator(mode="after")
+    def _range(self) -> Ints:
+        if self.high <= self.low or max(abs(self.low), abs(self.high)) > 2 ** 62:
+            raise ValueError(f"high ({self.high}) must be above low ({self.low}), both within +-2**62")
+        return self
+
+
+class Floats(_Strict):
+    """`shape` float64 numbers drawn uniformly from [low, high) by numpy's default generator from `seed`."""
+
+    shape: int | list[int] = Field(description="a length, or a list of sizes")
+    low: float = 0.0
+    high: float = 1.0
+    seed: int = Field(ge=0)
+
+    @field_validator("shape")
+    @classmethod
+    def _sizes(cls, value: int | list[int]) -> list[int]:
+        return _shape(value)
+
+    @model_validator(mode="after")
+    def _range(self) -> Floats:
+        if self.high <= self.low:
+            raise ValueError(f"high ({self.high}) must be above low ({self.low})")
+        return self
+
+
+class Generated(_Strict):
+    """An input the grader draws from a seed: a numpy array of `ints` or of `floats`."""
+
+    ints: Ints | None = None
+    floats: Floats | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Generated:
+        if (self.ints is None) == (self.floats is None):
+            raise ValueError("a generated input is {ints: {...}} or {floats: {...}}, one of them")
+        return self
+
+    @property
+    def elements(self) -> int:
+        return math.prod((self.ints or self.floats).shape)
+
+
+LiteralInput = StrictBool | StrictInt | StrictFloat | StrictStr | list[Any] | None
+Input = Annotated[Annotated[Generated, Tag("generated")] | Annotated[LiteralInput, Tag("literal")],
+                  Discriminator(lambda value: "generated" if isinstance(value, (dict, Generated)) else "literal")]
+
+
+def _literal_size(value: Any, depth: int = 0) -> int:
+    """How many numbers a literal holds; ValueError for anything but numbers, text, None and lists of them."""
+    if isinstance(value, list):
+        if depth >= MAX_DIMENSIONS:
+            raise ValueError(f"a literal list nested over {MAX_DIMENSIONS} deep")
+        return sum(_literal_size(item, depth + 1) for item in value) + (not value)
+    if value is None or type(value) in (bool, int, float, str):
+        if type(value) is float and not math.isfinite(value):
+            raise ValueError("a literal must be a finite number")
+        return 1
+    raise ValueError(f"a literal input is a number, text, null or a list of them, not a {type(value).__name__}")
+
+
+class FunctionCase(_Strict):
+    """One call of a function: the inputs bound to the names the call reads."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=64)
+    what: str = Field(min_length=1, max_length=200, description="what the case tests, in words for the feedback "
+                      "(\"a text that does not divide into whole batches\"): the inputs themselves stay hidden")
+    inputs: dict[str, Input] = Field(max_length=20, description="name -> a literal (8, 2.5, \"abc\", [1, 2]) or "
+                                     "an array the grader generates: {ints: {shape, low, high, seed}} or {floats: "
+                                     "{shape, low, high, seed}}")
+    show_inputs: bool = Field(False, description="name the inputs in the feedback")
+
+    @field_validator("inputs")
+    @classmethod
+    def _inputs(cls, inputs: dict) -> dict:
+        for name, value in inputs.items():
+            _identifier(name)
+            if not isinstance(value, Generated) and _literal_size(value) > MAX_LITERAL:
+                raise ValueError(f"input {name!r} holds over {MAX_LITERAL:,} literal values; generate it instead")
+        return inputs
+
+    @property
+    def elements(self) -> int:
+        return sum(value.elements for value in self.inputs.values() if isinstance(value, Generated))
+
+
+class FunctionSpec(_Strict):
+    """A notebook function checked on the rubric's cases against the reference notebook's."""
+
+    call: str = Field(description="the call, any Python expression over the notebook's names and the case's "
+                      "inputs: list(get_batches(arr, batch_size, seq_length))")
+    cases: list[FunctionCase] = Field(min_length=1, max_length=MAX_CASES)
+    labels: list[str | list[str]] = Field([], max_length=MAX_DIMENSIONS, description="names for the output's "
+                                          "items in feedback, one per level of nesting: a word numbers them "
+                                          "(batch 1, batch 2), a list names each ([x, y]); [batch, [x, y]] "
+                                          "says `batch 2, y`")
+    seconds: float = Field(2.0, gt=0, le=60, description="each case's time limit")
+    max_output_bytes: int = Field(256 << 10, ge=1, le=MAX_OUTPUT_BYTES,
+                                  description="the most one case may return, as raw numbers")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FunctionSpec:
+        parse_expression(self.call)
+        read = set(names_read(self.call))
+        names = [case.name for case in self.cases]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"case names must differ: {', '.join(twice)} used more than once")
+        for case in self.cases:
+            unread = sorted(set(case.inputs) - read)
+            if unread:
+                raise ValueError(f"case {case.name!r}: input {unread[0]!r} is never read by the call {self.call!r}")
+        return self
+
+
 class ProgramSpec(_Strict):
     corpus: str = Field(description="the training text (relative to the rubric); the one handed out")
     model: ModelContract = ModelContract()
@@ -248,6 +401,29 @@ class ProgramSpec(_Strict):
     reference: ReferenceSpec
     calibration: str | None = Field(None, description="the calibration file (relative to the rubric); default: "
                                     "RUBRIC.calibration.json next to the rubric, written by `grader calibrate`")
+    functions: dict[str, FunctionSpec] = Field({}, max_length=MAX_FUNCTIONS, description="id -> a notebook function "
+                                               "called on the rubric's cases in the sandbox and compared with the "
+                                               "reference notebook's: the `function` check")
+
+    @model_validator(mode="after")
+    def _functions_fit(self) -> ProgramSpec:
+        for name in self.functions:
+            _identifier(name)
+        cases = [case for spec in self.functions.values() for case in spec.cases]
+        elements = sum(case.elements for case in cases)
+        if elements > MAX_INPUT_ELEMENTS:
+            raise ValueError(f"functions: the cases generate {elements:,} input elements; at most "
+                             f"{MAX_INPUT_ELEMENTS:,} in all")
+        output = sum(spec.max_output_bytes * len(spec.cases) for spec in self.functions.values())
+        if output > MAX_ALL_OUTPUT_BYTES:
+            raise ValueError(f"functions: max_output_bytes times the cases comes to {output:,} bytes; at most "
+                             f"{MAX_ALL_OUTPUT_BYTES:,} in all")
+        seconds = sum(spec.seconds * len(spec.cases) for spec in self.functions.values())
+        wall = min(budget.wall_seconds for budget in self.training.budgets.values())
+        if seconds > wall / 4:
+            raise ValueError(f"functions: the cases' time limits add up to {seconds:g} s, over a quarter of the "
+                             f"shortest budget's wall_seconds ({wall:g} s)")
+        return self
 
     def variables(self) -> list[str]:
         """Every notebook variable the harness reads."""

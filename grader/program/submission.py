@@ -35,13 +35,14 @@ MAX_WARNINGS = 10  # of each kind: a notebook with thousands of bad cells gets t
 
 def program_fingerprint(rubric: Rubric) -> str | None:
     """What a notebook's sandboxed run depends on besides the notebook itself: the program setup on
-    the device it runs on (corpus, held-out text, contract, budget, harness, reference notebook) and
-    the code that reads, runs and observes it. A run recorded under the same fingerprint for the
+    the device it runs on (corpus, held-out text, contract, budget, harness, reference notebook),
+    the function cases and the code that reads, runs and observes it. A run recorded under the same fingerprint for the
     same notebook content is reused, so a rubric change elsewhere rescores without running code."""
     if rubric.program is None:
         return None
     device = rubric.program.device(set(rubric.solutions[PROGRAM]["convergence"]))
     digest = hashlib.sha256(rubric.program.fingerprint(device, reference_notebook(rubric.program).source).encode())
+    digest.update(rubric.program.spec.model_dump_json(include={"functions"}).encode())  # the cases run with it
     digest.update(__version__.encode())
     for source in sorted(p for folder in _CODE for p in folder.glob("*.py")):
         digest.update(hashlib.sha256(source.read_bytes()).digest())

@@ -7,6 +7,8 @@ skipped when what it needs failed):
 
     load        the module imported                                  {ok, error}
     values      the notebook variables it reads                      {values: {name: {value} | {error}}}
+    functions   each rubric function on each of its cases            {results: {id: [{name, ok, error, seconds,
+                                                                      timed_out, output}]}}
     build       the constructor call at the notebook's sizes         {ok, error, parameters, shapes}
     verify_own  that build recomputed here from its own weights      {status, detail}
     layers      the modules its forward called, in order             {called}
@@ -23,6 +25,11 @@ skipped when what it needs failed):
     notices     what the harness made allowances for                 {notices}
     done
 
+The functions run first, each case with its own time limit (an alarm in the worker, then the
+supervisor's deadline), so a helper that never returns costs its own cases and not the model's
+steps; a task without a model (`model` false: the reference notebook's functions alone) stops
+there.
+
 Retraining, the one step whose result is a mark on its own, runs here when the build verified at
 the notebook's sizes: the contract's architecture at those sizes, initialised from the rubric's
 seed (never from weights the notebook supplies: a constructor could load a model trained
@@ -33,15 +40,17 @@ retrained by its own code in the worker, `by: notebook`, and the grader flags th
 
 from __future__ import annotations
 
+import base64
 import math
 import random
 import time
 
 import numpy as np
 import torch
+from pydantic import ValidationError
 
-from grader.program import training
-from grader.program.observations import TensorData, Verification
+from grader.program import frames, training
+from grader.program.observations import MAX_NODES, OutputNode, TensorData, Verification, tree_problem
 from grader.program.spec import ModelContract
 from grader.program.verify import (TOLERANCE, Canonical, VerificationProbe, Weight, contract_parameters,
                                    verify_weights)
@@ -51,6 +60,9 @@ from grader.sandbox import channel
 send, finish = channel.send, channel.done
 MAX_OWN_PARAMETERS = 30_000_000  # weights sent from the notebook's process at its own sizes (120 MB)
 MAX_LAYERS = 100
+CALL_GRACE = 5.0  # seconds past a case's limit before its worker is killed: the worker's alarm comes first
+MAX_FUNCTION_LOSSES = 2  # function cases that may cost the worker; later ones are not run, so the build has a start
+TIMED_OUT = ("TimeoutError: the call took over", "call took over")  # the worker's alarm; the supervisor's deadline
 
 
 class Supervisor:
@@ -105,6 +117,67 @@ class Supervisor:
                                               "skipped or left out)"}
         send("values", values=self.values)
         return True
+
+    def functions(self) -> None:
+        """Each rubric function on each of its cases, one request per case; an output is checked here
+        as plain data (nodes and arrays that match, within the case's bytes) before it is forwarded."""
+        if not self.task["functions"]:
+            return
+        results, losses = {}, 0
+        for function, spec in self.task["functions"].items():
+            cases = results[function] = []
+            for case in spec["cases"]:
+                entry = {"name": case["name"], "ok": False, "seconds": 0.0}
+                if losses >= MAX_FUNCTION_LOSSES:
+                    cases.append({**entry, "error": "not run: earlier cases stopped the notebook's process twice"})
+                    continue
+                names = list(case["arrays"])
+                arrays = [np.frombuffer(base64.b64decode(case["arrays"][name]["data"]), frames.DTYPES[
+                    case["arrays"][name]["dtype"]]).reshape(case["arrays"][name]["shape"]) for name in names]
+                started = time.monotonic()
+                answer, out = self.ask("call", arrays, seconds=spec["seconds"] + CALL_GRACE, call=spec["call"],
+                                       literals=case["literals"], names=names, limit=spec["seconds"],
+                                       max_bytes=spec["max_bytes"])
+                entry["seconds"] = round(time.monotonic() - started, 3)
+                losses += self.worker.process is None
+                if answer["ok"]:
+                    try:
+                        entry.update(ok=True, output=self.plain_output(answer, out, spec["max_bytes"]))
+                    except ValueError as exc:
+                        why = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+                        entry["error"] = f"the notebook's process sent an output that is not plain data ({why[:200]})"
+                else:
+                    entry.update(error=answer["error"][:1000], timed_out=answer["error"].startswith(TIMED_OUT))
+                cases.append(entry)
+        send("functions", results=results)
+
+    @staticmethod
+    def plain_output(answer: dict, arrays: list[np.ndarray], max_bytes: int) -> list[dict]:
+        """The worker's nodes, each array node given the raw bytes of its array, all validated."""
+        nodes = answer.get("nodes")
+        if not isinstance(nodes, list) or len(nodes) > MAX_NODES:
+            raise ValueError("no list of values")
+        remaining, built, size = iter(arrays), [], 0
+        for node in nodes:
+            if not isinstance(node, dict):
+                raise ValueError(f"a {type(node).__name__} where a value was expected")
+            if node.get("kind") == "array":
+                array = next(remaining, None)
+                if array is None:
+                    raise ValueError("more arrays described than sent")
+                wire = frames.ARRAY_DTYPES.get(node.get("dtype")) if isinstance(node.get("dtype"), str) else None
+                if wire is None or frames.DTYPES[wire] != array.dtype or node.get("shape") != list(array.shape):
+                    raise ValueError(f"an array sent as {array.dtype} {list(array.shape)}, described as "
+                                     f"{str(node.get('dtype'))[:20]} {str(node.get('shape'))[:60]}")
+                size += array.nbytes
+                node = {**node, "data": base64.b64encode(array.tobytes()).decode()}
+            built.append(OutputNode.model_validate(node))
+        if next(remaining, None) is not None or size > max_bytes:
+            raise ValueError("arrays that are not the output's" if size <= max_bytes else f"over {max_bytes:,} bytes")
+        problem = tree_problem(built)
+        if problem:
+            raise ValueError(problem)
+        return [node.model_dump(exclude_none=True) for node in built]
 
     def dimension(self, field: str, most: int) -> int | None:
         value = getattr(self.contract, field)
@@ -349,17 +422,22 @@ class Supervisor:
         run = self.generate([self.task["generation"]["seeds"][0]], self.task["generation"]["sample_length"])[0]
         send("sample", ok=run["ok"], error=run.get("error"), text=run.get("text"))
 
+    def model_steps(self) -> None:
+        self.verify_own()
+        self.verify()
+        self.init_hidden()
+        self.forward()
+        self.backward()
+        send("generate", runs=self.generate(self.task["generation"]["seeds"], None))
+        if self.train_and_score():
+            self.sample()
+
     def run(self) -> None:
         try:
-            if self.load() and self.build():
-                self.verify_own()
-                self.verify()
-                self.init_hidden()
-                self.forward()
-                self.backward()
-                send("generate", runs=self.generate(self.task["generation"]["seeds"], None))
-                if self.train_and_score():
-                    self.sample()
+            if self.load():
+                self.functions()
+                if self.task["model"] and self.build():
+                    self.model_steps()
         finally:
             notices = list(self.worker.notices)
             self.worker.stop()

@@ -1,5 +1,6 @@
 """Writes solution.ipynb: a Udacity-style CharRNN notebook (one-hot input, no embedding, flat
-logits, a `sample(net, size, prime, top_k)` generator), the scaffold tests/test_program.py grades
+logits, the classic `get_batches(arr, batch_size, seq_length)`, a `sample(net, size, prime, top_k)`
+generator), the scaffold tests/test_program.py grades
 with charrnn.yaml to show that another course's notebook needs only a new rubric.
 
 Run `python tests/data/charrnn/make_solution.py` after editing the cells below.
@@ -39,6 +40,23 @@ def one_hot_encode(arr, n_labels):
     one_hot[np.arange(one_hot.shape[0]), arr.flatten()] = 1.
     one_hot = one_hot.reshape((*arr.shape, n_labels))
     return one_hot
+'''),
+    ("code", '''\
+def get_batches(arr, batch_size, seq_length):
+    """Yields batches of (x, y), each batch_size x seq_length; y is x shifted by one, its last column
+    the character after the window (the text's first character after the last window)."""
+    batch_size_total = batch_size * seq_length
+    n_batches = len(arr) // batch_size_total
+    arr = arr[:n_batches * batch_size_total]
+    arr = arr.reshape((batch_size, -1))
+    for n in range(0, arr.shape[1], seq_length):
+        x = arr[:, n:n + seq_length]
+        y = np.zeros_like(x)
+        try:
+            y[:, :-1], y[:, -1] = x[:, 1:], arr[:, n + seq_length]
+        except IndexError:
+            y[:, :-1], y[:, -1] = x[:, 1:], arr[:, 0]
+        yield x, y
 '''),
     ("code", '''\
 class CharRNN(nn.Module):
