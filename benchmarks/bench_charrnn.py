@@ -34,7 +34,7 @@ from grader.program.calibration import calibrate, calibration_path, machine, wri
 from grader.rubric import load_rubric  # noqa: E402
 
 MODEL_CHECKS = ["builds", "init_hidden", "forward", "variable_shapes", "parameter_count", "required_layers"]
-CHECKS = [*MODEL_CHECKS, "trains", "retrained", "generation", "reproducible"]
+CHECKS = [*MODEL_CHECKS, "get_batches", "trains", "retrained", "generation", "reproducible"]
 
 
 def budget_changes(text: str) -> dict:

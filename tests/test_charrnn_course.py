@@ -10,9 +10,10 @@ asserted for every correct model, whatever its size (it verified as the contract
 `convergence` is not (its thresholds come from the tiny reference); benchmarks/bench_charrnn.py
 measures it at the real budget.
 
-Not caught by any check yet (the harness trains with its own batching; a `function` check of
-get_batches is coming): s10-bug-targets-shifted-wrong, s11-bug-short-last-batch and
-s12-bug-reshape-by-n-batches, whose models are correct.
+The three get_batches bugs (s10-bug-targets-shifted-wrong, s11-bug-short-last-batch,
+s12-bug-reshape-by-n-batches), whose models are correct and whose retraining (the grader's own
+batching) is unharmed, are caught by the `function` check, which calls get_batches on the rubric's
+cases in the sandbox and compares the outputs with the solution's.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def test_every_sample_notebook_is_graded(graded):
 @pytest.mark.parametrize("student", CORRECT)
 def test_a_correct_model_gets_every_model_generation_and_reproducibility_mark(graded, student):
     checks = graded[student]["checks"]
-    for name in (*MODEL_CHECKS, "trains", "generation", "reproducible"):
+    for name in (*MODEL_CHECKS, "trains", "get_batches", "generation", "reproducible"):
         assert checks[name]["score"] == checks[name]["marks"] > 0, (name, checks[name]["message"])
         assert checks[name]["status"] == "correct", (name, checks[name])
 
@@ -136,3 +137,13 @@ def test_a_blank_notebook_scores_nothing_and_says_why(graded, student):
     for name, check in checks.items():
         assert check["score"] == 0, name
         assert check["message"] == "building the model failed: NameError: name 'n_hidden' is not defined", name
+
+
+@pytest.mark.parametrize("student", ["s10-bug-targets-shifted-wrong", "s11-bug-short-last-batch",
+                                     "s12-bug-reshape-by-n-batches"])
+def test_a_broken_get_batches_loses_its_own_marks_and_nothing_else(graded, student):
+    checks = graded[student]["checks"]
+    assert checks["get_batches"]["score"] < checks["get_batches"]["marks"], checks["get_batches"]
+    assert checks["get_batches"]["message"]
+    for name in (*MODEL_CHECKS, "trains", "generation", "reproducible"):
+        assert checks[name]["score"] == checks[name]["marks"], (name, checks[name]["message"])
