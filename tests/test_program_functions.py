@@ -30,8 +30,8 @@ from grader.rubric import load_rubric
 from tests.program_support import CORPUS
 
 CHARRNN = Path(__file__).resolve().parent / "data" / "charrnn"
-MODEL_CHECKS = {"builds", "init_hidden", "forward", "variable_shapes", "parameter_count", "retrained", "generation",
-                "reproducible"}
+MODEL_CHECKS = {"builds", "init_hidden", "forward", "variable_shapes", "parameter_count", "trains", "retrained",
+                "generation", "reproducible"}
 
 # the classic body, cell by cell in the solution; each variant below changes one thing
 CLASSIC = '''
