@@ -241,11 +241,13 @@ def test_a_case_that_never_returns_is_stopped_and_the_rest_are_graded(graded):
 
 
 def test_an_endless_generator_runs_out_of_the_call_s_memory_not_the_run_s(graded):
-    """One-hot windows of 8 x 50 fill the call's 512 MiB in well under its 2 s; the run goes on."""
+    """One-hot windows of 8 x 50 fill the call's 512 MiB in well under its 2 s on a quiet machine (on a
+    loaded one the alarm can come first: then the case says so); either way the run goes on."""
     check = batches(graded["endless"])
     assert check.score == 0.0
     for what in ("A text of exactly two whole batches", "A text that does not divide into whole batches"):
-        assert f"{what}: MemoryError: the call ran out of memory (a call may allocate about 512 MiB)" in check.message
+        assert (f"{what}: MemoryError: the call ran out of memory (a call may allocate about 512 MiB)" in check.message
+                or re.search(rf"{what}: [^.]*took over", check.message)), check.message
     assert graded["endless"].errors == []  # the run was not stopped
 
 
