@@ -53,7 +53,6 @@ the verdict's `cause`, which feedback states once (grader.reports.feedback.stude
 
 from __future__ import annotations
 
-import re
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -63,7 +62,7 @@ from grader.kinds._tolerance import Tolerance
 from grader.kinds.base import Comparator, InvalidAnswer, Verdict
 from grader.kinds._values import short
 from grader.program.functions import Labels, compare, rebuild, said
-from grader.program.observations import CaseOutput, ForwardProbe, ProgramRun
+from grader.program.observations import STEP_TIMEOUT, CaseOutput, ForwardProbe, ProgramRun
 from grader.program.spec import ModelContract
 from grader.program.verify import contract_parameters
 
@@ -89,6 +88,7 @@ class ProgramOptions(BaseModel):
 
 RECORDED_MARGIN = 0.5  # nats/char below the frequency-only loss: a printed loss that shows learning
 UNLEARNED_MARGIN = 0.1  # nats/char: a retraining this close to the frequency-only loss learned nothing
+PARTIAL_BAND = 0.1  # nats/char: the least room between full marks and none, where a baseline nears frequencies
 REFERENCE_LEARNS = 0.25  # nats/char: the reference, on the same budget, got at least this far below it
 
 
@@ -126,13 +126,10 @@ def recorded_flag(run: ProgramRun, limits: dict) -> str | None:
     return None
 
 
-_STEP_TIMEOUT = re.compile(r"took over [\d.]+ s")
-
-
 def _time_review(run: ProgramRun, text: str) -> str | None:
     """A check lost to a time limit is the machine's verdict, not the model's: never a silent 0. The
     budget's steps decide a grade; the limits are only a ceiling, which a loaded machine can reach."""
-    if run.limit in ("wall_time", "cpu_time") or _STEP_TIMEOUT.search(text):
+    if run.limit in ("wall_time", "cpu_time") or STEP_TIMEOUT.search(text):
         return ("stopped by a time limit, not by the model: rerun it on a quieter machine (or with a larger "
                 "wall_seconds in the budget) before taking this 0 as the model's")
     return None
@@ -425,7 +422,7 @@ class Program(Comparator):
             full = limits["full"]
             held = (f"the grader could not train the contract's model at your settings ({why}), so the reference "
                     f"solution's loss stands: full marks at <= {full:.3f}")
-        zero = max(limits["zero"], full + 0.1)
+        zero = max(limits["zero"], full + PARTIAL_BAND)
         text = f"{retrained}; {held}, none at >= {zero:.3f}"
         return self._linear(run.holdout_loss, full, zero), text, text, []
 
@@ -448,7 +445,7 @@ class Program(Comparator):
         elif base is not None and base.loss is None:
             held += (f"; the larger model's own baseline could not be trained ({base.error}), so the reference's "
                      "loss stands")
-        zero = max(zero, full + 0.1)
+        zero = max(zero, full + PARTIAL_BAND)
         text = f"{retrained}; {held}, none at >= {zero:.3f} (a model that knows only character frequencies)"
         return self._linear(run.holdout_loss, full, zero), text, text, warnings
 

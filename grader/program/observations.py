@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import re
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 from grader.program.frames import ARRAY_DTYPES, DTYPES
 from grader.program.spec import MAX_ALL_OUTPUT_BYTES, MAX_CASES, MAX_FUNCTIONS, Budget, Device
 
+STEP_TIMEOUT = re.compile(r"[\w ]+ took over [\d.]+ s")  # how a step stopped by its own time limit says so
 Shape = list[int] | str  # a tensor's shape, or the type name of what was returned instead
 
 
@@ -335,6 +337,14 @@ class ProgramRun(BaseModel):
                                            "the notebook's learning rate: what the `trains` check compares with")
     reference_settings: Baseline | None = Field(None, description="the same with the reference solution's learning "
                                                 "rate, for a model larger than the reference's (`convergence`)")
+
+    def steps(self) -> list[Step]:
+        """Every step, probe, generation and function case the run reported: what can carry an error."""
+        found = [step for step in (self.load, self.build, self.verify, self.backward, self.train, self.holdout,
+                                   self.sample) if step is not None]
+        found += [case for cases in (self.functions.results.values() if self.functions else []) for case in cases]
+        found += [probe for group in (self.init_hidden, self.forward) if group for probe in group.results]
+        return found + (self.generate.runs if self.generate else [])
 
     def value(self, name: str) -> Any:
         """A notebook variable's reported value, or None when it was missing or not a scalar."""

@@ -32,7 +32,8 @@ from pydantic import ValidationError
 
 from grader.notebook import StudentNotebook, read_notebook
 from grader.program.functions import function_task
-from grader.program.observations import PROTOCOL, CaseOutput, Functions, ProgramRun, RecordedComparison, Verification
+from grader.program.observations import (PROTOCOL, STEP_TIMEOUT, CaseOutput, Functions, ProgramRun,
+                                         RecordedComparison, Verification)
 from grader.program.spec import Device, ProgramSpec, literal
 from grader.program.verify import VerificationProbe, verify
 from grader.sandbox.models import Limits
@@ -242,15 +243,13 @@ def observe(notebook: StudentNotebook, setup: ProgramSetup, device: Device = "cp
 RERUN_CEILING = 3.0  # a run a time limit cut short (a large model, a loaded machine) runs once more with this
 # much time: the budget's steps decide a grade, the clock only bounds it. A notebook that is stuck (a loop in
 # forward) is cut short again, at a cost of at most 1 + RERUN_CEILING times the budget's wall_seconds
-_STEP_TIMEOUT = re.compile(r"[\w ]+ took over [\d.]+ s")
-
 
 def time_limit(run: ProgramRun) -> str | None:
     """What a time limit cut short in this run, in words, or None."""
     if run.limit in ("wall_time", "cpu_time"):
         return f"the run was stopped by its {run.limit.replace('_', '-')} limit"
-    step = _STEP_TIMEOUT.search(run.model_dump_json())
-    return f"a step was stopped by its time limit ({step.group(0).strip()})" if step else None
+    stopped = next((found for step in run.steps() if step.error and (found := STEP_TIMEOUT.search(step.error))), None)
+    return f"a step was stopped by its time limit ({stopped.group(0).strip()})" if stopped else None
 
 
 def observe_patiently(notebook: StudentNotebook, setup: ProgramSetup, device: Device = "cpu",
@@ -339,16 +338,8 @@ def _locate_errors(run: ProgramRun, notebook: StudentNotebook) -> None:
                 step.error = step.error.replace("MemoryError:", "MemoryError: out of memory (the run may use "
                                                 f"{run.budget.memory_mib} MiB in all):", 1)
 
-    for step in (run.load, run.build, run.verify, run.backward, run.train, run.holdout, run.sample):
-        fix(step)
-    for cases in run.functions.results.values() if run.functions else []:
-        for case in cases:
-            fix(case, memory=False)  # a call's MemoryError names its own limit
-    for group in (run.init_hidden, run.forward):
-        for probe in group.results if group else []:
-            fix(probe)
-    for generation in run.generate.runs if run.generate else []:
-        fix(generation)
+    for step in run.steps():
+        fix(step, memory=not isinstance(step, CaseOutput))  # a call's MemoryError names its own limit
     if run.verify_own is not None:  # its detail quotes the forward's error
         run.verify_own.detail = _STUDENT_LINE.sub(place, run.verify_own.detail)
 

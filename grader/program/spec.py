@@ -263,18 +263,21 @@ def _shape(value: int | list[int]) -> list[int]:
     return shape
 
 
-class Ints(_Strict):
-    """`shape` whole numbers drawn uniformly from low to high - 1 by numpy's default generator from `seed`."""
-
+class _Drawn(_Strict):
     shape: int | list[int] = Field(description="a length, or a list of sizes")
-    low: int = 0
-    high: int = Field(description="one more than the largest value drawn")
     seed: int = Field(ge=0)
 
     @field_validator("shape")
     @classmethod
     def _sizes(cls, value: int | list[int]) -> list[int]:
         return _shape(value)
+
+
+class Ints(_Drawn):
+    """`shape` whole numbers drawn uniformly from low to high - 1 by numpy's default generator from `seed`."""
+
+    low: int = 0
+    high: int = Field(description="one more than the largest value drawn")
 
     @model_validator(mode="after")
     def _range(self) -> Ints:
@@ -283,18 +286,11 @@ class Ints(_Strict):
         return self
 
 
-class Floats(_Strict):
+class Floats(_Drawn):
     """`shape` float64 numbers drawn uniformly from [low, high) by numpy's default generator from `seed`."""
 
-    shape: int | list[int] = Field(description="a length, or a list of sizes")
     low: float = 0.0
     high: float = 1.0
-    seed: int = Field(ge=0)
-
-    @field_validator("shape")
-    @classmethod
-    def _sizes(cls, value: int | list[int]) -> list[int]:
-        return _shape(value)
 
     @model_validator(mode="after")
     def _range(self) -> Floats:
