@@ -31,7 +31,7 @@ def test_a_rubric_change_rescores_notebooks_from_their_recorded_runs(tmp_path, m
     def no_running(*args, **kwargs):
         raise AssertionError("the student's code ran again")
 
-    monkeypatch.setattr(notebook_submissions, "observe", no_running)
+    monkeypatch.setattr(notebook_submissions, "observe_patiently", no_running)
     rubric.write_text(rubric.read_text(encoding="utf-8").replace("title: Tiny CharLSTM", "title: Tiny CharLSTM, again"),
                       encoding="utf-8")
     assert main(["grade", str(rubric), str(subs), "--out", str(out), "--jobs", "1", "--quiet"]) == 0
