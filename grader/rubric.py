@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 import reference as solvers
 from grader import kinds
+from grader.cells.spec import NOTEBOOK, NotebookSpec
 from grader.errors import Problem, RubricError
 from grader.program.calibration import (Calibration, CalibrationError, calibration_path, read_calibration,
                                         reference_notebook, thresholds)
@@ -73,6 +74,9 @@ class Part(_Strict):
     options: dict[str, Any] = {}
     answer: Any = None
     solution: str | None = Field(None, description="the canonical answer is this solver output: INSTANCE.OUTPUT")
+    value: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=200, description=(
+        "for notebook submissions: the answer is the value the notebook's code leaves in this variable when its "
+        "cells run (the notebook section); answer files answer the part by its id as usual"))
     criteria: list[Criterion] = []
     feedback: str = Field("", description="shown to the student when the part is not fully right")
     show_answer: bool | None = Field(None, description="overrides the assessment's show_answers for this part")
@@ -179,6 +183,9 @@ class Assessment(_Strict):
     show_answers: bool = Field(False, description="let student feedback quote the expected answers")
     defaults: dict[str, dict[str, Any]] = Field({}, description="default options per answer kind")
     solvers: dict[str, SolverSpec] = Field({}, description="named reference-solver runs whose outputs checks use")
+    notebook: NotebookSpec | None = Field(None, description="how a notebook's cells run for the parts with `value:` "
+                                          "(limits), and the reference notebook whose values are solution: "
+                                          "notebook.NAME; defaults apply where it is left out")
     program: ProgramSpec | None = Field(None, description="the notebook's model: how the `program` checks build, "
                                         "train and probe it; its outputs are solution: program.contract, "
                                         "program.convergence and program.functions")
@@ -253,6 +260,7 @@ class Rubric:
         self.sources: dict[tuple[str, str], str] = {}  # check -> the solver output it comes from
         self.graphs: dict[str, StepGraph] = {}  # solver instance -> its step graph, for follow-through
         self.program: ProgramSetup | None = None  # what notebook runs share, when there is a program section
+        self.preload: list[str] = []  # modules the warm sandbox imports for the `value:` parts' notebooks
 
     @cached_property
     def part_index(self) -> dict[str, tuple[Question, Part]]:
@@ -368,17 +376,51 @@ def _load_program(rubric: Rubric, where: SourceMap, calibrated: bool) -> list[Pr
     return problems
 
 
+def _load_notebook(rubric: Rubric, where: SourceMap) -> list[Problem]:
+    """Run the reference notebook's cells once, in the sandbox, for the values named by
+    `solution: notebook.NAME`: those values are the key (`rubric.solutions["notebook"]`)."""
+    from grader.cells.computed import installed_imports, plain_of, run_cells  # only for rubrics that need them
+    from grader.notebook import read_notebook
+
+    wanted = sorted({item.solution.partition(".")[2] for _, part in rubric.assessment.parts() for item in part.items()
+                     if item.solution and item.solution.partition(".")[0] == NOTEBOOK})
+    spec = rubric.assessment.notebook
+    rubric.preload = list(spec.preload or []) if spec else []
+    if not wanted and (spec is None or spec.reference is None):
+        return []
+    if spec is None or spec.reference is None:
+        return [where.problem(("notebook",) if spec else (), "solution: notebook.NAME needs notebook.reference, "
+                              "the notebook whose cells compute the key")]
+    path = Path(rubric.source).parent / spec.reference
+    notebook = read_notebook(path)
+    if not notebook.readable:
+        return [where.problem(("notebook", "reference"), notebook.error or f"{path} cannot be read")]
+    if spec.preload is None:
+        rubric.preload = installed_imports(notebook)
+    run = run_cells(notebook, spec, wanted, preload=rubric.preload)
+    values, problems = {}, []
+    for name in wanted:
+        try:
+            values[name] = plain_of(run, name, notebook)
+        except ValueError as exc:
+            problems.append(where.problem(("notebook", "reference"), f"the reference notebook {path}: {exc}"))
+    rubric.solutions[NOTEBOOK] = values
+    return problems
+
+
 def _answer_of(rubric: Rubric, item: Criterion) -> tuple[Any, str | None]:
     """The check's canonical answer and, for solver outputs, where it came from; ValueError if unknown."""
     if item.solution is None:
         return item.answer, None
     instance, _, output = item.solution.partition(".")
-    if instance not in rubric.assessment.solvers and instance != PROGRAM:
+    if instance not in rubric.assessment.solvers and instance not in (PROGRAM, NOTEBOOK):
         known = ", ".join(rubric.assessment.solvers) or "none"
         raise ValueError(f"no solver instance {instance!r} in solvers (defined: {known})")
     outputs = rubric.solutions.get(instance)
     if outputs is None and instance == PROGRAM and rubric.assessment.program is None:
         raise ValueError(f"{item.solution} needs a program: section describing the notebook's model")
+    if outputs is None and instance == NOTEBOOK:
+        raise ValueError(f"{item.solution} needs notebook.reference, the notebook whose cells compute the key")
     if outputs is None:
         failed = "the program section" if instance == PROGRAM else f"solver instance {instance!r}"
         raise ValueError(f"{failed} failed, see its own error")
@@ -396,6 +438,10 @@ def _compile(rubric: Rubric, where: SourceMap, calibrated: bool) -> list[Problem
         problems += _load_program(rubric, where, calibrated)
     except Exception as exc:
         problems.append(where.problem(("program",), _unexpected(exc)))
+    try:
+        problems += _load_notebook(rubric, where)
+    except Exception as exc:
+        problems.append(where.problem(("notebook",), _unexpected(exc)))
     seen_parts: dict[str, tuple] = {}
     seen_questions: set[str] = set()
     for kind, options in rubric.assessment.defaults.items():

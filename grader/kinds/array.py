@@ -16,7 +16,7 @@ from pydantic import Field
 
 from grader.kinds import register
 from grader.kinds._tolerance import Tolerance, fmt
-from grader.kinds._values import TypedNumber, read_number, read_text, type_name
+from grader.kinds._values import TypedNumber, Unusable, read_number, read_text, type_name
 from grader.kinds.base import Comparator, InvalidAnswer, Verdict
 
 MAX_ELEMENTS = 10_000
@@ -37,6 +37,8 @@ def _shape_words(shape: tuple[int, ...]) -> str:
 
 def _read_array(raw: Any, depth: int) -> tuple[tuple[int, ...], list[TypedNumber]]:
     """Shape and flat elements of a nested list; rejects ragged lists and non-numbers."""
+    if isinstance(raw, Unusable):
+        raise InvalidAnswer(raw.why)
     if isinstance(raw, str) and raw.lstrip().startswith("["):
         try:
             raw = json.loads(read_text(raw, 200_000))

@@ -32,10 +32,10 @@ from pathlib import Path
 from grader.notebook.checks import check_definitions
 from grader.notebook.definitions import extract_definitions
 from grader.notebook.files import Cell, NotebookError, open_notebook, shown
-from grader.notebook.model import CellNote, RecordedLoss, SourceSpan, StudentNotebook
+from grader.notebook.model import CellNote, CodeCell, RecordedLoss, SourceSpan, StudentNotebook
 from grader.notebook.outputs import execution_order_note, read_outputs
 
-__all__ = ["CellNote", "NotebookError", "RecordedLoss", "StudentNotebook", "open_notebook", "read_notebook"]
+__all__ = ["CellNote", "CodeCell", "NotebookError", "RecordedLoss", "StudentNotebook", "open_notebook", "read_notebook"]
 
 ANSWER_METADATA = "grader"
 ANSWER_TAG = "answer:"
@@ -124,6 +124,8 @@ def _read(path: str | Path) -> StudentNotebook:
                for d in extraction.definitions],
         hyperparameters=extraction.hyperparameters,
         answers=answers,
+        code_cells=[CodeCell(cell=number, source=source, binds=sorted(binds)) for number, source, binds in
+                    extraction.runnable],
         losses=losses,
         notes=sorted(notes, key=lambda note: (note.cell or 0, note.line or 0)),
     )

@@ -93,6 +93,7 @@ class Extraction:
     definitions: list[Definition]
     aliases: dict[str, str]
     notes: list[CellNote] = field(default_factory=list)
+    runnable: list[tuple[int, str, set[str]]] = field(default_factory=list)  # (cell, its Python, names it binds)
 
 
 def _shorten(text: str, limit: int = 60) -> str:
@@ -443,6 +444,7 @@ def extract_definitions(cells: list[tuple[int, str]]) -> Extraction:
     bound = set(MODULE_NAMES)
     left_out: dict[str, int] = {}  # name -> the cell of a left-out statement that would have bound it
     aliases: dict[str, str] = {}
+    runnable: list[tuple[int, str, set[str]]] = []
     future_annotations = star_import = False
     budget = MAX_CODE
     for number, source in cells:
@@ -456,10 +458,12 @@ def extract_definitions(cells: list[tuple[int, str]]) -> Extraction:
         if parsed is None:
             continue
         tree, lines = parsed
+        runnable.append((number, "\n".join(lines), set()))
         for index, node in enumerate(tree.body):
             try:
                 text, first_line = _segment(index, tree.body, lines)
                 binds, reads = bound_names(node), load_time_reads(node, future_annotations)
+                runnable[-1][2].update(binds)
                 reason = _drop_reason(node, aliases)
             except (RecursionError, MemoryError):  # MAX_DEPTH keeps the recursion short; this is the backstop
                 notes.append(CellNote(cell=number, line=node.lineno, kind="limit",
@@ -495,7 +499,7 @@ def extract_definitions(cells: list[tuple[int, str]]) -> Extraction:
         hyperparameters.update(_literal_values(definition.node))
     if not star_import:
         notes += _unbound_globals(source, final, left_out)
-    return Extraction(source, hyperparameters, final, aliases, notes)
+    return Extraction(source, hyperparameters, final, aliases, notes, runnable)
 
 
 def _describe_missing(missing: list[str], left_out: dict[str, int], shown: int = 5) -> str:

@@ -64,6 +64,17 @@ class SourceSpan(BaseModel):
     cell_line: int
 
 
+class CodeCell(BaseModel):
+    """A code cell as it would run: IPython syntax made `pass`; cells that do not parse are left out."""
+
+    cell: int
+    source: str
+    binds: list[str] = Field(default_factory=list, description="names its top-level statements bind")
+
+    def assigns(self, name: str) -> bool:
+        return name in self.binds
+
+
 class StudentNotebook(BaseModel):
     """A notebook read without running it: its definitions as module text, the literal values they
     set, its answer cells and what its saved outputs recorded."""
@@ -79,6 +90,7 @@ class StudentNotebook(BaseModel):
         default_factory=dict, description="top-level names the module binds to literals, last value"
     )
     answers: dict[str, str] = Field(default_factory=dict, description="part id -> answer cell text")
+    code_cells: list[CodeCell] = Field(default_factory=list, description="the code cells in order, for the cells runner")
     losses: list[RecordedLoss] = Field(default_factory=list)
     notes: list[CellNote] = Field(default_factory=list)
 

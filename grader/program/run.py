@@ -40,8 +40,8 @@ from grader.sandbox.models import Limits
 from grader.sandbox.runner import run_python
 
 HARNESS = Path(__file__).with_name("harness.py")
-SANDBOX_SIDE = ["harness.py", "supervisor.py", "worker_control.py", "worker.py", "frames.py", "training.py",
-                "verify.py"]  # what runs in the sandbox: a change to any of them makes calibrations stale
+SANDBOX_SIDE = ["harness.py", "supervisor.py", "worker_control.py", "worker.py", "calls.py", "frames.py",
+                "training.py", "verify.py"]  # what runs in the sandbox: a change to any of them makes calibrations stale
 PROBES = [(4, 16), (1, 16), (4, 1), (3, 7)]  # (batch, seq): the first is the main forward check
 GENERATION_SEEDS = [1234, 1234, 4321]  # twice the same seed: the reproducibility check
 SAMPLE_LENGTH = 200

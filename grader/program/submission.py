@@ -18,6 +18,8 @@ import re
 from pathlib import Path
 
 from grader import __version__
+from grader.cells.computed import answer_of, run_cells
+from grader.cells.spec import NotebookSpec
 from grader.notebook import CellNote, read_notebook
 from grader.program import baseline
 from grader.program.calibration import reference_notebook
@@ -63,6 +65,7 @@ def read_notebook_submission(path: str | Path, rubric: Rubric, backend: str = "a
     submission.answers = dict(notebook.answers)
     submission.warnings += _warnings(path.name, _reported(notebook.notes))
     submission.file_notes += _warnings(path.name, notebook.notes_of("format"))
+    _computed_values(submission, notebook, rubric, backend)
     if rubric.program is None:
         return submission
     thresholds = rubric.solutions[PROGRAM]["convergence"]
@@ -82,6 +85,29 @@ def read_notebook_submission(path: str | Path, rubric: Rubric, backend: str = "a
         submission.errors.append(f"{path}: the run's structured output was tampered with: {'; '.join(run.tampering[:3])}")
     submission.warnings += run.notices + run.warnings
     return submission
+
+
+def _computed_values(submission: Submission, notebook, rubric: Rubric, backend: str) -> None:
+    """The answers of parts with `value:`, from one sandboxed run of the notebook's cells."""
+    parts = [part for _, part in rubric.assessment.parts() if part.value]
+    if not parts:
+        return
+    name = Path(submission.source).name
+    run = run_cells(notebook, rubric.assessment.notebook or NotebookSpec(), list(dict.fromkeys(p.value for p in parts)),
+                    backend, rubric.preload)
+    for part in parts:
+        submission.answers[part.id] = answer_of(run, part.value, notebook)
+    failed = run.failed_cells()
+    submission.warnings += [f"{name}: cell {cell.cell} failed when its cells ran in order: {cell.error}"
+                            for cell in failed[:MAX_WARNINGS]]
+    if len(failed) > MAX_WARNINGS:
+        submission.warnings.append(f"{name}: {len(failed) - MAX_WARNINGS} more cells failed")
+    if run.ended:
+        submission.errors.append(f"{submission.source}: running the notebook's cells was stopped: {run.ended}; the "
+                                 "values it had not sent by then are not graded")
+    if run.problems:
+        submission.errors.append(f"{submission.source}: the run of its cells sent messages that are not the "
+                                 f"runner's: {'; '.join(run.problems[:3])}")
 
 
 def _reported(notes: list[CellNote]) -> list[CellNote]:

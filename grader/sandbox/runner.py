@@ -18,6 +18,7 @@ import math
 import os
 import random
 import resource
+import select
 import selectors
 import shutil
 import signal
@@ -205,23 +206,8 @@ def _execute(
 ) -> _Ended:
     channel_read, channel_write = os.pipe()
     started_read, started_write = os.pipe()
-    config = {
-        "uid": uid,
-        "parent_pid": os.getpid() if chosen == "none" else None,
-        "rlimits": rlimits,
-        "started_fd": started_write,
-    }
-    inside_harness = f"{bwrap.HARNESS_DIR}/{harness.name}" if chosen == "bwrap" else str(harness)
-    argv = [sys.executable, "-I", "-B", "-u", bootstrap.__file__, json.dumps(config), inside_harness, *args]
-    if chosen == "bwrap":
-        env = {**_environment(limits.threads, "/tmp", channel_write), PID_NAMESPACE_VAR: "1"}
-        command = bwrap.command(
-            bwrap.availability().executable, argv, workdir=workdir, read_only={inside_harness: harness},
-            env=env, limits=limits, as_root=uid is not None,
-        )
-        env, cwd = {}, top
-    else:
-        command, env, cwd = argv, _environment(limits.threads, str(top / "tmp"), channel_write), workdir
+    command, env, cwd = _command(chosen, harness, args, top, workdir, uid, rlimits, limits, channel_write,
+                                 started_write)
     stdout, stderr = TailBuffer(limits.output_tail_bytes), TailBuffer(limits.output_tail_bytes)
     decoder = ChannelDecoder(limits.channel_bytes, limits.channel_line_bytes)
     started = bytearray()
@@ -276,6 +262,93 @@ def _execute(
     return _Ended(
         status, rusage, wall_seconds, stopped_for, bool(started), peak, pipes_left_open, stdout, stderr, decoder
     )
+
+
+def _command(chosen: Backend, harness: Path, args: list[str], top: Path, workdir: Path, uid: int | None,
+             rlimits: dict[str, list[int]], limits: Limits, channel_write: int,
+             started_write: int) -> tuple[list[str], dict[str, str], Path]:
+    """The command line, environment and folder that start the bootstrap running `harness`."""
+    config = {
+        "uid": uid,
+        "parent_pid": os.getpid() if chosen == "none" else None,
+        "rlimits": rlimits,
+        "started_fd": started_write,
+    }
+    inside_harness = f"{bwrap.HARNESS_DIR}/{harness.name}" if chosen == "bwrap" else str(harness)
+    argv = [sys.executable, "-I", "-B", "-u", bootstrap.__file__, json.dumps(config), inside_harness, *args]
+    if chosen == "bwrap":
+        env = {**_environment(limits.threads, "/tmp", channel_write), PID_NAMESPACE_VAR: "1"}
+        command = bwrap.command(
+            bwrap.availability().executable, argv, workdir=workdir, read_only={inside_harness: harness},
+            env=env, limits=limits, as_root=uid is not None,
+        )
+        return command, {}, top
+    return argv, _environment(limits.threads, str(top / "tmp"), channel_write), workdir
+
+
+@dataclass
+class Server:
+    """A long-lived bwrap sandbox running a harness that talks on two pipes (`start_server`)."""
+
+    process: subprocess.Popen
+    top: Path
+    requests: int  # the grader's end: write requests here
+    answers: int  # the grader's end: read answers here
+
+    def stop(self) -> None:
+        """Kill the sandbox and everything in it, and delete its folder."""
+        processes.kill_tree(self.process.pid)
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+        for fd in (self.requests, self.answers):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        _remove(self.top)
+
+
+def start_server(harness: Path, limits: Limits, args: Sequence[str] = ()) -> Server:
+    """Start `harness REQUESTS ANSWERS ARGS...` in a bwrap sandbox that lives until `Server.stop`, for a
+    harness that supervises runs itself (grader/cells/zygote.py). The bootstrap sets no CPU, memory
+    or file-size limit on it (it sets them on each run it forks) and the process limit of `limits`;
+    SandboxError when bwrap is unusable here or the sandbox does not start."""
+    chosen, _ = _choose("bwrap")
+    as_root = os.geteuid() == 0
+    uid = random.SystemRandom().randrange(*SANDBOX_UIDS) if as_root else None
+    top = Path(tempfile.mkdtemp(prefix="grader-sandbox-"))
+    workdir = _populate(top, {}, uid)
+    rlimits = {name: value for name, value in _rlimits(limits, chosen, as_root, []).items()
+               if name in ("NPROC", "CORE")}
+    requests_read, requests_write = os.pipe()
+    answers_read, answers_write = os.pipe()
+    channel_read, channel_write = os.pipe()
+    started_read, started_write = os.pipe()
+    command, env, cwd = _command(chosen, Path(harness).absolute(), [str(requests_read), str(answers_write), *args], top,
+                                 workdir, uid, rlimits, limits, channel_write, started_write)
+    try:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL, env=env, cwd=cwd, start_new_session=True,
+                                   pass_fds=(requests_read, answers_write, channel_write, started_write))
+    except BaseException:
+        for fd in (requests_write, answers_read):
+            os.close(fd)
+        _remove(top)
+        raise
+    finally:
+        for fd in (requests_read, answers_write, channel_write, started_write):
+            os.close(fd)
+    server = Server(process, top, requests_write, answers_read)
+    try:
+        if not select.select([started_read], [], [], 30)[0] or not os.read(started_read, 1):
+            server.stop()
+            raise SandboxError("the warm bwrap sandbox did not start")
+    finally:
+        os.close(started_read)
+        os.close(channel_read)
+    return server
 
 
 def _has_exited(pid: int) -> bool:

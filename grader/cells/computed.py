@@ -1,0 +1,162 @@
+"""Grader side of the cells runner: one sandboxed run of a notebook's cells, and its values as answers.
+
+`run_cells` runs grader/cells/runner.py in the sandbox and validates what it sent as untrusted
+data (`CellsRun`); `answer_of` turns a value into an answer exactly as an answer file's would be
+read (numbers as Decimal from their shortest repr, arrays as nested lists, NaN and infinities as
+NonFinite), so every kind, tolerance and follow-through rule applies unchanged; a value that is
+missing or cannot be read becomes an Unusable marker whose reason names the cell that failed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError, model_validator
+
+from grader.cells.spec import NotebookSpec
+from grader.cells.warm import run_warm
+from grader.kinds._values import NonFinite, Unusable
+from grader.notebook import StudentNotebook
+from grader.program.calls import imported_names
+from grader.program.functions import Array, rebuild
+from grader.program.observations import MAX_NODES, OutputNode, tree_problem
+from grader.sandbox.models import Limits
+from grader.sandbox.runner import run_python
+
+RUNNER = Path(__file__).with_name("runner.py")
+MAX_ERROR = 1000
+
+
+class CellOutcome(BaseModel):
+    cell: int = Field(ge=1)
+    ok: bool
+    error: str | None = Field(None, max_length=MAX_ERROR)
+    seconds: float = Field(ge=0)
+
+
+class ValueOutcome(BaseModel):
+    """One value asked for: its plain data, or why there is none (None: the name was never set)."""
+
+    name: str = Field(max_length=200)
+    ok: bool
+    error: str | None = Field(None, max_length=MAX_ERROR)
+    nodes: list[OutputNode] = Field([], max_length=MAX_NODES)
+
+    @model_validator(mode="after")
+    def _one_value(self) -> ValueOutcome:
+        if self.ok and (problem := tree_problem(self.nodes)):
+            raise ValueError(f"{self.name}: not one value ({problem})")
+        return self
+
+
+class CellsRun(BaseModel):
+    """What one sandboxed run of a notebook's cells established, validated in the grader."""
+
+    cells: list[CellOutcome] = []
+    values: dict[str, ValueOutcome] = {}
+    ended: str | None = Field(None, description="why the run stopped before it finished, if it did")
+    problems: list[str] = Field([], description="messages that were not what the runner sends")
+    seconds: float = 0.0
+
+    def failed_cells(self) -> list[CellOutcome]:
+        return [cell for cell in self.cells if not cell.ok]
+
+
+def limits_for(spec: NotebookSpec, values: int) -> Limits:
+    encoded = 4 * spec.max_value_bytes // 3 + (64 << 10)  # one value's message: base64 and its nodes
+    return Limits(wall_seconds=spec.wall_seconds, cpu_seconds=spec.wall_seconds, memory_mib=spec.memory_mb,
+                  threads=1, channel_line_bytes=encoded, channel_bytes=min(encoded * max(values, 1), 256 << 20))
+
+
+def run_cells(notebook: StudentNotebook, spec: NotebookSpec, names: list[str], backend: str = "auto",
+              preload: list[str] = ()) -> CellsRun:
+    """Run the notebook's code cells in order in the sandbox and read the values `names`; the warm
+    sandbox imports `preload` once for all notebooks."""
+    task = {"cells": [{"cell": cell.cell, "source": cell.source} for cell in notebook.code_cells],
+            "values": names, "cell_seconds": spec.cell_seconds, "max_value_bytes": spec.max_value_bytes}
+    limits = limits_for(spec, len(names))
+    result = run_warm(task, limits, list(preload)) if backend in ("auto", "bwrap") else None
+    if result is None:
+        result = run_python(RUNNER, files={"task.json": json.dumps(task).encode()}, limits=limits, backend=backend)
+    run = CellsRun(seconds=round(result.wall_seconds, 3), ended=result.reason if not result.completed else None,
+                   problems=[str(problem) for problem in result.channel_problems][:5])
+    for message in result.messages:
+        try:
+            if message.kind == "cells" and not run.cells:
+                run.cells = [CellOutcome.model_validate(cell) for cell in message.data.get("cells", [])][:10_000]
+            elif message.kind == "value":
+                value = ValueOutcome.model_validate(message.data)
+                if value.name in names and value.name not in run.values:
+                    run.values[value.name] = value
+        except (ValidationError, TypeError, AttributeError) as exc:
+            why = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+            run.problems.append(f"a {message.kind!r} message that is not what the runner sends ({why[:200]})")
+    if result.completed and not run.cells and notebook.code_cells:
+        run.problems.append("the run sent no account of its cells")
+    return run
+
+
+def answer_of(run: CellsRun, name: str, notebook: StudentNotebook) -> Any:
+    """The value of `name` as an answer, or an Unusable marker saying why there is none."""
+    value = run.values.get(name)
+    if value is not None and value.ok:
+        return _answer(rebuild(value.nodes))
+    if value is not None and value.error:
+        return Unusable("(could not be read)", f"`{name}` could not be read as an answer: {value.error}")
+    return Unusable("(not set)", f"`{name}` is not set when the notebook's cells have run: {_why_unset(run, name, notebook)}")
+
+
+def installed_imports(notebook: StudentNotebook) -> list[str]:
+    """The installed top-level modules the notebook's cells import: what a course's notebooks load."""
+    names = imported_names("\n".join(cell.source for cell in notebook.code_cells))
+    return sorted(name for name in names if name != "grader" and importlib.util.find_spec(name) is not None)
+
+
+def plain_of(run: CellsRun, name: str, notebook: StudentNotebook) -> Any:
+    """The value of `name` as plain Python (floats, ints, text, nested lists) for a key; ValueError
+    saying why there is none."""
+    value = run.values.get(name)
+    if value is None or not value.ok:
+        why = value.error if value is not None and value.error else _why_unset(run, name, notebook)
+        raise ValueError(f"`{name}` has no value: {why}")
+    return _plain(rebuild(value.nodes))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Array):
+        return value.values.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _why_unset(run: CellsRun, name: str, notebook: StudentNotebook) -> str:
+    if run.ended:
+        return f"the run was stopped ({run.ended})"
+    assigning = [cell.cell for cell in notebook.code_cells if cell.assigns(name)]
+    failed = {cell.cell: cell for cell in run.failed_cells()}
+    for number in reversed(assigning):
+        if number in failed:
+            return f"cell {number}, which sets it, failed: {failed[number].error}"
+    if assigning:
+        return f"cell {assigning[-1]} sets it but did not finish"
+    if failed:
+        first = next(iter(failed.values()))
+        return f"no cell assigns `{name}` (the first cell that failed is cell {first.cell}: {first.error})"
+    return f"no cell assigns `{name}`"
+
+
+def _answer(value: Any) -> Any:
+    """Rebuilt output -> answer-file form: Decimals, ints, bools, text, None and nested lists."""
+    value = _plain(value)
+    if isinstance(value, list):
+        return [_answer(item) for item in value]
+    if type(value) is float:
+        return Decimal(repr(value)) if math.isfinite(value) else NonFinite(
+            "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity")
+    return value
