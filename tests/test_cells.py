@@ -159,7 +159,7 @@ def _run(folder, cells: list[str], names: list[str], spec: NotebookSpec = Notebo
     notebook(path, cells)
     book = read_notebook(path)
     run = run_cells(book, spec, names)
-    return run, {name: answer_of(run, name, book) for name in names}
+    return run, {name: answer_of(run, name, book)[0] for name in names}
 
 
 @pytest.fixture

@@ -1,9 +1,9 @@
 """Grader side of the cells runner: one sandboxed run of a notebook's cells, and its values as answers.
 
 `run_cells` runs grader/cells/runner.py in the sandbox and validates what it sent as untrusted
-data (`CellsRun`); `answer_of` turns a value into an answer exactly as an answer file's would be
-read (numbers as Decimal from their shortest repr, arrays as nested lists, NaN and infinities as
-NonFinite), so every kind, tolerance and follow-through rule applies unchanged; a value that is
+data (`CellsRun`); `answer_of` turns a value into an answer as an answer file's would be read
+(arrays as nested lists, NaN and infinities as NonFinite; floats stay floats, since no digits were
+typed), so every kind, tolerance and follow-through rule applies unchanged; a value that is
 missing or cannot be read becomes an Unusable marker whose reason names the cell that failed.
 """
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -101,14 +100,28 @@ def run_cells(notebook: StudentNotebook, spec: NotebookSpec, names: list[str], b
     return run
 
 
-def answer_of(run: CellsRun, name: str, notebook: StudentNotebook) -> Any:
-    """The value of `name` as an answer, or an Unusable marker saying why there is none."""
+def answer_of(run: CellsRun, name: str, notebook: StudentNotebook) -> tuple[Any, int | None]:
+    """The value of `name` as an answer, or an Unusable marker saying why there is none, and the
+    cell whose failure that reason tells (so it need not be told again)."""
     value = run.values.get(name)
+    failed = _failed_setter(run, name, notebook)
     if value is not None and value.ok:
-        return _answer(rebuild(value.nodes))
+        answer = _answer(rebuild(value.nodes))
+        if answer is None and failed:  # nbgrader's template: `q1 = None`, then raise NotImplementedError()
+            return Unusable("(not set)", f"`{name}` is None: cell {failed.cell}, which sets it, failed: "
+                                         f"{failed.error}"), failed.cell
+        return answer, None
     if value is not None and value.error:
-        return Unusable("(could not be read)", f"`{name}` could not be read as an answer: {value.error}")
-    return Unusable("(not set)", f"`{name}` is not set when the notebook's cells have run: {_why_unset(run, name, notebook)}")
+        return Unusable("(could not be read)", f"`{name}` could not be read as an answer: {value.error}"), None
+    why, cell = _why_unset(run, name, notebook, failed)
+    return Unusable("(not set)", f"`{name}` is not set when the notebook's cells have run: {why}"), cell
+
+
+def _failed_setter(run: CellsRun, name: str, notebook: StudentNotebook) -> CellOutcome | None:
+    """The last cell that assigns `name`, if it failed."""
+    assigning = [cell.cell for cell in notebook.code_cells if cell.assigns(name)]
+    failed = {cell.cell: cell for cell in run.failed_cells()}
+    return failed.get(assigning[-1]) if assigning else None
 
 
 def installed_imports(notebook: StudentNotebook) -> list[str]:
@@ -122,7 +135,8 @@ def plain_of(run: CellsRun, name: str, notebook: StudentNotebook) -> Any:
     saying why there is none."""
     value = run.values.get(name)
     if value is None or not value.ok:
-        why = value.error if value is not None and value.error else _why_unset(run, name, notebook)
+        why = value.error if value is not None and value.error else \
+            _why_unset(run, name, notebook, _failed_setter(run, name, notebook))[0]
         raise ValueError(f"`{name}` has no value: {why}")
     return _plain(rebuild(value.nodes))
 
@@ -135,28 +149,28 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _why_unset(run: CellsRun, name: str, notebook: StudentNotebook) -> str:
+def _why_unset(run: CellsRun, name: str, notebook: StudentNotebook,
+               failed_setter: CellOutcome | None) -> tuple[str, int | None]:
     if run.ended:
-        return f"the run was stopped ({run.ended})"
+        return f"the run was stopped ({run.ended})", None
+    if failed_setter:
+        return f"cell {failed_setter.cell}, which sets it, failed: {failed_setter.error}", failed_setter.cell
     assigning = [cell.cell for cell in notebook.code_cells if cell.assigns(name)]
-    failed = {cell.cell: cell for cell in run.failed_cells()}
-    for number in reversed(assigning):
-        if number in failed:
-            return f"cell {number}, which sets it, failed: {failed[number].error}"
     if assigning:
-        return f"cell {assigning[-1]} sets it but did not finish"
+        return f"cell {assigning[-1]} sets it but did not finish", None
+    failed = run.failed_cells()
     if failed:
-        first = next(iter(failed.values()))
-        return f"no cell assigns `{name}` (the first cell that failed is cell {first.cell}: {first.error})"
-    return f"no cell assigns `{name}`"
+        return f"no cell assigns `{name}` (the first cell that failed is cell {failed[0].cell}: {failed[0].error})", None
+    return f"no cell assigns `{name}`", None
 
 
 def _answer(value: Any) -> Any:
-    """Rebuilt output -> answer-file form: Decimals, ints, bools, text, None and nested lists."""
+    """Rebuilt output -> answer form: floats, ints, bools, text, None and nested lists, as an answer
+    file's would be read except that floats stay floats (computed, not typed: no digits to count)
+    and NaN and infinities are NonFinite markers, as in answer files."""
     value = _plain(value)
     if isinstance(value, list):
         return [_answer(item) for item in value]
-    if type(value) is float:
-        return Decimal(repr(value)) if math.isfinite(value) else NonFinite(
-            "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity")
+    if type(value) is float and not math.isfinite(value):
+        return NonFinite("NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity")
     return value

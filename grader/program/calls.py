@@ -53,7 +53,7 @@ def student_line(exc: BaseException) -> str:
 def describe(exc: BaseException) -> str:
     """`Type: message` and where in the student's code it was raised (student_line)."""
     try:
-        text = f"{type(exc).__name__}: {exc}"[:MAX_ERROR]
+        text = f"{type(exc).__name__}: {exc}".removesuffix(": ")[:MAX_ERROR]
     except BaseException:  # noqa: BLE001 - an exception whose __str__ raises
         text = f"{type(exc).__name__} (its message could not be shown)"
     if isinstance(exc, SystemExit):

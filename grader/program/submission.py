@@ -95,9 +95,11 @@ def _computed_values(submission: Submission, notebook, rubric: Rubric, backend: 
     name = Path(submission.source).name
     run = run_cells(notebook, rubric.assessment.notebook or NotebookSpec(), list(dict.fromkeys(p.value for p in parts)),
                     backend, rubric.preload)
+    told = set()
     for part in parts:
-        submission.answers[part.id] = answer_of(run, part.value, notebook)
-    failed = run.failed_cells()
+        submission.answers[part.id], cell = answer_of(run, part.value, notebook)
+        told.add(cell)
+    failed = [cell for cell in run.failed_cells() if cell.cell not in told]  # the others are told at their parts
     submission.warnings += [f"{name}: cell {cell.cell} failed when its cells ran in order: {cell.error}"
                             for cell in failed[:MAX_WARNINGS]]
     if len(failed) > MAX_WARNINGS:
