@@ -10,6 +10,8 @@ student hands in and what "Restart and run all" would do). Of each cell's top-le
   `drive.mount`), loops, with- and try-blocks, assignments that call anything else (`model =
   CharLSTM(...)`, `text = open(path).read()`) or change an object (`model.fc = ...`), augmented
   assignments, and imports of `google.colab` (it exists only on Colab);
+- otter-grader's statements (`import otter`, `grader = otter.Notebook()`, `grader.check("q1")`;
+  see grader.notebook.otter) are left out with a `dropped` note: otter is not installed here;
 - a kept assignment also needs every name it reads to be defined by kept code before it;
   `vocab_size = len(chars)` is left out when `chars` came from a statement that was;
 - IPython syntax (`%matplotlib inline`, `!pip install`, `x = !ls`, `obj?`) is replaced by `pass`
@@ -53,6 +55,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grader.notebook.model import CellNote
+from grader.notebook.otter import otter_statements
 from grader.textsafety import printable
 
 SAFE_CALLS = frozenset({
@@ -62,6 +65,7 @@ SAFE_CALLS = frozenset({
 })  # fmt: skip
 PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun"})
 COLAB_ONLY = "google.colab"
+OTTER_REASON = "is otter-grader's (the rubric replaces its checks; otter is not installed where grader runs)"
 MODULE_NAMES = frozenset(dir(builtins)) | {"__name__", "__file__", "__doc__", "__spec__", "__package__"}
 
 # a line IPython rewrites: %magic, !shell, x = !shell / %magic, obj? / ?obj help
@@ -113,7 +117,7 @@ class _TooDeep(SyntaxError):
         self.lineno = line
 
 
-def _parse_cell(number: int, source: str, notes: list[CellNote]) -> tuple[ast.Module, list[str]] | None:
+def parse_cell(number: int, source: str, notes: list[CellNote]) -> tuple[ast.Module, list[str]] | None:
     """The cell's syntax tree and lines, IPython syntax replaced by `pass`; None to skip the cell."""
     lines = source.split("\n")
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
@@ -443,6 +447,7 @@ def extract_definitions(cells: list[tuple[int, str]]) -> Extraction:
     bound = set(MODULE_NAMES)
     left_out: dict[str, int] = {}  # name -> the cell of a left-out statement that would have bound it
     aliases: dict[str, str] = {}
+    otter_names: set[str] = set()
     future_annotations = star_import = False
     budget = MAX_CODE
     for number, source in cells:
@@ -452,15 +457,16 @@ def extract_definitions(cells: list[tuple[int, str]]) -> Extraction:
                 "notebook: the cell is skipped")))
             continue
         budget -= len(source)
-        parsed = _parse_cell(number, source, notes)
+        parsed = parse_cell(number, source, notes)
         if parsed is None:
             continue
         tree, lines = parsed
+        otter = otter_statements(tree, otter_names)
         for index, node in enumerate(tree.body):
             try:
                 text, first_line = _segment(index, tree.body, lines)
                 binds, reads = bound_names(node), load_time_reads(node, future_annotations)
-                reason = _drop_reason(node, aliases)
+                reason = OTTER_REASON if index in otter else _drop_reason(node, aliases)
             except (RecursionError, MemoryError):  # MAX_DEPTH keeps the recursion short; this is the backstop
                 notes.append(CellNote(cell=number, line=node.lineno, kind="limit",
                                       message="a statement too deep or too large to analyse: left out"))
