@@ -58,7 +58,7 @@ def answer_part(cell: Cell) -> tuple[str, object] | None:
     labels = [t.removeprefix(ANSWER_TAG) for t in tags if isinstance(t, str) and t.startswith(ANSWER_TAG)] \
         if isinstance(tags, list) else []
     if labels:
-        return f"tag {ANSWER_TAG}", labels[0]
+        return f"the tag {ANSWER_TAG}PART", labels[0]
     nbgrader = cell.metadata.get(NBGRADER)
     if cell.type != "code" and isinstance(nbgrader, dict) and nbgrader.get("solution") is True:
         return f"metadata {NBGRADER}.grade_id", nbgrader.get("grade_id")
