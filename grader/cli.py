@@ -40,6 +40,8 @@ from grader.export import canvas_csv, final_grades, plain_csv
 from grader.grading import Interrupted, NotStored, current_results, grade_into, rebuild_views
 from grader.lateness import gradescope_handed_in
 from grader.manual import MarksError, export_queue, read_queue
+from grader.nbgrader import NbgraderError, import_nbgrader
+from grader.notebook import NotebookError
 from grader.program.calibration import CalibrationError, calibrate, calibration_path, thresholds, write_calibration
 from grader.reports import write_gradescope
 from grader.roster import Gaps, Roster, RosterError, Student, read_roster, roster_gaps
@@ -471,6 +473,31 @@ def cmd_calibrate(args: argparse.Namespace, out: Console, err: Console) -> int:
     return EXIT_OK
 
 
+def cmd_import_nbgrader(args: argparse.Namespace, out: Console, err: Console) -> int:
+    notebook = Path(args.notebook)
+    if not notebook.is_file():
+        raise UsageError(f"no such notebook: {args.notebook}" + (" (it is a folder)" if notebook.is_dir() else ""))
+    target = Path(args.out) if args.out else notebook.with_suffix(".yaml")
+    if target.exists():
+        raise UsageError(f"{target} already exists; give another --out, or remove it to write it afresh")
+    try:
+        imported = import_nbgrader(notebook, target, args.id)
+    except (NotebookError, NbgraderError) as exc:
+        raise UsageError(str(exc)) from None
+    _write(_output_file(str(target), "--out"), imported.text, "--out")
+    for line in imported.warnings:
+        err.print(Text(printable(line), style="yellow"))
+    for line in imported.skipped:
+        err.print(Text(f"left out: {printable(line)}", style="yellow"))
+    for line in imported.untranslated:
+        err.print(Text(f"could not translate: {printable(line)}", style="yellow"))
+    automatic = imported.marks - imported.manual_marks
+    out.print(Text(f"wrote {printable(target)}: {imported.parts} part(s), {_fmt(imported.marks)} marks "
+                   f"({_fmt(automatic)} automatic, {_fmt(imported.manual_marks)} marked by hand); check it, then "
+                   f"`grader check-rubric {printable(target)}`"))
+    return EXIT_OK
+
+
 def cmd_schema(args: argparse.Namespace, out: Console, err: Console) -> int:
     sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
     return EXIT_OK
@@ -562,6 +589,16 @@ def build_parser() -> argparse.ArgumentParser:
     calibration.add_argument("rubric")
     calibration.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     calibration.set_defaults(run=cmd_calibrate)
+
+    importing = sub.add_parser("import", help="write a starting rubric from another grading tool's notebook")
+    importing_sub = importing.add_subparsers(dest="import_command", required=True)
+    nbgrader = importing_sub.add_parser("nbgrader", help="from an nbgrader source notebook: its autograder tests "
+                                        "become checks of notebook variables, its manually graded cells manual parts")
+    nbgrader.add_argument("notebook", help="the source notebook (.ipynb), with its solutions and hidden tests")
+    nbgrader.add_argument("--out", metavar="RUBRIC", help="the rubric to write (default: the notebook's name with "
+                          ".yaml); never overwritten")
+    nbgrader.add_argument("--id", help="the assessment id (default: from the notebook's name)")
+    nbgrader.set_defaults(run=cmd_import_nbgrader)
 
     schema = sub.add_parser("schema", help="print the JSON Schema of rubric files")
     schema.set_defaults(run=cmd_schema)

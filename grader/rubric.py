@@ -57,6 +57,9 @@ class Criterion(_Strict):
     options: dict[str, Any] = {}
     answer: Any = None
     solution: str | None = Field(None, description="the canonical answer is this solver output: INSTANCE.OUTPUT")
+    value: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=200, description=(
+        "for notebook submissions: this criterion checks the value the notebook's code leaves in this variable "
+        "(default: the part's `value`)"))
     field: str | None = Field(None, description="grade this key of the student's answer object instead of the whole answer")
     follow_through: float | None = Field(None, ge=0, le=1, description="share of the marks for a wrong answer that follows "
                                      "correctly from the student's own wrong earlier answers; overrides the assessment's")
@@ -116,9 +119,10 @@ class Part(_Strict):
     def items(self) -> list[Criterion]:
         """The part's criteria; a part without any is one criterion with the part's own check."""
         if self.criteria:
-            return [c if c.id else c.model_copy(update={"id": c.field or f"c{i + 1}"}) for i, c in enumerate(self.criteria)]
+            return [c.model_copy(update={"id": c.id or c.field or f"c{i + 1}", "value": c.value or self.value})
+                    for i, c in enumerate(self.criteria)]
         return [Criterion(id="answer", description=self.prompt or self.id, marks=self.marks or 0.0, kind=self.kind,
-                          options=self.options, answer=self.answer, solution=self.solution,
+                          options=self.options, answer=self.answer, solution=self.solution, value=self.value,
                           follow_through=self.follow_through)]
 
     def item_locs(self) -> list[tuple]:

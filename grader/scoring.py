@@ -142,15 +142,24 @@ def _judge(rubric: Rubric, lookup: dict[tuple[str, str], KeyEntry], submission: 
            errors: list[str]) -> dict[tuple[str, str], CriterionResult]:
     """Every check of `items` judged, follow-through included (which sees only checks among `items`)."""
     answers = submission.answers if submission.readable else {}
+    values = submission.values if submission.readable else None
+
+    def answer(part_id: str, item: Criterion) -> Any:
+        """A notebook's computed value for a `value:` check; else the answer given for the part."""
+        if item.value is not None and values is not None:
+            return values.get(item.value, _MISSING)
+        return answers.get(part_id, _MISSING)
+
     results = {}
     for (part_id, item_id), (part, item) in items.items():
         reveal = part.show_answer if part.show_answer is not None else rubric.assessment.show_answers
         results[(part_id, item_id)] = _check_item(rubric, lookup.get((part_id, item_id)), item,
-                                                  answers.get(part_id, _MISSING), reveal,
+                                                  answer(part_id, item), reveal,
                                                   submission.program if submission.readable else None)
     try:
         results = apply_follow_through(rubric, lookup, items,
-                                       lambda check: _raw_for(items[check][1], answers.get(check[0], _MISSING)), results)
+                                       lambda check: _raw_for(items[check][1], answer(check[0], items[check][1])),
+                                       results)
     except Exception as exc:  # the marks already judged stand; only the follow-through credit is lost
         errors.append(f"follow-through marking failed ({type(exc).__name__}: {short(str(exc))}); "
                       "scores are without it; please report it")

@@ -48,6 +48,7 @@ class Submission:
     file_notes: list[str] = field(default_factory=list)  # the file's format, read anyway: for the instructor only
     readable: bool = True
     program: dict[str, Any] | None = None  # a notebook's sandboxed run (grader.program), set only by the grader
+    values: dict[str, Any] | None = None  # notebook variable -> its value as an answer (grader.cells), for `value:`
 
 
 def _parse_int(text: str) -> int | Decimal:

@@ -14,7 +14,10 @@ id as in JSON answer files (docs/answer-files.md):
     {"cell_type": "markdown", "metadata": {"grader": {"part": "coding.convergence"}}, "source": "..."}
 
 or, for instructors who label cells with JupyterLab's tag editor, a tag `answer:coding.convergence`
-(metadata wins where a cell has both). The assignment's starter notebook ships them; Colab and
+(metadata wins where a cell has both). Notebooks released by nbgrader need no relabelling: a
+markdown or raw cell whose `nbgrader` metadata marks it a solution (the written answer the student
+types) answers the part named by its `grade_id` (grader's own label wins over it); nbgrader's code
+cells stay code. The assignment's starter notebook ships them; Colab and
 Jupyter keep cell metadata through edits, but a cell deleted and retyped loses it. A labelled
 cell's text is the answer whatever the cell's
 type (a student who turned it into a code cell still has the text read, and it is not code); the
@@ -39,30 +42,37 @@ __all__ = ["CellNote", "CodeCell", "NotebookError", "RecordedLoss", "StudentNote
 
 ANSWER_METADATA = "grader"
 ANSWER_TAG = "answer:"
+NBGRADER = "nbgrader"  # nbgrader's cell metadata: {"grade_id": ..., "solution": true, "points": ..., ...}
 PART_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")  # as rubric part ids
 MAX_ANSWER = 20_000  # characters of one answer kept: pages of text; a text answer is judged on far less
 
 
-def answer_part(cell: Cell) -> object | None:
-    """What an answer cell is labelled with (metadata grader.part, else a tag `answer:ID`), or
-    None for other cells; not necessarily a part id."""
+def answer_part(cell: Cell) -> tuple[str, object] | None:
+    """What labels an answer cell (for messages) and its label: metadata grader.part, else a tag
+    `answer:ID`, else the grade_id of an nbgrader solution cell that is not code; None for other
+    cells. The label is not necessarily a part id."""
     label = cell.metadata.get(ANSWER_METADATA)
     if isinstance(label, dict) and "part" in label:
-        return label["part"]
+        return f"metadata {ANSWER_METADATA}.part", label["part"]
     tags = cell.metadata.get("tags")
     labels = [t.removeprefix(ANSWER_TAG) for t in tags if isinstance(t, str) and t.startswith(ANSWER_TAG)] \
         if isinstance(tags, list) else []
-    return labels[0] if labels else None
+    if labels:
+        return f"the tag {ANSWER_TAG}PART", labels[0]
+    nbgrader = cell.metadata.get(NBGRADER)
+    if cell.type != "code" and isinstance(nbgrader, dict) and nbgrader.get("solution") is True:
+        return f"metadata {NBGRADER}.grade_id", nbgrader.get("grade_id")
+    return None
 
 
 def _answers(cells: list[Cell], notes: list[CellNote]) -> dict[str, str]:
     answers: dict[str, str] = {}
     where: dict[str, int] = {}
     for cell in cells:
-        part, number = answer_part(cell), cell.number
+        (field, part), number = answer_part(cell), cell.number
         if not isinstance(part, str) or not PART_ID.fullmatch(part):
             notes.append(CellNote(cell=number, kind="answer", message=(
-                f"metadata {ANSWER_METADATA}.part must be a part id (letters, digits, . _ -), got {shown(part)}")))
+                f"{field} must be a part id (letters, digits, . _ -), got {shown(part)}")))
             continue
         text = cell.source.strip()
         if not text:
@@ -82,12 +92,26 @@ def _answers(cells: list[Cell], notes: list[CellNote]) -> dict[str, str]:
 
 
 def _mislabelled(cells: list[Cell]) -> list[CellNote]:
-    """Cells with `grader` metadata that is not {"part": ...}: read as ordinary cells, said so."""
-    return [CellNote(cell=cell.number, kind="answer", message=(
+    """Cells with `grader` metadata that is not {"part": ...}, and text cells whose `nbgrader`
+    metadata is not an object or whose `solution` is not true or false: read as ordinary cells,
+    said so (a student's written answer may be in one)."""
+    notes = [CellNote(cell=cell.number, kind="answer", message=(
         f"metadata {ANSWER_METADATA} is {shown(cell.metadata[ANSWER_METADATA])}, not {{\"part\": \"<part id>\"}}: "
         "not read as an answer cell")) for cell in cells
         if ANSWER_METADATA in cell.metadata and not (isinstance(cell.metadata[ANSWER_METADATA], dict)
                                                      and "part" in cell.metadata[ANSWER_METADATA])]
+    for cell in cells:
+        nbgrader = cell.metadata.get(NBGRADER)
+        if cell.type == "code" or NBGRADER not in cell.metadata or answer_part(cell) is not None:
+            continue
+        if not isinstance(nbgrader, dict):
+            problem = f"metadata {NBGRADER} is {shown(nbgrader)}, not an object"
+        elif "solution" in nbgrader and not isinstance(nbgrader["solution"], bool):
+            problem = f"metadata {NBGRADER}.solution is {shown(nbgrader['solution'])}, not true or false"
+        else:
+            continue
+        notes.append(CellNote(cell=cell.number, kind="answer", message=f"{problem}: not read as an answer cell"))
+    return notes
 
 
 def read_notebook(path: str | Path) -> StudentNotebook:

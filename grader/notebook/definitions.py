@@ -10,6 +10,8 @@ student hands in and what "Restart and run all" would do). Of each cell's top-le
   `drive.mount`), loops, with- and try-blocks, assignments that call anything else (`model =
   CharLSTM(...)`, `text = open(path).read()`) or change an object (`model.fc = ...`), augmented
   assignments, and imports of `google.colab` (it exists only on Colab);
+- otter-grader's statements (`import otter`, `grader = otter.Notebook()`, `grader.check("q1")`;
+  see grader.notebook.otter) are left out with a `dropped` note: otter is not installed here;
 - a kept assignment also needs every name it reads to be defined by kept code before it;
   `vocab_size = len(chars)` is left out when `chars` came from a statement that was;
 - IPython syntax (`%matplotlib inline`, `!pip install`, `x = !ls`, `obj?`) is replaced by `pass`
@@ -53,6 +55,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grader.notebook.model import CellNote
+from grader.notebook.otter import otter_statements
 from grader.textsafety import printable
 
 SAFE_CALLS = frozenset({
@@ -62,6 +65,7 @@ SAFE_CALLS = frozenset({
 })  # fmt: skip
 PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun"})
 COLAB_ONLY = "google.colab"
+OTTER_REASON = "is otter-grader's (the rubric replaces its checks; otter is not installed where grader runs)"
 MODULE_NAMES = frozenset(dir(builtins)) | {"__name__", "__file__", "__doc__", "__spec__", "__package__"}
 
 # a line IPython rewrites: %magic, !shell, x = !shell / %magic, obj? / ?obj help
@@ -114,7 +118,7 @@ class _TooDeep(SyntaxError):
         self.lineno = line
 
 
-def _parse_cell(number: int, source: str, notes: list[CellNote]) -> tuple[ast.Module, list[str]] | None:
+def parse_cell(number: int, source: str, notes: list[CellNote]) -> tuple[ast.Module, list[str]] | None:
     """The cell's syntax tree and lines, IPython syntax replaced by `pass`; None to skip the cell."""
     lines = source.split("\n")
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
@@ -437,6 +441,21 @@ def _next(positions: list[int], after: int) -> int | None:
     return positions[k] if k < len(positions) else None
 
 
+def _without(lines: list[str], body: list[ast.stmt], skipped: set[int]) -> list[str]:
+    """The cell's lines with the skipped top-level statements made `pass` (line numbers kept), except
+    where one shares a line with a statement that runs."""
+    kept_lines = {line for index, node in enumerate(body) if index not in skipped
+                  for line in range(node.lineno, (node.end_lineno or node.lineno) + 1)}
+    lines = list(lines)
+    for index in sorted(skipped):
+        node = body[index]
+        span = range(node.lineno, (node.end_lineno or node.lineno) + 1)
+        if kept_lines.isdisjoint(span):
+            for line in span:
+                lines[line - 1] = "pass" if line == node.lineno else ""
+    return lines
+
+
 def extract_definitions(cells: list[tuple[int, str]]) -> Extraction:
     """Module text, hyperparameters and notes from (cell number, source) pairs of code cells."""
     notes: list[CellNote] = []
@@ -445,6 +464,7 @@ def extract_definitions(cells: list[tuple[int, str]]) -> Extraction:
     left_out: dict[str, int] = {}  # name -> the cell of a left-out statement that would have bound it
     aliases: dict[str, str] = {}
     runnable: list[tuple[int, str, set[str]]] = []
+    otter_names: set[str] = set()
     future_annotations = star_import = False
     budget = MAX_CODE
     for number, source in cells:
@@ -454,17 +474,18 @@ def extract_definitions(cells: list[tuple[int, str]]) -> Extraction:
                 "notebook: the cell is skipped")))
             continue
         budget -= len(source)
-        parsed = _parse_cell(number, source, notes)
+        parsed = parse_cell(number, source, notes)
         if parsed is None:
             continue
         tree, lines = parsed
-        runnable.append((number, "\n".join(lines), set()))
+        otter = otter_statements(tree, otter_names)
+        runnable.append((number, "\n".join(_without(lines, tree.body, otter)), set()))
         for index, node in enumerate(tree.body):
             try:
                 text, first_line = _segment(index, tree.body, lines)
                 binds, reads = bound_names(node), load_time_reads(node, future_annotations)
                 runnable[-1][2].update(binds)
-                reason = _drop_reason(node, aliases)
+                reason = OTTER_REASON if index in otter else _drop_reason(node, aliases)
             except (RecursionError, MemoryError):  # MAX_DEPTH keeps the recursion short; this is the backstop
                 notes.append(CellNote(cell=number, line=node.lineno, kind="limit",
                                       message="a statement too deep or too large to analyse: left out"))

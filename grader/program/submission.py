@@ -88,18 +88,20 @@ def read_notebook_submission(path: str | Path, rubric: Rubric, backend: str = "a
 
 
 def _computed_values(submission: Submission, notebook, rubric: Rubric, backend: str) -> None:
-    """The answers of parts with `value:`, from one sandboxed run of the notebook's cells."""
-    parts = [part for _, part in rubric.assessment.parts() if part.value]
-    if not parts:
+    """The values the `value:` checks read, from one sandboxed run of the notebook's cells."""
+    wanted = {item.value: part for _, part in rubric.assessment.parts() for item in part.items() if item.value}
+    if not wanted:
         return
     name = Path(submission.source).name
-    run = run_cells(notebook, rubric.assessment.notebook or NotebookSpec(), list(dict.fromkeys(p.value for p in parts)),
-                    backend, rubric.preload)
-    told = set()
-    for part in parts:
-        submission.answers[part.id], cell = answer_of(run, part.value, notebook)
+    run = run_cells(notebook, rubric.assessment.notebook or NotebookSpec(), list(wanted), backend, rubric.preload)
+    submission.values, told = {}, set()
+    for variable in wanted:
+        submission.values[variable], cell = answer_of(run, variable, notebook)
         told.add(cell)
-    failed = [cell for cell in run.failed_cells() if cell.cell not in told]  # the others are told at their parts
+    for _, part in rubric.assessment.parts():
+        if part.value:
+            submission.answers[part.id] = submission.values[part.value]
+    failed = [cell for cell in run.failed_cells() if cell.cell not in told]  # the others are told at their checks
     submission.warnings += [f"{name}: cell {cell.cell} failed when its cells ran in order: {cell.error}"
                             for cell in failed[:MAX_WARNINGS]]
     if len(failed) > MAX_WARNINGS:
