@@ -58,6 +58,9 @@ SOURCE_CELLS = [
     new_markdown_cell("**Q6.** Why subtract the max in softmax?", metadata=nbgrader("q6_prompt", locked=True)),
     new_markdown_cell("To avoid overflow in exp.", metadata=nbgrader("q6", grade=True, solution=True, points=4)),
     graded_cell("result = q1 * 2", points=1, grade_id="q7_test"),
+    # the solutions of q3 and q4, last: the reference notebook must compute every key it is asked for
+    new_code_cell("### BEGIN SOLUTION\nW = np.eye(2)\nn_params = 42\nanswer_q4 = 'B'\n### END SOLUTION",
+                  metadata=nbgrader("q3_q4", solution=True)),
 ]
 
 
