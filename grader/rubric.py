@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 import reference as solvers
 from grader import kinds
-from grader.cells.spec import NOTEBOOK, NotebookSpec
+from grader.cells.spec import FUNCTIONS, NOTEBOOK, NotebookSpec
 from grader.errors import Problem, RubricError
 from grader.program.calibration import (Calibration, CalibrationError, calibration_path, read_calibration,
                                         reference_notebook, thresholds)
@@ -381,20 +381,21 @@ def _load_program(rubric: Rubric, where: SourceMap, calibrated: bool) -> list[Pr
 
 
 def _load_notebook(rubric: Rubric, where: SourceMap) -> list[Problem]:
-    """Run the reference notebook's cells once, in the sandbox, for the values named by
-    `solution: notebook.NAME`: those values are the key (`rubric.solutions["notebook"]`)."""
+    """Run the reference notebook's cells once, in the sandbox, for the values named by `solution:
+    notebook.NAME` and the outputs of notebook.functions on their cases (`solution:
+    notebook.functions`): those are the key (`rubric.solutions["notebook"]`)."""
     from grader.cells.computed import installed_imports, plain_of, run_cells  # only for rubrics that need them
     from grader.notebook import read_notebook
 
-    wanted = sorted({item.solution.partition(".")[2] for _, part in rubric.assessment.parts() for item in part.items()
-                     if item.solution and item.solution.partition(".")[0] == NOTEBOOK})
     spec = rubric.assessment.notebook
+    wanted = sorted({item.solution.partition(".")[2] for _, part in rubric.assessment.parts() for item in part.items()
+                     if item.solution and item.solution.partition(".")[0] == NOTEBOOK} - {FUNCTIONS})
     rubric.preload = list(spec.preload or []) if spec else []
-    if not wanted and (spec is None or spec.reference is None):
-        return []
     if spec is None or spec.reference is None:
-        return [where.problem(("notebook",) if spec else (), "solution: notebook.NAME needs notebook.reference, "
-                              "the notebook whose cells compute the key")]
+        if wanted or (spec and spec.functions):
+            return [where.problem(("notebook",) if spec else (), "solution: notebook.NAME and notebook.functions "
+                                  "need notebook.reference, the notebook whose cells compute the key")]
+        return []
     path = Path(rubric.source).parent / spec.reference
     notebook = read_notebook(path)
     if not notebook.readable:
@@ -408,6 +409,14 @@ def _load_notebook(rubric: Rubric, where: SourceMap) -> list[Problem]:
             values[name] = plain_of(run, name, notebook)
         except ValueError as exc:
             problems.append(where.problem(("notebook", "reference"), f"the reference notebook {path}: {exc}"))
+    values[FUNCTIONS] = {name: {"call": function.call, "labels": function.labels,
+                                "cases": [{"name": case.name, "what": case.what, "show_inputs": case.show_inputs,
+                                           "inputs": shown_inputs(case)} for case in function.cases],
+                                "outputs": [case.model_dump(mode="json") for case in run.functions.get(name, [])]}
+                         for name, function in spec.functions.items()}
+    if run.ended and spec.functions:
+        problems.append(where.problem(("notebook", "reference"), f"the reference notebook {path} was stopped: "
+                                      f"{run.ended}"))
     rubric.solutions[NOTEBOOK] = values
     return problems
 

@@ -53,7 +53,7 @@ def _round(x: float) -> float:
 
 
 def _check_item(rubric: Rubric, entry: KeyEntry | None, item: Criterion, raw: Any, reveal: bool,
-                program: dict[str, Any] | None) -> CriterionResult:
+                program: dict[str, Any] | None, functions: dict[str, Any] | None = None) -> CriterionResult:
     shown = item.label or (item.description if reveal or not item.manual else f"marked by a person ({item.id})")
     base = dict(id=item.id, description=shown, guidance=item.description, marks=item.marks)
     if item.manual:
@@ -61,13 +61,14 @@ def _check_item(rubric: Rubric, entry: KeyEntry | None, item: Criterion, raw: An
                                message="to be marked by a person")
     expected = entry.shown if (entry and reveal) else None
     comparator = rubric.comparators[(entry.part, entry.criterion)] if entry else None
-    reads_program = comparator is not None and comparator.reads_program
+    reads_program = comparator is not None and (comparator.reads_program or comparator.reads_functions)
     if reads_program:
-        if program is None:
+        run = program if comparator.reads_program else functions
+        if run is None:
             return CriterionResult(**base, score=0.0, status="missing", expected=expected,
                                    reason="no notebook run: this check runs the code of a notebook (.ipynb) submission",
                                    message="this check runs the code in your notebook; submit the .ipynb file")
-        raw = program
+        raw = run
     elif item.field is not None and raw is not _MISSING:
         if not isinstance(raw, dict):
             return CriterionResult(**base, score=0.0, status="invalid", expected=expected,
@@ -155,7 +156,8 @@ def _judge(rubric: Rubric, lookup: dict[tuple[str, str], KeyEntry], submission: 
         reveal = part.show_answer if part.show_answer is not None else rubric.assessment.show_answers
         results[(part_id, item_id)] = _check_item(rubric, lookup.get((part_id, item_id)), item,
                                                   answer(part_id, item), reveal,
-                                                  submission.program if submission.readable else None)
+                                                  submission.program if submission.readable else None,
+                                                  submission.functions if submission.readable else None)
     try:
         results = apply_follow_through(rubric, lookup, items,
                                        lambda check: _raw_for(items[check][1], answer(check[0], items[check][1])),

@@ -49,6 +49,7 @@ class Submission:
     readable: bool = True
     program: dict[str, Any] | None = None  # a notebook's sandboxed run (grader.program), set only by the grader
     values: dict[str, Any] | None = None  # notebook variable -> its value as an answer (grader.cells), for `value:`
+    functions: dict[str, Any] | None = None  # function id -> its cases' outputs (grader.cells), for `kind: function`
 
 
 def _parse_int(text: str) -> int | Decimal:

@@ -234,3 +234,61 @@ def test_a_grade_does_not_depend_on_jobs_or_on_the_warm_sandbox(course, monkeypa
     assert grade(course, "--jobs", "2") == first
     monkeypatch.setenv("GRADER_WARM", "0")
     assert grade(course, "--jobs", "1") == first
+
+
+FUNCTION_RUBRIC = """\
+schema_version: 1
+id: cells-functions
+notebook:
+  reference: solution.ipynb
+  cell_seconds: 2
+  wall_seconds: 30
+  functions:
+    softmax:
+      call: "softmax(z, T)"
+      seconds: 2
+      cases:
+        - {name: small, what: "five logits at temperature 2", inputs: {z: [3.0, 2.0, 1.0, 0.0, -1.0], T: 2.0},
+           show_inputs: true}
+        - {name: large, what: "logits in the thousands", inputs: {z: [1000.0, 999.0, 0.0], T: 1.0}}
+        - {name: drawn, what: "a row of 50 drawn logits", inputs: {z: {floats: {shape: 50, low: -5, high: 5, seed: 3}},
+                                                                    T: 0.5}}
+questions:
+  - id: q1
+    parts:
+      - {id: q1, kind: function, marks: 3, options: {function: softmax, tolerance: {rtol: 1.0e-6}},
+         solution: notebook.functions}
+"""
+
+STABLE = "import numpy as np\ndef softmax(z, T):\n    z = np.asarray(z) / T\n    e = np.exp(z - z.max())\n    return e / e.sum()"
+
+
+@pytest.mark.parametrize("code, score, told", [
+    (STABLE, 3, "softmax gives the expected outputs on all 3 cases"),
+    ("import numpy as np\ndef softmax(z, T):\n    e = np.exp(np.asarray(z) / T)\n    return e / e.sum()", 2,
+     "Logits in the thousands:"),  # overflows on the large logits only
+    ("def softmax(z, T):\n    raise NotImplementedError", 0, "NotImplementedError"),
+    ("import numpy as np\ndef softmax(z, T):\n    e = np.exp(np.asarray(z))\n    return e / e.sum()", 0,
+     "Five logits at temperature 2 (z = [3.0, 2.0, 1.0, 0.0, -1.0], T = 2.0)"),  # the temperature forgotten
+    ("x = 1", 0, "NameError: name 'softmax' is not defined"),
+])
+def test_a_notebook_function_is_called_on_the_rubrics_cases_and_each_case_earns_its_share(tmp_path, code, score, told):
+    require_bwrap("notebook cells run sandboxed")
+    (tmp_path / "rubric.yaml").write_text(FUNCTION_RUBRIC, encoding="utf-8")
+    notebook(tmp_path / "solution.ipynb", [STABLE])
+    (tmp_path / "subs").mkdir()
+    notebook(tmp_path / "subs" / "s.ipynb", [code])
+    rows = grade(tmp_path)
+    assert float(rows["s"]["q1"]) == score
+    assert told in results(tmp_path, "s")["q1"]["criteria"][0]["message"]
+
+
+def test_a_function_check_of_an_answer_file_asks_for_the_notebook(tmp_path):
+    require_bwrap("the reference notebook runs sandboxed")
+    (tmp_path / "rubric.yaml").write_text(FUNCTION_RUBRIC, encoding="utf-8")
+    notebook(tmp_path / "solution.ipynb", [STABLE])
+    (tmp_path / "subs").mkdir()
+    (tmp_path / "subs" / "a.json").write_text(json.dumps({"format": "grader-answers/1", "student_id": "a",
+                                                          "answers": {"q1": "def softmax(z, T): ..."}}))
+    assert grade(tmp_path)["a"]["q1"] == "0"
+    assert "submit the .ipynb file" in results(tmp_path, "a")["q1"]["criteria"][0]["message"]

@@ -22,8 +22,8 @@ from grader.cells.warm import run_warm
 from grader.kinds._values import NonFinite, Unusable
 from grader.notebook import StudentNotebook
 from grader.program.calls import imported_names
-from grader.program.functions import Array, rebuild
-from grader.program.observations import MAX_NODES, OutputNode, tree_problem
+from grader.program.functions import Array, function_task, rebuild
+from grader.program.observations import MAX_NODES, CaseOutput, OutputNode, tree_problem
 from grader.sandbox.models import Limits
 from grader.sandbox.runner import run_python
 
@@ -58,6 +58,7 @@ class CellsRun(BaseModel):
 
     cells: list[CellOutcome] = []
     values: dict[str, ValueOutcome] = {}
+    functions: dict[str, list[CaseOutput]] = Field({}, description="per function id, its cases in the order run")
     ended: str | None = Field(None, description="why the run stopped before it finished, if it did")
     problems: list[str] = Field([], description="messages that were not what the runner sends")
     seconds: float = 0.0
@@ -68,8 +69,11 @@ class CellsRun(BaseModel):
 
 def limits_for(spec: NotebookSpec, values: int) -> Limits:
     encoded = 4 * spec.max_value_bytes // 3 + (64 << 10)  # one value's message: base64 and its nodes
+    cases = [4 * function.max_output_bytes // 3 + (64 << 10) for function in spec.functions.values()
+             for _ in function.cases]
     return Limits(wall_seconds=spec.wall_seconds, cpu_seconds=spec.wall_seconds, memory_mib=spec.memory_mb,
-                  threads=1, channel_line_bytes=encoded, channel_bytes=min(encoded * max(values, 1), 256 << 20))
+                  threads=1, channel_line_bytes=max([encoded, *cases]),
+                  channel_bytes=min(encoded * max(values, 1) + sum(cases), 256 << 20))
 
 
 def run_cells(notebook: StudentNotebook, spec: NotebookSpec, names: list[str], backend: str = "auto",
@@ -77,7 +81,8 @@ def run_cells(notebook: StudentNotebook, spec: NotebookSpec, names: list[str], b
     """Run the notebook's code cells in order in the sandbox and read the values `names`; the warm
     sandbox imports `preload` once for all notebooks."""
     task = {"cells": [{"cell": cell.cell, "source": cell.source} for cell in notebook.code_cells],
-            "values": names, "cell_seconds": spec.cell_seconds, "max_value_bytes": spec.max_value_bytes}
+            "values": names, "cell_seconds": spec.cell_seconds, "max_value_bytes": spec.max_value_bytes,
+            "functions": function_task(spec.functions)}
     limits = limits_for(spec, len(names))
     result = run_warm(task, limits, list(preload)) if backend in ("auto", "bwrap") else None
     if result is None:
@@ -92,6 +97,13 @@ def run_cells(notebook: StudentNotebook, spec: NotebookSpec, names: list[str], b
                 value = ValueOutcome.model_validate(message.data)
                 if value.name in names and value.name not in run.values:
                     run.values[value.name] = value
+            elif message.kind == "function":
+                function = message.data.get("function")
+                case = CaseOutput.model_validate({key: item for key, item in message.data.items() if key != "function"})
+                known = [c.name for c in spec.functions[function].cases] if function in spec.functions else []
+                cases = run.functions.setdefault(function, []) if known else []
+                if case.name in known and all(c.name != case.name for c in cases):
+                    cases.append(case)
         except (ValidationError, TypeError, AttributeError) as exc:
             why = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
             run.problems.append(f"a {message.kind!r} message that is not what the runner sends ({why[:200]})")

@@ -6,7 +6,8 @@ and the names of the values to read. It runs every cell in order in one namespac
 run all" with errors allowed would (nbgrader's and otter's semantics): a cell that raises costs
 what it would have set and the next cell runs. Each cell has its own time limit; the installed
 modules the cells import are imported first, outside those limits. Then each value
-asked for is read as plain data (grader.program.calls.output_nodes) and sent on the channel.
+asked for is read as plain data (grader.program.calls.output_nodes) and sent on the channel, and
+each rubric function is called on its cases (`call_cases`), each output sent the same way.
 
 Student code runs in this very process, so everything sent is an untrusted observation, validated
 by the grader, which judges the values in its own process: the notebook can only set its own
@@ -21,6 +22,7 @@ import importlib
 import importlib.util
 import json
 import os
+import random
 import sys
 import time
 from pathlib import Path
@@ -28,7 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from grader.program import frames
-from grader.program.calls import AbsentFinder, describe, imported_names, output_nodes, time_limit
+from grader.program.calls import (CALL_MEMORY, AbsentFinder, data_size, describe, imported_names, memory_limit,
+                                  output_nodes, time_limit)
 from grader.sandbox import channel
 
 
@@ -61,6 +64,33 @@ def plain_value(value, max_bytes: int) -> list[dict]:
     return nodes
 
 
+def call_cases(functions: dict, namespace: dict) -> None:
+    """Each rubric function on each of its cases, with fresh copies of the inputs and the generators
+    seeded, within the case's time and the call's memory limit; one `function` message per case."""
+    baseline = data_size()
+    for function, spec in functions.items():
+        code = compile(spec["call"], "<rubric: function call>", "eval")
+        for case in spec["cases"]:
+            scope = {**namespace, **case["literals"]}
+            scope.update({name: np.frombuffer(base64.b64decode(array["data"]), frames.DTYPES[array["dtype"]]).reshape(
+                array["shape"]).copy() for name, array in case["arrays"].items()})
+            entry = {"function": function, "name": case["name"], "ok": False, "seconds": 0.0}
+            started = time.monotonic()
+            random.seed(0)
+            np.random.seed(0)
+            if "torch" in sys.modules and hasattr(sys.modules["torch"], "manual_seed"):
+                sys.modules["torch"].manual_seed(0)
+            try:
+                with memory_limit(baseline, CALL_MEMORY):  # reading the output copies it: that too within the limit
+                    with time_limit(spec["seconds"]):
+                        value = eval(code, scope)
+                    entry.update(ok=True, output=plain_value(value, spec["max_bytes"]))
+            except BaseException as exc:  # noqa: BLE001 - the case's own failure
+                entry.update(ok=False, error=describe(exc), timed_out=isinstance(exc, TimeoutError))
+            entry["seconds"] = round(time.monotonic() - started, 3)
+            channel.send("function", **entry)
+
+
 def execute(task: dict) -> None:
     """Run the task's cells and send its values; the process ends here, without tearing down the
     notebook's objects (a __del__ of theirs has nothing to say)."""
@@ -83,6 +113,7 @@ def execute(task: dict) -> None:
             channel.send("value", name=name, ok=True, nodes=plain_value(namespace[name], task["max_value_bytes"]))
         except BaseException as exc:  # noqa: BLE001 - the value's own conversion (a tensor subclass) may raise anything
             channel.send("value", name=name, ok=False, error=describe(exc))
+    call_cases(task.get("functions", {}), namespace)
     channel.done()
     sys.stdout.flush()
     os._exit(0)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from grader.program.spec import MAX_ALL_OUTPUT_BYTES, MAX_FUNCTIONS, MAX_INPUT_ELEMENTS, FunctionSpec
 
 NOTEBOOK = "notebook"  # solution: notebook.NAME is the reference notebook's value of NAME
+FUNCTIONS = "functions"  # solution: notebook.functions is its functions' outputs on the rubric's cases
 
 
 class NotebookSpec(BaseModel):
@@ -19,3 +22,25 @@ class NotebookSpec(BaseModel):
     wall_seconds: float = Field(60.0, gt=0, le=3600, description="the whole run's time limit")
     memory_mb: int = Field(2048, ge=64, le=65536, description="the run's memory limit")
     max_value_bytes: int = Field(1 << 20, ge=1, le=64 << 20, description="the most one value may hold, as raw numbers")
+    functions: dict[str, FunctionSpec] = Field({}, max_length=MAX_FUNCTIONS, description=(
+        "id -> a notebook function called on the rubric's cases after the cells have run, each output compared "
+        "with the reference notebook's on the same inputs: kind function, solution: notebook.functions"))
+
+    @model_validator(mode="after")
+    def _functions_fit(self) -> NotebookSpec:
+        for name in self.functions:
+            if not name.isidentifier():
+                raise ValueError(f"functions: {name!r} is not an identifier")
+        elements = sum(case.elements for spec in self.functions.values() for case in spec.cases)
+        if elements > MAX_INPUT_ELEMENTS:
+            raise ValueError(f"functions: the cases generate {elements:,} input elements; at most "
+                             f"{MAX_INPUT_ELEMENTS:,} in all")
+        output = sum(spec.max_output_bytes * len(spec.cases) for spec in self.functions.values())
+        if output > MAX_ALL_OUTPUT_BYTES:
+            raise ValueError(f"functions: max_output_bytes times the cases comes to {output:,} bytes; at most "
+                             f"{MAX_ALL_OUTPUT_BYTES:,} in all")
+        seconds = sum(spec.seconds * len(spec.cases) for spec in self.functions.values())
+        if seconds > self.wall_seconds / 2:
+            raise ValueError(f"functions: the cases' time limits add up to {seconds:g} s, over half of wall_seconds "
+                             f"({self.wall_seconds:g} s)")
+        return self

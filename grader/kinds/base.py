@@ -57,6 +57,7 @@ class Comparator:
     Options: ClassVar[type[BaseModel]] = NoOptions
     manual: ClassVar[bool] = False
     reads_program: ClassVar[bool] = False  # judges Submission.program (a grader-made notebook run), not an answer
+    reads_functions: ClassVar[bool] = False  # judges Submission.functions (a notebook's functions called on cases)
 
     def __init__(self, options: BaseModel):
         self.options = options

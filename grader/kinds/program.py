@@ -61,8 +61,8 @@ from grader.kinds import register
 from grader.kinds._tolerance import Tolerance
 from grader.kinds.base import Comparator, InvalidAnswer, Verdict
 from grader.kinds._values import short
-from grader.program.functions import Labels, compare, rebuild, said
-from grader.program.observations import STEP_TIMEOUT, CaseOutput, ForwardProbe, ProgramRun
+from grader.program.functions import judge
+from grader.program.observations import STEP_TIMEOUT, ForwardProbe, ProgramRun
 from grader.program.spec import ModelContract
 from grader.program.verify import contract_parameters
 
@@ -496,53 +496,10 @@ class Program(Comparator):
         return 1.0, "same seed, same text", "the same seed gives the same text", []
 
     def _function(self, run: ProgramRun, spec: dict) -> Verdict:
-        """Each case's output against the reference's on the same inputs; the fraction of cases right.
-        A case the reference itself fails on is left out and sent to the instructor, and a case
-        stopped by a time limit keeps its 0 with a review, as every time-limit 0 does."""
+        """Each case's output against the reference notebook's on the same inputs (functions.judge)."""
         self._require(run, "load")
         name = spec["name"]
         if run.functions is None or name not in run.functions.results:
             raise _Failed(f"the run never reached the checks of {name}")
-        mine = {case.name: case for case in run.functions.results[name]}
-        theirs = {case.name: case for case in (run.reference_functions.results.get(name, [])
-                                               if run.reference_functions else [])}
-        tolerance = self.options.tolerance
-        labels = Labels(spec["labels"])
-        right, failed, reasons, reviews, stopped = [], [], [], [], []
-        for case in spec["cases"]:
-            got = mine.get(case["name"]) or CaseOutput(name=case["name"], ok=False, error="not run", seconds=0)
-            want = theirs.get(case["name"])
-            if want is None or not want.ok:
-                reviews.append(f"the reference notebook's {name} fails on case {case['name']!r}, so it is not graded: "
-                               f"{want.error if want else 'no output'}")
-                continue
-            if got.ok:
-                problems = compare(rebuild(got.output), rebuild(want.output), tolerance, labels, case["show_inputs"])
-            else:
-                problems = [got.error]
-                if got.timed_out:
-                    stopped.append(repr(case["name"]))
-            if not problems:
-                right.append(case)
-                continue
-            what = case["what"] + (f" ({case['inputs']})" if case["show_inputs"] else "")
-            failed.append((what, said(problems)))
-            reasons.append(f"case {case['name']!r} ({what}): {said(problems)}")
-        if stopped:
-            reviews.append(f"case{'s' if len(stopped) > 1 else ''} {', '.join(stopped)} stopped by the time limit of "
-                           f"each case: rerun on a quieter machine before taking a 0 as the code's")
-        judged = len(right) + len(failed)
-        review = "; ".join(reviews) or None
-        if not judged:
-            text = f"{name} could not be checked: the reference solution fails on its cases"
-            return Verdict.of(0.0, "; ".join(reviews), text + "; your instructor will look at it", review=review)
-        if not failed:
-            text = f"{name} gives the expected outputs on {'the case' if judged == 1 else f'all {judged} cases'}"
-            return Verdict.of(1.0, text, text, review=review)
-        if not right and len(failed) > 1 and len({problem for _, problem in failed}) == 1:
-            message = f"{name} fails on every case the same way: {failed[0][1]}"
-        else:
-            message = f"{name} is right on {len(right)} of {judged} cases. " + " ".join(
-                f"{what[0].upper()}{what[1:]}: {problem}." for what, problem in failed)
-        return Verdict.of(len(right) / judged, f"{len(right)} of {judged} cases right; " + "; ".join(reasons),
-                          message, review=review)
+        theirs = run.reference_functions.results.get(name, []) if run.reference_functions else []
+        return judge(spec, run.functions.results[name], theirs, self.options.tolerance)

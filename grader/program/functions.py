@@ -17,8 +17,9 @@ import numpy as np
 
 from grader.kinds._tolerance import Tolerance
 from grader.program.frames import wire_type
-from grader.program.observations import OutputNode
-from grader.program.spec import FunctionCase, FunctionSpec, Generated, ProgramSpec
+from grader.kinds.base import Verdict
+from grader.program.observations import CaseOutput, OutputNode
+from grader.program.spec import FunctionCase, FunctionSpec, Generated
 
 MAX_DIFFERENCES = 50  # found per case, of which feedback says the first SHOWN and counts the rest
 SHOWN = 2
@@ -33,7 +34,7 @@ def generated(value: Generated) -> np.ndarray:
     return rng.uniform(value.floats.low, value.floats.high, size=value.floats.shape)
 
 
-def function_task(spec: ProgramSpec) -> dict:
+def function_task(functions: dict[str, FunctionSpec]) -> dict:
     """The functions part of a run's task: each call, its limits and its cases' inputs."""
     def inputs(case: FunctionCase) -> dict:
         arrays = {name: generated(value) for name, value in case.inputs.items() if isinstance(value, Generated)}
@@ -44,7 +45,7 @@ def function_task(spec: ProgramSpec) -> dict:
                            for name, array in arrays.items()}}
 
     return {name: {"call": function.call, "seconds": function.seconds, "max_bytes": function.max_output_bytes,
-                   "cases": [inputs(case) for case in function.cases]} for name, function in spec.functions.items()}
+                   "cases": [inputs(case) for case in function.cases]} for name, function in functions.items()}
 
 
 def shown_inputs(case: FunctionCase) -> str:
@@ -246,3 +247,52 @@ def _hint(a: Array, b: Array, tolerance, want_leaves, path, labels: Labels) -> s
         if other != path and leaf.values.shape == values.shape and _equal(values, leaf.values, tolerance).all():
             return f"; they are what {labels.place(other)} should hold"
     return ""
+
+
+def judge(spec: dict, mine: list[CaseOutput], theirs: list[CaseOutput], tolerance: Tolerance | None) -> Verdict:
+    """Each case's output against the reference's on the same inputs; the fraction of cases right.
+    A case the reference itself fails on is left out and sent to the instructor, and a case
+    stopped by a time limit keeps its 0 with a review, as every time-limit 0 does. `spec` is the
+    rubric's account of the function (name, labels, cases with what each tests)."""
+    name = spec["name"]
+    mine = {case.name: case for case in mine}
+    theirs = {case.name: case for case in theirs}
+    labels = Labels(spec["labels"])
+    right, failed, reasons, reviews, stopped = [], [], [], [], []
+    for case in spec["cases"]:
+        got = mine.get(case["name"]) or CaseOutput(name=case["name"], ok=False, error="not run", seconds=0)
+        want = theirs.get(case["name"])
+        if want is None or not want.ok:
+            reviews.append(f"the reference notebook's {name} fails on case {case['name']!r}, so it is not graded: "
+                           f"{want.error if want else 'no output'}")
+            continue
+        if got.ok:
+            problems = compare(rebuild(got.output), rebuild(want.output), tolerance, labels, case["show_inputs"])
+        else:
+            problems = [got.error]
+            if got.timed_out:
+                stopped.append(repr(case["name"]))
+        if not problems:
+            right.append(case)
+            continue
+        what = case["what"] + (f" ({case['inputs']})" if case["show_inputs"] else "")
+        failed.append((what, said(problems)))
+        reasons.append(f"case {case['name']!r} ({what}): {said(problems)}")
+    if stopped:
+        reviews.append(f"case{'s' if len(stopped) > 1 else ''} {', '.join(stopped)} stopped by the time limit of "
+                       f"each case: rerun on a quieter machine before taking a 0 as the code's")
+    judged = len(right) + len(failed)
+    review = "; ".join(reviews) or None
+    if not judged:
+        text = f"{name} could not be checked: the reference solution fails on its cases"
+        return Verdict.of(0.0, "; ".join(reviews), text + "; your instructor will look at it", review=review)
+    if not failed:
+        text = f"{name} gives the expected outputs on {'the case' if judged == 1 else f'all {judged} cases'}"
+        return Verdict.of(1.0, text, text, review=review)
+    if not right and len(failed) > 1 and len({problem for _, problem in failed}) == 1:
+        message = f"{name} fails on every case the same way: {failed[0][1]}"
+    else:
+        message = f"{name} is right on {len(right)} of {judged} cases. " + " ".join(
+            f"{what[0].upper()}{what[1:]}: {problem}." for what, problem in failed)
+    return Verdict.of(len(right) / judged, f"{len(right)} of {judged} cases right; " + "; ".join(reasons),
+                      message, review=review)

@@ -145,7 +145,7 @@ def _task(setup: ProgramSetup, device: Device, seed: int, probe: VerificationPro
     budget = spec.training.budgets[device]
     wall = budget.wall_seconds * ceiling
     return {
-        "model": model, "functions": function_task(spec),
+        "model": model, "functions": function_task(spec.functions),
         "contract": spec.model.model_dump(), "variables": spec.variables(), "defaults": spec.model.defaults,
         "chars": setup.chars, "probes": PROBES, "learning_rate": spec.training.learning_rate,
         "threads": budget.threads, "wall_seconds": wall, "own_seed": own_seed,

@@ -90,10 +90,13 @@ def read_notebook_submission(path: str | Path, rubric: Rubric, backend: str = "a
 def _computed_values(submission: Submission, notebook, rubric: Rubric, backend: str) -> None:
     """The values the `value:` checks read, from one sandboxed run of the notebook's cells."""
     wanted = {item.value: part for _, part in rubric.assessment.parts() for item in part.items() if item.value}
-    if not wanted:
+    spec = rubric.assessment.notebook or NotebookSpec()
+    if not wanted and not spec.functions:
         return
     name = Path(submission.source).name
-    run = run_cells(notebook, rubric.assessment.notebook or NotebookSpec(), list(wanted), backend, rubric.preload)
+    run = run_cells(notebook, spec, list(wanted), backend, rubric.preload)
+    submission.functions = {name: [case.model_dump(mode="json") for case in cases]
+                            for name, cases in run.functions.items()}
     submission.values, told = {}, set()
     for variable in wanted:
         submission.values[variable], cell = answer_of(run, variable, notebook)
