@@ -180,7 +180,10 @@ def _stop(pool: ProcessPoolExecutor) -> None:
 def grade_files(rubric_path: str | Path, files: list[Path], jobs: int | None = None, render: Render | None = None,
                 on_result: Callable[[Graded], None] = lambda graded: None,
                 recorded_runs: dict[Path, str] | None = None, rescore: Rescore | None = None) -> list[SubmissionResult]:
-    """Grade `files` with `jobs` processes (default: all cores), calling `on_result` as each finishes.
+    """Grade `files` with `jobs` processes, calling `on_result` as each finishes. The default is all
+    cores where the work per file pays for a worker's start (each loads the rubric, imports torch and
+    computes the key: seconds): notebooks whose model is retrained. Answer files and notebooks graded
+    by their values take milliseconds each, so they are graded here, serially (benchmarks/RESULTS.md).
 
     `render` (a module-level function, as it runs in the workers) turns a result into documents;
     `recorded_runs` are earlier sandboxed runs of notebooks (JSON, by path) to use instead of running them;
@@ -193,7 +196,10 @@ def grade_files(rubric_path: str | Path, files: list[Path], jobs: int | None = N
 
     rubric = load_rubric(rubric_path)
     key = build_key(rubric)
-    jobs = max(1, min(jobs or os.cpu_count() or 1, len(files) or 1))
+    if jobs is None:
+        heavy = rubric.program is not None and any(path.suffix.lower() == ".ipynb" for path in files)
+        jobs = (os.cpu_count() or 1) if heavy else 1
+    jobs = max(1, min(jobs, len(files) or 1))
     results: list[SubmissionResult] = []
 
     def deliver(path: Path, result: SubmissionResult, documents: dict[str, str] | None = None,
