@@ -17,6 +17,7 @@ import json
 import os
 import signal
 import time
+from multiprocessing.util import Finalize
 from pathlib import Path
 
 from grader.program import frames
@@ -95,6 +96,7 @@ def stop() -> None:
 
 
 atexit.register(stop)
+Finalize(None, stop, exitpriority=10)  # a pool's worker ends without running atexit: its folder goes too
 
 
 def _result(answer: dict, limits: Limits) -> SandboxResult:
