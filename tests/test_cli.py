@@ -136,6 +136,41 @@ def assert_group_ends(group: int, within: float) -> None:
     raise AssertionError(f"processes of group {group} still run after {within} s")
 
 
+def start_grading_assignment1(out: Path, jobs: str = "2") -> subprocess.Popen:
+    """`grader grade` (the installed command's entry point) on the notebooks, in a process group of its own."""
+    return subprocess.Popen([sys.executable, "-m", "grader", "grade", str(ROOT / "rubrics" / "assignment1.yaml"),
+                             str(ROOT / "submissions" / "charlstm"), "--out", str(out), "--jobs", jobs],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def wait_for_a_sandbox(proc: subprocess.Popen, within: float = 600) -> None:
+    """Wait until a process under grader runs in a session of its own: a sandbox a worker started for
+    a notebook (sandboxes are not in grader's process group, so killpg and `pgrep -g` miss them)."""
+    import os
+    import time
+
+    deadline = time.perf_counter() + within
+    while time.perf_counter() < deadline:
+        assert proc.poll() is None, f"grader ended (exit {proc.returncode}) before any sandbox ran"
+        parents, sessions = {}, {}
+        for entry in os.scandir("/proc"):
+            try:
+                stat = Path(entry.path, "stat").read_text() if entry.name.isdigit() else ""
+            except OSError:
+                continue  # it has ended
+            if stat:
+                fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": state ppid pgrp session ...
+                parents[int(entry.name)], sessions[int(entry.name)] = int(fields[1]), int(fields[3])
+        for pid, session in sessions.items():
+            ancestor = parents[pid]
+            while ancestor not in (proc.pid, 0, 1) and ancestor in parents:
+                ancestor = parents[ancestor]
+            if ancestor == proc.pid and session != proc.pid:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"no sandbox ran under grader within {within} s")
+
+
 @pytest.mark.parametrize("jobs", ["2"])  # the pool path; --jobs 1 has no workers to leave behind
 def test_ctrl_c_stops_promptly_without_a_traceback_or_leftover_processes(tmp_path, jobs):
     """Ctrl-C in a terminal signals the whole process group: grader, its workers, their sandboxes."""
@@ -143,10 +178,8 @@ def test_ctrl_c_stops_promptly_without_a_traceback_or_leftover_processes(tmp_pat
     import signal
     import time
 
-    proc = subprocess.Popen([sys.executable, "-m", "grader.cli", "grade", str(ROOT / "rubrics" / "assignment1.yaml"),
-                             str(ROOT / "submissions" / "charlstm"), "--out", str(tmp_path / "out"), "--jobs", jobs],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    time.sleep(8)  # into the notebooks' sandboxed runs
+    proc = start_grading_assignment1(tmp_path / "out", jobs)
+    wait_for_a_sandbox(proc)  # into the notebooks' sandboxed runs
     os.killpg(proc.pid, signal.SIGINT)
     started = time.perf_counter()
     stdout, stderr = proc.communicate(timeout=60)
@@ -154,6 +187,25 @@ def test_ctrl_c_stops_promptly_without_a_traceback_or_leftover_processes(tmp_pat
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stdout + stderr and "interrupted" in stderr
     assert_group_ends(proc.pid, within=15)  # workers killed by grader are reaped by its forkserver as it exits
+
+
+@pytest.mark.parametrize("how", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_while_grader_is_still_importing_stops_it_before_it_grades(tmp_path, how):
+    """The imports (torch) take seconds, and a KeyboardInterrupt raised inside them can be lost; the
+    entry point holds the signal until they are done, then stops with the interrupted exit."""
+    import os
+    import signal
+    import time
+
+    proc = start_grading_assignment1(tmp_path / "out")
+    time.sleep(0.3)  # Python has started; grader.cli is still importing
+    os.killpg(proc.pid, getattr(signal, how))
+    started = time.perf_counter()
+    stdout, stderr = proc.communicate(timeout=120)
+    assert time.perf_counter() - started < 60  # the imports end, then grader does; grading the batch takes minutes
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stdout + stderr and stderr == "interrupted\n"
+    assert not (tmp_path / "out").exists()  # nothing graded, not even the gradebook created
 
 
 def test_long_student_ids_are_shortened_never_the_scores():
@@ -198,10 +250,8 @@ def test_grader_stopped_or_killed_leaves_no_worker_or_sandbox_running(tmp_path, 
     import signal
     import time
 
-    proc = subprocess.Popen([sys.executable, "-m", "grader.cli", "grade", str(ROOT / "rubrics" / "assignment1.yaml"),
-                             str(ROOT / "submissions" / "charlstm"), "--out", str(tmp_path / "out"), "--jobs", "2"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    time.sleep(10)  # workers are running notebooks in their sandboxes
+    proc = start_grading_assignment1(tmp_path / "out")
+    wait_for_a_sandbox(proc)  # workers are running notebooks in their sandboxes
     proc.send_signal(getattr(signal, how))
     stdout, stderr = proc.communicate(timeout=60)
     if how == "SIGTERM":
