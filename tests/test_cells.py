@@ -171,7 +171,14 @@ def warm_sandbox(tmp_path):
     warm.stop()
 
 
+LOOK = ("import os, glob, numpy\n"
+        "files = sorted(glob.glob('/tmp/*') + glob.glob('/dev/shm/*') + glob.glob('*') + glob.glob('../*'))\n"
+        "env = os.environ.get('LEFT')\npi = numpy.pi\n"
+        "procs = sorted(open(f'/proc/{p}/comm').read().strip() for p in os.listdir('/proc') if p.isdigit())")
+
+
 def test_nothing_of_one_notebook_reaches_the_next(warm_sandbox):
+    _, before = _run(warm_sandbox, [LOOK], ["files", "env", "pi", "procs"])  # what any notebook sees here
     run, _ = _run(warm_sandbox, ["import os, subprocess, numpy\n"
                    "open('/tmp/left', 'w').write('x'); open('/dev/shm/left', 'w').write('x')\n"
                    "open('here', 'w').write('x'); open('../above', 'w').write('x')\n"
@@ -180,12 +187,10 @@ def test_nothing_of_one_notebook_reaches_the_next(warm_sandbox):
                    "done = 1"], ["done"])
     assert run.values["done"].ok
     time.sleep(1.5)
-    _, seen = _run(warm_sandbox, ["import os, glob, numpy\n"
-                    "files = sorted(glob.glob('/tmp/*') + glob.glob('/dev/shm/*') + glob.glob('*') + glob.glob('../*'))\n"
-                    "env = os.environ.get('LEFT')\npi = numpy.pi\n"
-                    "procs = sorted(open(f'/proc/{p}/comm').read().strip() for p in os.listdir('/proc') if p.isdigit())"],
-                   ["files", "env", "pi", "procs"])
-    assert seen["files"] == ["../notebook"]
+    _, seen = _run(warm_sandbox, [LOOK], ["files", "env", "pi", "procs"])
+    assert seen == before
+    assert "../notebook" in seen["files"] and not any("left" in name or "here" in name or "above" in name
+                                                     for name in seen["files"])
     assert seen["env"] is None and float(seen["pi"]) == pytest.approx(3.14159, abs=1e-4)
     assert "sleep" not in seen["procs"] and "sh" not in seen["procs"]
 

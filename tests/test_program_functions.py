@@ -356,7 +356,7 @@ def test_a_rubric_naming_an_unknown_function_or_none_does_not_load(tmp_path):
 
 def test_both_runs_get_the_same_inputs_as_raw_bytes():
     spec = ProgramSpec.model_validate(spec_with({"get_batches": get_batches()}))
-    first, again = function_task(spec), function_task(spec)
+    first, again = function_task(spec.functions), function_task(spec.functions)
     assert first == again
     case = first["get_batches"]["cases"][0]
     assert case["literals"] == {"batch_size": 8, "seq_length": 50}
