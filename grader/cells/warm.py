@@ -106,7 +106,8 @@ def _result(answer: dict, limits: Limits) -> SandboxResult:
     status = int(answer["status"])
     code, sig = (None, os.WTERMSIG(status)) if os.WIFSIGNALED(status) else (os.WEXITSTATUS(status), None)
     limit = answer["stopped_for"] if answer["stopped_for"] in ("wall_time", "memory", "processes") else None
-    if limit is None and sig in (signal.SIGXCPU, signal.SIGKILL) and float(answer["cpu_seconds"]) >= limits.cpu_seconds:
+    if limit is None and (sig == signal.SIGXCPU or (sig == signal.SIGKILL
+                                                    and float(answer["cpu_seconds"]) >= limits.cpu_seconds)):
         limit = "cpu_time"
     if limit is None and sig == signal.SIGXFSZ:
         limit = "file_size"
