@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from grader.program.spec import MAX_ALL_OUTPUT_BYTES, MAX_FUNCTIONS, MAX_INPUT_ELEMENTS, FunctionSpec
+from grader.program.spec import MAX_FUNCTIONS, FunctionSpec, check_functions
 
 NOTEBOOK = "notebook"  # solution: notebook.NAME is the reference notebook's value of NAME
 FUNCTIONS = "functions"  # solution: notebook.functions is its functions' outputs on the rubric's cases
@@ -28,19 +28,5 @@ class NotebookSpec(BaseModel):
 
     @model_validator(mode="after")
     def _functions_fit(self) -> NotebookSpec:
-        for name in self.functions:
-            if not name.isidentifier():
-                raise ValueError(f"functions: {name!r} is not an identifier")
-        elements = sum(case.elements for spec in self.functions.values() for case in spec.cases)
-        if elements > MAX_INPUT_ELEMENTS:
-            raise ValueError(f"functions: the cases generate {elements:,} input elements; at most "
-                             f"{MAX_INPUT_ELEMENTS:,} in all")
-        output = sum(spec.max_output_bytes * len(spec.cases) for spec in self.functions.values())
-        if output > MAX_ALL_OUTPUT_BYTES:
-            raise ValueError(f"functions: max_output_bytes times the cases comes to {output:,} bytes; at most "
-                             f"{MAX_ALL_OUTPUT_BYTES:,} in all")
-        seconds = sum(spec.seconds * len(spec.cases) for spec in self.functions.values())
-        if seconds > self.wall_seconds / 2:
-            raise ValueError(f"functions: the cases' time limits add up to {seconds:g} s, over half of wall_seconds "
-                             f"({self.wall_seconds:g} s)")
+        check_functions(self.functions, self.wall_seconds / 2, f"half of wall_seconds ({self.wall_seconds:g} s)")
         return self

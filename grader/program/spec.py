@@ -388,6 +388,24 @@ class FunctionSpec(_Strict):
         return self
 
 
+def check_functions(functions: dict[str, FunctionSpec], seconds_allowed: float, allowed_words: str) -> None:
+    """ValueError unless the function checks fit one run: identifier ids, generated inputs and
+    outputs within the run's task file and channel, and time limits within `seconds_allowed`."""
+    for name in functions:
+        _identifier(name)
+    elements = sum(case.elements for spec in functions.values() for case in spec.cases)
+    if elements > MAX_INPUT_ELEMENTS:
+        raise ValueError(f"functions: the cases generate {elements:,} input elements; at most "
+                         f"{MAX_INPUT_ELEMENTS:,} in all")
+    output = sum(spec.max_output_bytes * len(spec.cases) for spec in functions.values())
+    if output > MAX_ALL_OUTPUT_BYTES:
+        raise ValueError(f"functions: max_output_bytes times the cases comes to {output:,} bytes; at most "
+                         f"{MAX_ALL_OUTPUT_BYTES:,} in all")
+    seconds = sum(spec.seconds * len(spec.cases) for spec in functions.values())
+    if seconds > seconds_allowed:
+        raise ValueError(f"functions: the cases' time limits add up to {seconds:g} s, over {allowed_words}")
+
+
 class ProgramSpec(_Strict):
     corpus: str = Field(description="the training text (relative to the rubric); the one handed out")
     model: ModelContract = ModelContract()
@@ -403,22 +421,8 @@ class ProgramSpec(_Strict):
 
     @model_validator(mode="after")
     def _functions_fit(self) -> ProgramSpec:
-        for name in self.functions:
-            _identifier(name)
-        cases = [case for spec in self.functions.values() for case in spec.cases]
-        elements = sum(case.elements for case in cases)
-        if elements > MAX_INPUT_ELEMENTS:
-            raise ValueError(f"functions: the cases generate {elements:,} input elements; at most "
-                             f"{MAX_INPUT_ELEMENTS:,} in all")
-        output = sum(spec.max_output_bytes * len(spec.cases) for spec in self.functions.values())
-        if output > MAX_ALL_OUTPUT_BYTES:
-            raise ValueError(f"functions: max_output_bytes times the cases comes to {output:,} bytes; at most "
-                             f"{MAX_ALL_OUTPUT_BYTES:,} in all")
-        seconds = sum(spec.seconds * len(spec.cases) for spec in self.functions.values())
         wall = min(budget.wall_seconds for budget in self.training.budgets.values())
-        if seconds > wall / 4:
-            raise ValueError(f"functions: the cases' time limits add up to {seconds:g} s, over a quarter of the "
-                             f"shortest budget's wall_seconds ({wall:g} s)")
+        check_functions(self.functions, wall / 4, f"a quarter of the shortest budget's wall_seconds ({wall:g} s)")
         return self
 
     def variables(self) -> list[str]:
