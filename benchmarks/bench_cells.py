@@ -67,7 +67,7 @@ def mismatches(gradebook: Path, expected: dict) -> list[str]:
 
 def per_notebook(folder: Path, reps: int) -> dict[str, float]:
     """Seconds one notebook's sandboxed run takes in a grading process, warm and cold."""
-    from grader.cells import warm
+    from grader.sandbox import warm
     from grader.cells.computed import run_cells
     from grader.notebook import read_notebook
     from grader.rubric import load_rubric

@@ -1,11 +1,12 @@
 """Costs of grading the coding question, on this machine:
 
-1. the per-notebook overhead of the harness: sandbox start, the supervisor and the worker each
-   importing torch (at the same time), loading the notebook's definitions, both verification
-   builds, the shape/parameter/generation checks and the held-out scoring, i.e. a whole
-   sandboxed run minus the time it spent retraining (run with a 1-step budget); then the
-   grader's recomputation of the drawn-size build, timed apart;
-   side by side with the floor any runner pays, a bare `python -c "import torch"`, as a ratio;
+1. the per-notebook overhead of the harness, cold (a sandbox of its own: its start, the supervisor
+   and the worker each importing torch) and warm (forked from the warm sandbox's image): loading
+   the notebook's definitions, both verification builds, the shape/parameter/generation checks
+   and the held-out scoring, i.e. a whole sandboxed run minus the time it spent retraining (run
+   with a 1-step budget), and a whole run of a notebook that defines nothing; then the grader's
+   recomputation of the drawn-size build, timed apart; side by side with the floor any runner
+   pays, a bare `python -c "import torch"`, as a ratio;
 2. the convergence check on CPU at the rubric's CPU budget (the retraining of one notebook), with
    1 and 2 torch threads;
 3. the reference calibration (every seed of `grader calibrate`), unless --skip-calibration.
@@ -76,6 +77,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rubric", default=str(ROOT / "rubrics" / "assignment1.yaml"))
     parser.add_argument("--notebook", default=str(ROOT / "submissions" / "charlstm" / "s01-correct.ipynb"))
+    parser.add_argument("--empty", default=str(ROOT / "submissions" / "charlstm" / "s03-blank-template.ipynb"),
+                        help="a notebook that defines nothing: what a run costs beyond any work")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-calibration", action="store_true")
     args = parser.parse_args()
@@ -86,15 +89,26 @@ def main() -> None:
           f"{budget.batch_size} x {budget.seq_length}\n")
     print("| measure | median of runs | runs (s) |\n|---|---|---|")
 
-    runs = [timed_run(notebook, with_budget(setup, steps=1)) for _ in range(args.repeat)]
-    overhead, backend = [run.wall_seconds - run.train.seconds for run in runs], runs[0].backend
     floor = [bare_torch_import() for _ in range(args.repeat)]
-    ratio = statistics.median(overhead) / statistics.median(floor)
-    print(f"| harness overhead per notebook ({backend}), retraining excluded | {statistics.median(overhead):.2f} s | "
-          f"{', '.join(f'{x:.2f}' for x in overhead)} |")
+    overheads = {}
+    for mode in ("cold", "warm"):  # warm: the notebook's run forked from the warm sandbox's image
+        os.environ["GRADER_WARM"] = "1" if mode == "warm" else "0"
+        if mode == "warm":
+            timed_run(notebook, with_budget(setup, steps=1))  # the warm sandbox's start is not a notebook's
+        runs = [timed_run(notebook, with_budget(setup, steps=1)) for _ in range(args.repeat)]
+        overhead, backend = [run.wall_seconds - run.train.seconds for run in runs], runs[0].backend
+        empty = [observe(read_notebook(args.empty), setup, "cpu").wall_seconds for _ in range(args.repeat)]
+        overheads[mode] = statistics.median(overhead)
+        print(f"| {mode}: harness overhead per notebook ({backend}), retraining excluded | "
+              f"{statistics.median(overhead):.2f} s | {', '.join(f'{x:.2f}' for x in overhead)} |")
+        print(f"| {mode}: a whole run of a notebook with no definitions (start, load, end) | "
+              f"{statistics.median(empty):.3f} s | {', '.join(f'{x:.3f}' for x in empty)} |")
+    os.environ.pop("GRADER_WARM")
     print(f"| floor: bare `python -c 'import torch'` | {statistics.median(floor):.2f} s | "
           f"{', '.join(f'{x:.2f}' for x in floor)} |")
-    print(f"| ratio overhead / floor | {ratio:.2f}x | |")
+    for mode, overhead in overheads.items():
+        print(f"| ratio {mode} overhead / floor | {overhead / statistics.median(floor):.2f}x | |")
+    print(f"| ratio cold / warm overhead | {overheads['cold'] / overheads['warm']:.1f}x | |")
     checks = [verification_seconds(setup, run) for run in runs]
     print(f"| verification: the grader recomputing the model from its reported weights (in the overhead's runs, "
           f"not part of it) | {statistics.median(checks) * 1000:.1f} ms | {', '.join(f'{x * 1000:.1f}' for x in checks)} |")

@@ -285,7 +285,7 @@ def test_a_hard_coded_batch_size_passes_forward_fails_batch_1_and_the_unused_lay
     assert review.startswith("the model's report is not confirmed: at your own sizes: its forward failed: "
                              "RuntimeError: shape '[4, -1, 64]' is invalid")
     assert "student.py" not in review and re.search(r"\(cell \d+, line \d+\)", review)  # the notebook's cell
-    assert re.search(r"at sizes drawn for this run: built with embedding_dim=\d, hidden_size=\d+, num_layers=\d "
+    assert re.search(r"at sizes drawn for this run: built with embedding_dim=\d, hidden_size=\d+, num_layers=\d, "
                      r"the model failed: RuntimeError: shape '\[4, -1, \d+\]' is invalid", review)
     assert "could not confirm your model by recomputing it" in found["forward"].warnings[1]
     assert "batch 1, sequence length 16: logits of shape [4, 4, 64], expected [1, 16, 64]" in \

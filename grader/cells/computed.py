@@ -18,7 +18,6 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from grader.cells.spec import NotebookSpec
-from grader.cells.warm import run_warm
 from grader.kinds._values import NonFinite, Unusable
 from grader.notebook import StudentNotebook
 from grader.program.calls import imported_names
@@ -26,8 +25,10 @@ from grader.program.functions import Array, function_task, rebuild
 from grader.program.observations import MAX_NODES, CaseOutput, OutputNode, tree_problem
 from grader.sandbox.models import Limits
 from grader.sandbox.runner import run_python
+from grader.sandbox.warm import run_warm
 
 RUNNER = Path(__file__).with_name("runner.py")
+WARM_ENTRY = "grader.cells.runner:warm"  # what the warm sandbox's child runs
 MAX_ERROR = 1000
 
 
@@ -84,7 +85,7 @@ def run_cells(notebook: StudentNotebook, spec: NotebookSpec, names: list[str], b
             "values": names, "cell_seconds": spec.cell_seconds, "max_value_bytes": spec.max_value_bytes,
             "functions": function_task(spec.functions)}
     limits = limits_for(spec, len(names))
-    result = run_warm(task, limits, list(preload)) if backend in ("auto", "bwrap") else None
+    result = run_warm(WARM_ENTRY, task, limits, ["numpy", *preload]) if backend in ("auto", "bwrap") else None
     if result is None:
         result = run_python(RUNNER, files={"task.json": json.dumps(task).encode()}, limits=limits, backend=backend)
     run = CellsRun(seconds=round(result.wall_seconds, 3), ended=result.reason if not result.completed else None,

@@ -1,6 +1,7 @@
 """The cells runner: the script the sandbox runs to compute a notebook's values.
 
-Run by grader.cells.run as `runner.py` in a work dir holding `task.json`: the notebook's code
+Run by grader.cells.computed as `runner.py` in a work dir holding `task.json`, or forked by the warm
+sandbox (`warm`) with the task on a pipe: the notebook's code
 cells, each as the reader left it (IPython syntax made `pass`, cells that do not parse left out),
 and the names of the values to read. It runs every cell in order in one namespace, as "Restart and
 run all" with errors allowed would (nbgrader's and otter's semantics): a cell that raises costs
@@ -117,6 +118,11 @@ def execute(task: dict) -> None:
     channel.done()
     sys.stdout.flush()
     os._exit(0)
+
+
+def warm(session) -> None:
+    """The warm sandbox's entry (grader/sandbox/zygote.py): the task from its pipe."""
+    execute(session.read_task())
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from grader.kinds import register
 from grader.kinds._tolerance import Tolerance
 from grader.kinds.base import Comparator, InvalidAnswer, Verdict
-from grader.program.functions import judge
+from grader.program.functions import case_reference, described, judge
 from grader.program.observations import CaseOutput
 
 
@@ -34,16 +34,10 @@ class Function(Comparator):
     reads_functions: ClassVar[bool] = True
 
     def reference(self, value: Any) -> Any:
-        if not isinstance(value, dict) or not all(isinstance(v, dict) and "cases" in v for v in value.values()):
-            raise ValueError("kind function takes solution: notebook.functions")
-        if self.options.function not in value:
-            known = ", ".join(value) or "none"
-            raise ValueError(f"function: notebook.functions has no {self.options.function!r} (it has {known})")
-        return {"name": self.options.function, **value[self.options.function]}
+        return case_reference(value, self.options.function, "notebook")
 
     def show(self, reference: Any) -> str:
-        return (f"{reference['name']} gives the reference notebook's outputs on {len(reference['cases'])} cases: "
-                + "; ".join(case["what"] for case in reference["cases"]))
+        return described(reference)
 
     def check(self, answer: Any, reference: Any) -> Verdict:
         try:

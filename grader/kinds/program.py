@@ -61,7 +61,7 @@ from grader.kinds import register
 from grader.kinds._tolerance import Tolerance
 from grader.kinds.base import Comparator, InvalidAnswer, Verdict
 from grader.kinds._values import short
-from grader.program.functions import judge
+from grader.program.functions import case_reference, described, judge
 from grader.program.observations import STEP_TIMEOUT, ForwardProbe, ProgramRun
 from grader.program.spec import ModelContract
 from grader.program.verify import contract_parameters
@@ -212,12 +212,7 @@ class Program(Comparator):
 
     def reference(self, value: Any) -> Any:
         if self.options.check == "function":
-            if not isinstance(value, dict) or not all(isinstance(v, dict) and "cases" in v for v in value.values()):
-                raise ValueError("the function check takes solution: program.functions")
-            if self.options.function not in value:
-                known = ", ".join(value) or "none"
-                raise ValueError(f"function: program.functions has no {self.options.function!r} (it has {known})")
-            return {"name": self.options.function, **value[self.options.function]}
+            return case_reference(value, self.options.function, "program")
         if self.options.check in ("trains", "convergence"):
             if not isinstance(value, dict) or not all(isinstance(v, dict) and {"full", "zero"} <= set(v)
                                                       for v in value.values()):
@@ -233,8 +228,7 @@ class Program(Comparator):
         if self.options.check == "trains":
             return "the contract's model at your sizes and learning rate, trained the same way"
         if self.options.check == "function":
-            return (f"{reference['name']} gives the reference notebook's outputs on {len(reference['cases'])} cases: "
-                    + "; ".join(case["what"] for case in reference["cases"]))
+            return described(reference)
         if self.options.check != "convergence":
             return f"the model contract: {reference['constructor']}"
         return "; ".join(f"{device}: full marks at <= {t['full']:.3f} nats/char after {t['steps']} steps, none at "

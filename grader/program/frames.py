@@ -61,6 +61,11 @@ def _read_exactly(fd: int, count: int, deadline: float | None) -> bytes:
     return b"".join(chunks)
 
 
+def read_bytes(fd: int, count: int, deadline: float | None = None) -> bytes:
+    """The next `count` raw bytes (what follows a frame that announced them)."""
+    return _read_exactly(fd, count, deadline) if count else b""
+
+
 def read_frame(fd: int, deadline: float | None = None, *, max_header: int = 4 << 20,
                max_array_bytes: int = 256 << 20) -> tuple[dict, list[np.ndarray]]:
     """The next frame's header and arrays. TimeoutError once `deadline` (time.monotonic) passes,

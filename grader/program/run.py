@@ -38,8 +38,11 @@ from grader.program.spec import Device, ProgramSpec, literal
 from grader.program.verify import VerificationProbe, verify
 from grader.sandbox.models import Limits
 from grader.sandbox.runner import run_python
+from grader.sandbox.warm import run_warm
 
 HARNESS = Path(__file__).with_name("harness.py")
+WARM_ENTRY = "grader.program.harness:warm"  # what the warm sandbox's child runs, in an image that imported:
+WARM_PRELOAD = ["numpy", "torch", "grader.program.supervisor", "grader.program.worker", "grader.program.worker_control"]
 SANDBOX_SIDE = ["harness.py", "supervisor.py", "worker_control.py", "worker.py", "calls.py", "frames.py",
                 "training.py", "verify.py"]  # what runs in the sandbox: a change to any of them makes calibrations stale
 PROBES = [(4, 16), (1, 16), (4, 1), (3, 7)]  # (batch, seq): the first is the main forward check
@@ -185,10 +188,17 @@ def observe(notebook: StudentNotebook, setup: ProgramSetup, device: Device = "cp
     seed = setup.spec.training.seed if seed is None else seed
     rng = rng or random.Random(secrets.randbits(64))
     probe = VerificationProbe.draw(setup.spec.model, len(setup.chars), rng)
-    files = {"task.json": json.dumps(_task(setup, device, seed, probe, rng.getrandbits(64), model, ceiling)).encode(),
-             "student.py": notebook.source.encode("utf-8", "surrogateescape"),
-             "train.txt": setup.train_text.encode("utf-8")}
-    result = run_python(HARNESS, files=files, limits=limits_for(setup, device, ceiling), backend=backend)
+    task = _task(setup, device, seed, probe, rng.getrandbits(64), model, ceiling)
+    limits = limits_for(setup, device, ceiling)
+    result = None
+    if device == "cpu" and backend in ("auto", "bwrap"):  # CUDA cannot be forked once started: cuda runs cold
+        result = run_warm(WARM_ENTRY, {"task": task, "student": notebook.source, "train": setup.train_text}, limits,
+                          WARM_PRELOAD)
+    if result is None:
+        files = {"task.json": json.dumps(task).encode(),
+                 "student.py": notebook.source.encode("utf-8", "surrogateescape"),
+                 "train.txt": setup.train_text.encode("utf-8")}
+        result = run_python(HARNESS, files=files, limits=limits, backend=backend)
     run = ProgramRun(device=device, budget=setup.spec.training.budgets[device], backend=result.backend,
                      ended=result.reason, limit=result.limit, wall_seconds=result.wall_seconds, cpu_seconds=result.cpu_seconds,
                      peak_memory_mib=result.peak_memory_mib, warnings=result.warnings,

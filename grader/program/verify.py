@@ -215,11 +215,11 @@ def _sizes(probe: VerificationProbe) -> str:
 
 
 def _failed_build(probe: VerificationProbe, error: str | None) -> Verification:
-    return Verification(status="unverifiable", detail=f"built with {_sizes(probe)} the model failed: {error}")
+    return Verification(status="unverifiable", detail=f"built with {_sizes(probe)}, the model failed: {error}")
 
 
 def _too_many(probe: VerificationProbe, count: int | None) -> Verification:
-    return Verification(status="unverifiable", detail=f"built with {_sizes(probe)} it has {count} parameters, too "
+    return Verification(status="unverifiable", detail=f"built with {_sizes(probe)}, it has {count} parameters, too "
                         "many to send for checking: does it take its sizes from its arguments?")
 
 

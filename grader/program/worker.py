@@ -1,7 +1,8 @@
 """The harness's untrusted half: the only process that loads the notebook's definitions.
 
 Started by the supervisor (grader/program/supervisor.py) inside the sandbox as `python -I -B -u
--c ... REQUESTS ANSWERS`, holding two pipe ends and no channel to the grader. It answers one
+-c ... REQUESTS ANSWERS`, or forked in the warm sandbox before the supervisor has read its task
+(grader/program/harness.py:warm), holding two pipe ends and no channel to the grader. It answers one
 request at a time (grader/program/frames.py): everything it sends is plain numbers and text that
 the supervisor and the grader judge themselves, since student code shares this process and may
 rewrite any of it. Nothing here decides a mark.
@@ -324,7 +325,12 @@ class StudentSide:
 
 
 def main() -> None:
-    requests, answers = int(sys.argv[1]), int(sys.argv[2])
+    serve(int(sys.argv[1]), int(sys.argv[2]))
+
+
+def serve(requests: int, answers: int) -> None:
+    """Answer the supervisor's requests until it closes the pipe: in a process started as
+    `python -c ...` (main), or forked from the warm sandbox's image before the task was read."""
     header, _ = frames.read_frame(requests)
     torch.set_num_threads(header["threads"])
     side = StudentSide(header["chars"], header["input"], header["init_hidden"], header["constructor"])

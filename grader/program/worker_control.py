@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -32,27 +33,93 @@ class StepFailed(Exception):
     """A request did not get an answer; the message says why, in words for the student."""
 
 
+class Forked:
+    """A worker forked from the warm sandbox's image (`fork_worker`), driven like a Popen."""
+
+    def __init__(self, pid: int, requests: int, answers: int):
+        self.pid, self.requests, self.answers = pid, requests, answers
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            done, status = os.waitpid(self.pid, os.WNOHANG)
+            if done:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired("worker", timeout)
+            time.sleep(0.005)
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def fork_worker(close: list[int]) -> Forked:
+    """A worker forked now, from a process that has not read its task yet, so the worker's memory
+    holds nothing of it (the verification sizes, the held-out text): it waits for its configuration
+    like a started one. It closes `close` (the descriptors that reach the task and the grader)."""
+    requests_read, requests_write = os.pipe()
+    answers_read, answers_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            for fd in [*close, requests_write, answers_read]:
+                os.close(fd)
+            os.setsid()
+            from grader.program import harness, worker
+            from grader.sandbox import channel
+
+            channel._fd = None  # as in a started worker, which never had it
+
+            harness.dumpable(True)  # its memory is its own, as a started worker's is
+            worker.serve(requests_read, answers_write)
+            code = 0
+        except BaseException:  # noqa: BLE001 - as a started worker dies of an uncaught error
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    os.close(requests_read)
+    os.close(answers_write)
+    return Forked(pid, requests_write, answers_read)
+
+
 class Worker:
-    def __init__(self, task: dict, isolated: bool):
+    def __init__(self, task: dict, isolated: bool, forked: Forked | None = None):
         self.task = task
         self.isolated = isolated
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen | Forked | None = None
+        self.forked = forked  # the first worker, forked before the task was read (the warm sandbox)
         self.starts = 0
         self.replay: list[tuple[dict, list]] = []  # requests that rebuild a restarted worker's state
         self.lost: str | None = None  # why the last worker was given up on
         self.notices: list[str] = []
 
     def start(self) -> None:
-        """Start a worker and send it its configuration; it answers once torch has loaded."""
+        """Start a worker (the forked one first, if any; a restart is always a fresh interpreter) and
+        send it its configuration; it answers once torch has loaded."""
         self.starts += 1
-        requests_read, requests_write = os.pipe()
-        answers_read, answers_write = os.pipe()
-        self.process = subprocess.Popen([sys.executable, "-I", "-B", "-u", "-c", LAUNCH, str(requests_read),
-                                         str(answers_write)], stdin=subprocess.DEVNULL,
-                                        pass_fds=(requests_read, answers_write), start_new_session=True)
-        os.close(requests_read)
-        os.close(answers_write)
-        self.requests, self.answers = requests_write, answers_read
+        if self.forked is not None:
+            self.process, self.forked = self.forked, None
+            self.requests, self.answers = self.process.requests, self.process.answers
+        else:
+            requests_read, requests_write = os.pipe()
+            answers_read, answers_write = os.pipe()
+            self.process = subprocess.Popen([sys.executable, "-I", "-B", "-u", "-c", LAUNCH, str(requests_read),
+                                             str(answers_write)], stdin=subprocess.DEVNULL,
+                                            pass_fds=(requests_read, answers_write), start_new_session=True)
+            os.close(requests_read)
+            os.close(answers_write)
+            self.requests, self.answers = requests_write, answers_read
         task = self.task
         frames.write_frame(self.requests, {"threads": task["threads"], "chars": task["chars"],
                                            "input": task["contract"]["input"],

@@ -90,8 +90,11 @@ def command(
     env: dict[str, str],
     limits: Limits,
     as_root: bool,
+    as_pid_1: bool = False,
 ) -> list[str]:
-    """The bwrap command line running `argv` in a sandbox; `read_only` maps sandbox paths to files."""
+    """The bwrap command line running `argv` in a sandbox; `read_only` maps sandbox paths to files.
+    `as_pid_1`: `argv` is the pid namespace's init, which no process inside can kill or stop (the
+    warm sandbox's zygote), instead of a child of bwrap's own init."""
     isolation = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
     if as_root:
         privileges = ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
@@ -110,6 +113,8 @@ def command(
     roots = python_roots()
     tmp_size = str(limits.tmp_mib * 1024 * 1024)
     args = [executable, *isolation, "--die-with-parent", "--new-session", *privileges, "--hostname", "sandbox"]
+    if as_pid_1:
+        args.append("--as-pid-1")
     args += system + ["--proc", "/proc", "--dev", "/dev"]
     if limits.gpu:  # the driver's device nodes; the driver libraries are under /usr already
         for node in sorted(glob.glob("/dev/nvidia*")):

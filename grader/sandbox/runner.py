@@ -101,7 +101,7 @@ def run_python(
 
     code, sig = _exit_code_and_signal(ended.status, chosen)
     cpu_seconds = max(ended.peak.cpu_seconds, ended.rusage.ru_utime + ended.rusage.ru_stime)
-    limit = ended.stopped_for or _limit_from_status(code, sig, cpu_seconds, limits)
+    limit = ended.stopped_for or limit_from_status(code, sig, cpu_seconds, limits)
     completed = any(message.kind == channel.DONE for message in ended.channel.messages)
     return SandboxResult(
         backend=chosen,
@@ -110,7 +110,7 @@ def run_python(
         timed_out=limit == "wall_time",
         limit=limit,
         completed=completed,
-        reason=_reason(limit, code, sig, completed, limits),
+        reason=reason_for(limit, code, sig, completed, limits),
         stdout=ended.stdout.text(),
         stderr=ended.stderr.text(),
         stdout_bytes=ended.stdout.total,
@@ -266,7 +266,7 @@ def _execute(
 
 def _command(chosen: Backend, harness: Path, args: list[str], top: Path, workdir: Path, uid: int | None,
              rlimits: dict[str, list[int]], limits: Limits, channel_write: int,
-             started_write: int) -> tuple[list[str], dict[str, str], Path]:
+             started_write: int, as_pid_1: bool = False) -> tuple[list[str], dict[str, str], Path]:
     """The command line, environment and folder that start the bootstrap running `harness`."""
     config = {
         "uid": uid,
@@ -280,7 +280,7 @@ def _command(chosen: Backend, harness: Path, args: list[str], top: Path, workdir
         env = {**_environment(limits.threads, "/tmp", channel_write), PID_NAMESPACE_VAR: "1"}
         command = bwrap.command(
             bwrap.availability().executable, argv, workdir=workdir, read_only={inside_harness: harness},
-            env=env, limits=limits, as_root=uid is not None,
+            env=env, limits=limits, as_root=uid is not None, as_pid_1=as_pid_1,
         )
         return command, {}, top
     return argv, _environment(limits.threads, str(top / "tmp"), channel_write), workdir
@@ -311,8 +311,8 @@ class Server:
 
 
 def start_server(harness: Path, limits: Limits, args: Sequence[str] = ()) -> Server:
-    """Start `harness REQUESTS ANSWERS ARGS...` in a bwrap sandbox that lives until `Server.stop`, for a
-    harness that supervises runs itself (grader/cells/zygote.py). The bootstrap sets no CPU, memory
+    """Start `harness REQUESTS ANSWERS ARGS...` as the init of a bwrap sandbox that lives until
+    `Server.stop`, for a harness that supervises runs itself (grader/sandbox/zygote.py). The bootstrap sets no CPU, memory
     or file-size limit on it (it sets them on each run it forks) and the process limit of `limits`;
     SandboxError when bwrap is unusable here or the sandbox does not start."""
     chosen, _ = _choose("bwrap")
@@ -327,7 +327,7 @@ def start_server(harness: Path, limits: Limits, args: Sequence[str] = ()) -> Ser
     channel_read, channel_write = os.pipe()
     started_read, started_write = os.pipe()
     command, env, cwd = _command(chosen, Path(harness).absolute(), [str(requests_read), str(answers_write), *args], top,
-                                 workdir, uid, rlimits, limits, channel_write, started_write)
+                                 workdir, uid, rlimits, limits, channel_write, started_write, as_pid_1=True)
     try:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL, env=env, cwd=cwd, start_new_session=True,
@@ -396,7 +396,7 @@ def _exit_code_and_signal(status: int, chosen: Backend) -> tuple[int | None, int
     return code, None
 
 
-def _limit_from_status(code: int | None, sig: int | None, cpu_seconds: float, limits: Limits) -> Limit | None:
+def limit_from_status(code: int | None, sig: int | None, cpu_seconds: float, limits: Limits) -> Limit | None:
     """The limit a program that ended on its own ran into, judged by how it ended."""
     if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu_seconds >= limits.cpu_seconds):
         return "cpu_time"
@@ -408,7 +408,7 @@ def _limit_from_status(code: int | None, sig: int | None, cpu_seconds: float, li
     return None
 
 
-def _reason(limit: Limit | None, code: int | None, sig: int | None, completed: bool, limits: Limits) -> str | None:
+def reason_for(limit: Limit | None, code: int | None, sig: int | None, completed: bool, limits: Limits) -> str | None:
     match limit:
         case "wall_time":
             return f"exceeded the {limits.wall_seconds:.1f} s wall-time limit"

@@ -56,6 +56,11 @@ class ChannelDecoder:
             self._end_line(piece)
         self._extend(rest)
 
+    def skipped(self, count: int) -> None:
+        """`count` more bytes came that the sender did not keep (a relay that kept the first
+        `max_bytes`): counted as if fed."""
+        self._received += count
+
     def finish(self) -> None:
         """Decode a last line that lacks its newline (a writer cut off mid-line shows up here)."""
         if self._pending or self._oversized:
