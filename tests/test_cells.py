@@ -6,18 +6,19 @@ from __future__ import annotations
 
 import csv
 import json
+import threading
 import time
 
 import nbformat
 import pytest
 
-from grader.sandbox import warm
 from grader.cells.computed import answer_of, run_cells
 from grader.cells.spec import NotebookSpec
 from grader.cli import main
 from grader.errors import RubricError
 from grader.notebook import read_notebook
 from grader.rubric import load_rubric
+from grader.sandbox import processes, warm
 from tests.conftest import require_bwrap
 
 RUBRIC = """\
@@ -226,6 +227,20 @@ def test_a_notebook_can_neither_kill_nor_stop_the_zygote(warm_sandbox, attack):
     _, again = _run(warm_sandbox, ["q = 3"], ["q"])
     assert again["q"] == 3
     assert [warm.server.process.pid for warm in warm._servers.values()] == zygotes  # the same sandbox, not a new one
+
+
+def test_a_zygote_that_dies_mid_run_costs_that_notebook_alone_and_is_replaced(warm_sandbox):
+    """No notebook can end the zygote (above); a bug or the machine can. The run it was on says so,
+    and the next notebook gets a fresh sandbox."""
+    _run(warm_sandbox, ["q = 0"], ["q"])
+    (server,) = [w.server for w in warm._servers.values()]
+    killer = threading.Timer(1.0, processes.kill_tree, [server.process.pid])
+    killer.start()
+    run, _ = _run(warm_sandbox, ["import time\ntime.sleep(5)\nq = 1"], ["q"])
+    killer.join()
+    assert "stopped answering" in (run.ended or "") and "q" not in run.values
+    _, again = _run(warm_sandbox, ["q = 4"], ["q"])
+    assert again["q"] == 4 and [w.server for w in warm._servers.values()] != [server]
 
 
 MEMORY_SCAN = """wanted = bytes.fromhex(%r)
