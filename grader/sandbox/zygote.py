@@ -116,9 +116,9 @@ class Session:
     before reading the task must close (`private_fds`), so that process can reach neither the task
     nor the grader."""
 
-    def __init__(self, requests: int, told: int):
+    def __init__(self, requests: int, told: int, channel_fd: int):
         self._requests, self._told = requests, told
-        self.private_fds = [requests, told, channel._fd]
+        self.private_fds = [requests, told, channel_fd]
 
     def read_task(self) -> dict:
         task, _ = frames.read_frame(self._requests, max_header=TASK_BYTES)
@@ -128,7 +128,7 @@ class Session:
         return task
 
 
-def _child(entry: Callable[[Session], None], limits: dict, session: Session, close: list[int],
+def _child(entry: Callable[[Session], None], limits: dict, requests: int, told: int, close: list[int],
            outputs: tuple[int, int, int], workdir: Path) -> None:
     """In the forked child: isolate, limit, run the entry; never returns."""
     try:
@@ -152,8 +152,7 @@ def _child(entry: Callable[[Session], None], limits: dict, session: Session, clo
         resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits["file_size_mib"] << 20,) * 2)
         channel._fd = channel_write
-        session.private_fds[2] = channel_write
-        entry(session)
+        entry(Session(requests, told, channel_write))
     except BaseException as exc:  # noqa: BLE001 - a limit, as a cold run's bootstrap says it; else the grader's own failure
         limit = bootstrap.limit_hit(exc)
         if limit is not None:
@@ -186,8 +185,7 @@ class Zygote:
         started = time.monotonic()
         pid = os.fork()
         if pid == 0:
-            session = Session(self.requests, pipes["told"][1])
-            _child(self.entry, limits, session, [self.answers, *reads],
+            _child(self.entry, limits, self.requests, pipes["told"][1], [self.answers, *reads],
                    (pipes["channel"][1], pipes["stdout"][1], pipes["stderr"][1]), workdir)
         for _, write_end in pipes.values():
             os.close(write_end)
