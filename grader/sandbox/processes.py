@@ -67,6 +67,11 @@ def kill_tree(root: int) -> None:
         os.killpg(root, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+    kill(pids)
+
+
+def kill(pids: list[int]) -> None:
+    """SIGKILL each of `pids` that is still there."""
     for pid in pids:
         try:
             os.kill(pid, signal.SIGKILL)

@@ -252,11 +252,7 @@ class Zygote:
             others = [pid for pid in _live_pids() if pid != os.getpid()]
             if not others:
                 break
-            for pid in others:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
+            processes.kill(others)
             _reap()
             time.sleep(0.005)
         _reap()
