@@ -175,7 +175,7 @@ def warm_sandbox(tmp_path):
 
 
 LOOK = ("import os, glob, numpy\n"
-        "files = sorted(glob.glob('/tmp/*') + glob.glob('/dev/shm/*') + glob.glob('*') + glob.glob('../*'))\n"
+        "files = sorted(glob.glob('/tmp/*') + glob.glob('/dev/shm/*') + glob.glob('**', recursive=True))\n"
         "env = os.environ.get('LEFT')\npi = numpy.pi\n"
         "procs = sorted(open(f'/proc/{p}/comm').read().strip() for p in os.listdir('/proc') if p.isdigit())")
 
@@ -184,7 +184,7 @@ def test_nothing_of_one_notebook_reaches_the_next(warm_sandbox):
     _, before = _run(warm_sandbox, [LOOK], ["files", "env", "pi", "procs"])  # what any notebook sees here
     run, _ = _run(warm_sandbox, ["import os, subprocess, numpy\n"
                    "open('/tmp/left', 'w').write('x'); open('/dev/shm/left', 'w').write('x')\n"
-                   "open('here', 'w').write('x'); open('../above', 'w').write('x')\n"
+                   "open('here', 'w').write('x'); os.makedirs('sub/deep'); open('sub/deep/above', 'w').write('x')\n"
                    "os.environ['LEFT'] = '1'; numpy.pi = 3\n"
                    "subprocess.Popen(['sh', '-c', 'sleep 1; echo x > /tmp/later'])\n"
                    "done = 1"], ["done"])
@@ -192,7 +192,7 @@ def test_nothing_of_one_notebook_reaches_the_next(warm_sandbox):
     time.sleep(1.5)
     _, seen = _run(warm_sandbox, [LOOK], ["files", "env", "pi", "procs"])
     assert seen == before
-    assert "../run" in seen["files"] and not any("left" in name or "here" in name or "above" in name
+    assert not any("left" in name or "here" in name or "above" in name
                                                      for name in seen["files"])
     assert seen["env"] is None and float(seen["pi"]) == pytest.approx(3.14159, abs=1e-4)
     assert "sleep" not in seen["procs"] and "sh" not in seen["procs"]
@@ -267,6 +267,21 @@ def test_no_notebook_finds_anything_of_an_earlier_one_in_its_own_memory(warm_san
     assert answers["q"] == SECRET  # it was in the task, on the channel and in the output
     _, seen = _run(warm_sandbox, [MEMORY_SCAN % SECRET.encode().hex()], ["found", "pieces"])
     assert seen["pieces"] > 100 and seen["found"] == 1  # the needle this notebook made itself, and no other copy
+
+
+def test_a_warm_notebook_sees_the_process_a_cold_one_does(warm_sandbox, monkeypatch):
+    """The same arguments and folder, and unseeded generators drawn afresh for each notebook, as in a
+    sandbox of its own (a notebook calling argparse, or numpy's global generator, gets one outcome)."""
+    cells = ["import os, sys, random, numpy as np\nargs = sys.argv[1:]\nwhere = os.getcwd()\n"
+             "draws = [float(np.random.rand()), random.random()]"]
+    seen = {}
+    for mode in ("1", "1", "0"):
+        monkeypatch.setenv("GRADER_WARM", mode)
+        _, answers = _run(warm_sandbox, cells, ["args", "where", "draws"])
+        seen.setdefault(mode, []).append(answers)
+    (first, second), (cold,) = seen["1"], seen["0"]
+    assert first["args"] == cold["args"] == [] and first["where"] == cold["where"] == "/sandbox"
+    assert first["draws"][0] != second["draws"][0] and first["draws"][1] != second["draws"][1]
 
 
 def test_a_warm_run_costs_a_small_notebook_well_under_half_a_second(warm_sandbox):

@@ -80,6 +80,7 @@ def fork_worker(close: list[int]) -> Forked:
             from grader.sandbox import channel
 
             channel._fd = None  # as in a started worker, which never had it
+            sys.argv = ["-c", str(requests_read), str(answers_write)]  # as a started worker's
 
             harness.dumpable(True)  # its memory is its own, as a started worker's is
             worker.serve(requests_read, answers_write)

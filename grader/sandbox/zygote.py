@@ -145,6 +145,9 @@ def _child(entry: Callable[[Session], None], limits: dict, requests: int, told: 
         for fd in (null, out_write, err_write):
             os.close(fd)
         os.chdir(workdir)
+        sys.argv = [sys.modules[entry.__module__].__file__]  # as a cold run's, the runner's path alone
+        if "numpy" in sys.modules:  # a cold run's global generator is seeded afresh; `random` reseeds itself at a fork
+            sys.modules["numpy"].random.seed()
         prctl(PR_SET_DUMPABLE, 1)  # its memory is its own, as a cold run's is (an entry may take that back)
         cpu = math.ceil(limits["cpu_seconds"])  # a forked child's CPU time starts at 0
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
@@ -167,15 +170,13 @@ def _child(entry: Callable[[Session], None], limits: dict, requests: int, told: 
 class Zygote:
     def __init__(self, requests: int, answers: int, entry: Callable[[Session], None]):
         self.requests, self.answers, self.entry = requests, answers, entry
-        self.scratch = [Path(folder) for folder in SCRATCH] + [Path.cwd()]
-        self.workdir = Path.cwd() / "run"
+        self.workdir = Path.cwd()  # a cold run's work dir, /sandbox: each run's, emptied after it
+        self.scratch = [Path(folder) for folder in SCRATCH] + [self.workdir]
         self.baseline = processes.usage([os.getpid()]).memory_bytes  # what every child shares with this process
         self.captures = {"channel": Capture("head"), "stdout": Capture("tail"), "stderr": Capture("tail")}
 
     def serve(self, limits: dict) -> dict:
         """One run in a forked child; what this process saw of it."""
-        workdir = self.workdir
-        workdir.mkdir()
         for name, capture in self.captures.items():
             capture.limit(limits["channel_bytes" if name == "channel" else "output_tail_bytes"])
         spent = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -186,7 +187,7 @@ class Zygote:
         pid = os.fork()
         if pid == 0:
             _child(self.entry, limits, self.requests, pipes["told"][1], [self.answers, *reads],
-                   (pipes["channel"][1], pipes["stdout"][1], pipes["stderr"][1]), workdir)
+                   (pipes["channel"][1], pipes["stdout"][1], pipes["stderr"][1]), self.workdir)
         for _, write_end in pipes.values():
             os.close(write_end)
         told, status, stopped_for = False, None, None
