@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from grader.kinds import register
 from grader.kinds._tolerance import Tolerance
 from grader.kinds.base import Comparator, InvalidAnswer, Verdict
-from grader.program.functions import case_reference, described, judge
+from grader.kinds._function_key import case_reference, described
+from grader.program.functions import judge
 from grader.program.observations import CaseOutput
 
 

@@ -61,7 +61,8 @@ from grader.kinds import register
 from grader.kinds._tolerance import Tolerance
 from grader.kinds.base import Comparator, InvalidAnswer, Verdict
 from grader.kinds._values import short
-from grader.program.functions import case_reference, described, judge
+from grader.kinds._function_key import case_reference, described
+from grader.program.functions import judge
 from grader.program.observations import STEP_TIMEOUT, ForwardProbe, ProgramRun
 from grader.program.spec import ModelContract
 from grader.program.verify import contract_parameters

@@ -249,23 +249,6 @@ def _hint(a: Array, b: Array, tolerance, want_leaves, path, labels: Labels) -> s
     return ""
 
 
-def case_reference(value, function: str | None, section: str) -> dict:
-    """The `solution: SECTION.functions` entry of `function` that a function check judges against;
-    ValueError, naming the section, for anything else (a rubric error)."""
-    if not isinstance(value, dict) or not all(isinstance(v, dict) and "cases" in v for v in value.values()):
-        raise ValueError(f"a function check takes solution: {section}.functions")
-    if function not in value:
-        known = ", ".join(value) or "none"
-        raise ValueError(f"function: {section}.functions has no {function!r} (it has {known})")
-    return {"name": function, **value[function]}
-
-
-def described(reference: dict) -> str:
-    """What a function check's key is, for the report: the cases by what they test."""
-    return (f"{reference['name']} gives the reference notebook's outputs on {len(reference['cases'])} cases: "
-            + "; ".join(case["what"] for case in reference["cases"]))
-
-
 def judge(spec: dict, mine: list[CaseOutput], theirs: list[CaseOutput], tolerance: Tolerance | None) -> Verdict:
     """Each case's output against the reference's on the same inputs; the fraction of cases right.
     A case the reference itself fails on is left out and sent to the instructor, and a case
