@@ -30,24 +30,21 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-import reference
+from typing import TYPE_CHECKING
+
 from grader import __version__
-from grader.audit import audit_file, render_audit
-from grader.batch import collect_answer_files
 from grader.errors import RubricError
-from grader.key import build_key
-from grader.export import canvas_csv, final_grades, plain_csv
-from grader.grading import Interrupted, NotStored, current_results, grade_into, rebuild_views
-from grader.lateness import gradescope_handed_in
-from grader.manual import MarksError, export_queue, read_queue
-from grader.nbgrader import NbgraderError, import_nbgrader
-from grader.notebook import NotebookError
-from grader.program.calibration import CalibrationError, calibrate, calibration_path, thresholds, write_calibration
-from grader.reports import write_gradescope
-from grader.roster import Gaps, Roster, RosterError, Student, read_roster, roster_gaps
-from grader.rubric import Rubric, json_schema, load_rubric
-from grader.store import GradebookError, Gradebook, SubmissionFile
 from grader.textsafety import encodable, printable, terminal
+
+if TYPE_CHECKING:
+    from grader.key import Compiled
+    from grader.roster import Gaps, Roster, Student
+    from grader.rubric import Rubric
+    from grader.store import Gradebook
+
+# Each command imports what it needs when it runs (the grading engine, the solvers and torch, the
+# notebook reader, the exporters), so that `grader grade` can start the expression checker first
+# and one submission is graded in a fraction of a second.
 
 EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, EXIT_RUBRIC, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 EXIT_DISCREPANCIES = 1
@@ -126,9 +123,13 @@ def _report_problems(exc: RubricError, err: Console) -> int:
     return EXIT_RUBRIC
 
 
-def _load(path: str, err: Console) -> Rubric | None:
+def _load(path: str, err: Console, out: str | None = None) -> Compiled | None:
+    """The rubric and its key, from the key cache where it is current (beside the rubric, or in the
+    report folder `out`); None, with the problems reported, for an invalid rubric."""
+    from grader.key import compiled
+
     try:
-        return load_rubric(path)
+        return compiled(path, Path(out) if out else None)
     except RubricError as exc:
         _report_problems(exc, err)
         return None
@@ -138,10 +139,33 @@ def _fmt(x: float) -> str:
     return f"{round(x, 2):g}"
 
 
+def _start_checker_early(rubric_path: str) -> None:
+    """Start the expression checker (sympy: half a second) before anything else where the rubric
+    may have expression checks (the word appears in it), so that its start overlaps grader's own;
+    a rubric that turns out to have none leaves it idle until grader exits."""
+    try:
+        with open(rubric_path, "rb") as file:
+            mentioned = b"expression" in file.read(1 << 22)
+    except OSError:
+        return
+    if mentioned:
+        from grader.mathexpr.client import start_soon
+
+        start_soon()
+
+
 def cmd_grade(args: argparse.Namespace, out: Console, err: Console) -> int:
-    rubric = _load(args.rubric, err)
-    if rubric is None:
+    _start_checker_early(args.rubric)
+    from grader.batch import collect_answer_files
+    from grader.grading import Interrupted, NotStored, grade_into
+    from grader.lateness import gradescope_handed_in
+    from grader.roster import roster_gaps
+    from grader.store import GradebookError, Gradebook
+
+    prepared = _load(args.rubric, err, args.out)
+    if prepared is None:
         return EXIT_RUBRIC
+    rubric = prepared.rubric
     for part in getattr(args, "part", None) or ():
         if part not in rubric.part_index:
             hint = "".join(f" (did you mean {close!r}?)" for close in difflib.get_close_matches(part, rubric.part_index, 1))
@@ -178,7 +202,7 @@ def cmd_grade(args: argparse.Namespace, out: Console, err: Console) -> int:
         force = _regrade_selection(gradebook, files, args) if args.command == "regrade" else set()
         outcome = grade_into(gradebook, args.rubric, rubric, files, out_folder, jobs=args.jobs, on_graded=progress,
                              handed_in=handed_in, force=force, rerun_code=getattr(args, "rerun_code", False),
-                             parts=parts, roster=roster)
+                             parts=parts, roster=roster, prepared=prepared)
     except NotStored as exc:
         raise UsageError(f"--part: {exc}") from None
     except Interrupted as stop:
@@ -194,6 +218,8 @@ def cmd_grade(args: argparse.Namespace, out: Console, err: Console) -> int:
     results = [entry.result for entry in outcome.entries]
     if gradescope:
         entry = outcome.entries[0]
+        from grader.reports import write_gradescope
+
         try:
             write_gradescope(entry.result, gradescope, execution_time=entry.seconds)
         except OSError as exc:
@@ -224,6 +250,8 @@ def cmd_grade(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 def _roster(args: argparse.Namespace) -> Roster | None:
     """The roster named by --roster, read whole before anything is graded or stored."""
+    from grader.roster import RosterError, read_roster
+
     if not args.roster:
         return None
     try:
@@ -252,6 +280,8 @@ def _report_gaps(gaps: Gaps, roster: Roster, submissions: int, err: Console) -> 
 def _regrade_selection(gradebook: Gradebook, files: list[Path], args: argparse.Namespace) -> set[Path]:
     """The files `grader regrade` grades again: those of the students named (by the student id
     recorded for the file, else its name), or all of them."""
+    from grader.store import SubmissionFile
+
     if not args.student:
         return set(files)
     students = {}
@@ -296,6 +326,8 @@ def _existing_gradebook(args: argparse.Namespace):
     path = Path(args.gradebook) if args.gradebook else Path(args.out) / GRADEBOOK_NAME
     if not path.is_file():
         raise UsageError(f"no gradebook at {path}; run `grader grade` first (with the same --out or --gradebook)")
+    from grader.store import GradebookError, Gradebook
+
     try:
         gradebook = Gradebook(path)
     except GradebookError as exc:
@@ -307,9 +339,12 @@ def _existing_gradebook(args: argparse.Namespace):
 
 
 def cmd_marks_export(args: argparse.Namespace, out: Console, err: Console) -> int:
-    rubric = _load(args.rubric, err)
-    if rubric is None:
+    from grader.manual import export_queue
+
+    prepared = _load(args.rubric, err)
+    if prepared is None:
         return EXIT_RUBRIC
+    rubric = prepared.rubric
     with _existing_gradebook(args) as gradebook:
         batch = gradebook.last_batch(rubric.assessment.id)
         if not batch:
@@ -326,9 +361,13 @@ def cmd_marks_export(args: argparse.Namespace, out: Console, err: Console) -> in
 
 
 def cmd_marks_import(args: argparse.Namespace, out: Console, err: Console) -> int:
-    rubric = _load(args.rubric, err)
-    if rubric is None:
+    from grader.grading import rebuild_views
+    from grader.manual import MarksError, read_queue
+
+    prepared = _load(args.rubric, err)
+    if prepared is None:
         return EXIT_RUBRIC
+    rubric = prepared.rubric
     queue = Path(args.file)
     if not queue.is_file():
         raise UsageError(f"no such marks file: {args.file}")
@@ -351,9 +390,13 @@ def cmd_marks_import(args: argparse.Namespace, out: Console, err: Console) -> in
 
 
 def cmd_export(args: argparse.Namespace, out: Console, err: Console) -> int:
-    rubric = _load(args.rubric, err)
-    if rubric is None:
+    from grader.grading import current_results, rebuild_views
+    from grader.export import canvas_csv, final_grades, plain_csv
+
+    prepared = _load(args.rubric, err)
+    if prepared is None:
         return EXIT_RUBRIC
+    rubric = prepared.rubric
     roster = _roster(args)
     with _existing_gradebook(args) as gradebook:
         if roster is not None and gradebook.last_members(rubric.assessment.id) and gradebook.store_roster(roster):
@@ -384,10 +427,11 @@ def cmd_export(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def cmd_key(args: argparse.Namespace, out: Console, err: Console) -> int:
-    rubric = _load(args.rubric, err)
-    if rubric is None:
+    prepared = _load(args.rubric, err)
+    if prepared is None:
         return EXIT_RUBRIC
-    text = build_key(rubric).model_dump_json(indent=2)
+    rubric = prepared.rubric
+    text = prepared.key.model_dump_json(indent=2)
     if args.out:
         _write(_output_file(args.out, "--out"), text + "\n", "--out")
     else:
@@ -396,15 +440,18 @@ def cmd_key(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def cmd_audit(args: argparse.Namespace, out: Console, err: Console) -> int:
-    rubric = _load(args.rubric, err)
-    if rubric is None:
+    prepared = _load(args.rubric, err)
+    if prepared is None:
         return EXIT_RUBRIC
+    rubric = prepared.rubric
     path = Path(args.answers)
     if path.is_dir():
         raise UsageError(f"{args.answers} is a folder; audit takes one answer file (.json), the worked solution")
     if not path.is_file():
         raise UsageError(f"no such answer file: {args.answers}")
-    report = audit_file(rubric, build_key(rubric), path)
+    from grader.audit import audit_file, render_audit
+
+    report = audit_file(rubric, prepared.key, path)
     sys.stdout.write(report.model_dump_json(indent=2) + "\n" if args.json else render_audit(report))
     return EXIT_OK if report.clean else EXIT_DISCREPANCIES
 
@@ -412,10 +459,11 @@ def cmd_audit(args: argparse.Namespace, out: Console, err: Console) -> int:
 def cmd_check_rubric(args: argparse.Namespace, out: Console, err: Console) -> int:
     status = EXIT_OK
     for path in args.rubrics:
-        rubric = _load(path, err)
-        if rubric is None:
+        prepared = _load(path, err)
+        if prepared is None:
             status = EXIT_RUBRIC
             continue
+        rubric = prepared.rubric
         a = rubric.assessment
         parts = [p for _, p in a.parts()]
         manual = sum(c.marks for p in parts for c in p.items() if c.manual)
@@ -428,6 +476,8 @@ def cmd_check_rubric(args: argparse.Namespace, out: Console, err: Console) -> in
 
 
 def cmd_solvers(args: argparse.Namespace, out: Console, err: Console) -> int:
+    import reference
+
     if args.name is None:
         for name in reference.names():
             solver = reference.get(name)
@@ -446,6 +496,9 @@ def cmd_solvers(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from grader.rubric import load_rubric
+    from grader.program.calibration import CalibrationError, calibrate, calibration_path, thresholds, write_calibration
+
     try:
         rubric = load_rubric(args.rubric, calibrated=False)
     except RubricError as exc:
@@ -474,6 +527,9 @@ def cmd_calibrate(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def cmd_import_nbgrader(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from grader.nbgrader import NbgraderError, import_nbgrader
+    from grader.notebook import NotebookError
+
     notebook = Path(args.notebook)
     if not notebook.is_file():
         raise UsageError(f"no such notebook: {args.notebook}" + (" (it is a folder)" if notebook.is_dir() else ""))
@@ -499,6 +555,8 @@ def cmd_import_nbgrader(args: argparse.Namespace, out: Console, err: Console) ->
 
 
 def cmd_schema(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from grader.rubric import json_schema
+
     sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
     return EXIT_OK
 

@@ -13,10 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.batch import Graded, Rescore, grade_files
-from grader.key import build_key
+from grader.batch import Graded, Rescore, grade_stream
+from grader.key import Compiled, compiled
 from grader.output import render_student_reports, write_views
-from grader.program.submission import program_fingerprint
 from grader.results import SubmissionResult
 from grader.roster import Roster
 from grader.rubric import Rubric
@@ -67,7 +66,8 @@ def _identify(path: Path, handed_in: str | None) -> SubmissionFile:
 def grade_into(gradebook: Gradebook, rubric_path: str | Path, rubric: Rubric, files: list[Path], out: Path,
                jobs: int | None = None, on_graded: Callable[[int, int], None] = lambda done, total: None,
                handed_in: str | None = None, force: set[Path] = frozenset(), rerun_code: bool = False,
-               parts: frozenset[str] = frozenset(), roster: Roster | None = None) -> RunOutcome:
+               parts: frozenset[str] = frozenset(), roster: Roster | None = None,
+               prepared: Compiled | None = None) -> RunOutcome:
     """Grade `files` against the rubric into `gradebook` and rebuild the view in `out`. `handed_in`
     (ISO time) overrides the files' modification times, as Gradescope's metadata does. Files in
     `force` are graded again even if recorded; with `rerun_code`, their notebooks' code runs again
@@ -77,8 +77,10 @@ def grade_into(gradebook: Gradebook, rubric_path: str | Path, rubric: Rubric, fi
     With `parts` (`grader regrade --part`), the files in `force` have only those parts rescored,
     into their results as the last finished run shows them; the other files keep those results
     whole. The run's digest then names the rubric, the parts, that run and the files rescored, so
-    a killed part regrade resumes like a grade, and a later `grader grade` grades whole files."""
-    digest = grading_digest(Path(rubric_path), build_key(rubric).model_dump_json())
+    a killed part regrade resumes like a grade, and a later `grader grade` grades whole files.
+    `prepared` is the rubric's key as `grader.key.compiled` gave it (default: from the key cache)."""
+    prepared = prepared or compiled(rubric_path)
+    digest = grading_digest(Path(rubric_path), prepared.key.model_dump_json())
     identities = [_identify(path, handed_in) for path in files]
     shows = [digest] * len(files)  # the digest of the result each member of the run shows
     if parts:
@@ -90,7 +92,11 @@ def grade_into(gradebook: Gradebook, rubric_path: str | Path, rubric: Rubric, fi
                                    for path, identity, shown in zip(files, identities, shows)]
     pending = [i for i, taken in enumerate(seconds) if taken is None]
     where = {files[i]: i for i in pending}
-    fingerprint = program_fingerprint(rubric) if any(files[i].suffix.lower() == ".ipynb" for i in pending) else None
+    fingerprint = None
+    if rubric.assessment.program is not None and any(files[i].suffix.lower() == ".ipynb" for i in pending):
+        from grader.program.submission import program_fingerprint  # torch: for notebooks' programs only
+
+        fingerprint = program_fingerprint(rubric.with_program())
     recorded_runs = {files[i]: run for i in pending if fingerprint and not (rerun_code and files[i] in force)
                      for run in [gradebook.program_run(identities[i], fingerprint)] if run is not None}
     reused = len(files) - len(pending)
@@ -116,9 +122,9 @@ def grade_into(gradebook: Gradebook, rubric_path: str | Path, rubric: Rubric, fi
         on_graded(done, len(pending))
 
     try:
-        if pending:
-            grade_files(rubric_path, [files[i] for i in pending], jobs=jobs, render=render_student_reports,
-                        on_result=record, recorded_runs=recorded_runs, rescore=rescore)
+        for graded in grade_stream(rubric_path, [files[i] for i in pending], jobs=jobs, render=render_student_reports,
+                                   recorded_runs=recorded_runs, rescore=rescore, prepared=prepared):
+            record(graded)
     except KeyboardInterrupt:
         gradebook.finish_run(run_id, "interrupted", done, reused)
         raise Interrupted(done, len(pending)) from None

@@ -64,7 +64,6 @@ from grader.kinds._values import short
 from grader.program.functions import judge
 from grader.program.observations import STEP_TIMEOUT, ForwardProbe, ProgramRun
 from grader.program.spec import ModelContract
-from grader.program.verify import contract_parameters
 
 Check = Literal["builds", "init_hidden", "forward", "variable_shapes", "parameter_count", "required_layers",
                 "trains", "convergence", "generation", "reproducible", "function"]
@@ -166,6 +165,8 @@ def expected_parameters(contract: dict, run: ProgramRun) -> tuple[int, str]:
     vocab = len(contract["chars"])
     embedding, hidden = (_dimension(run, contract[k]) for k in ("embedding_dim", "hidden_size"))
     layers = _dimension(run, contract["num_layers"], MAX_LAYERS)
+    from grader.program.verify import contract_parameters  # torch: only where a notebook's run is judged
+
     count = contract_parameters(ModelContract.model_validate({k: v for k, v in contract.items()
                                                               if k in ModelContract.model_fields}),
                                 vocab, embedding, hidden, layers)
