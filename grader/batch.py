@@ -164,6 +164,7 @@ class Done:
     result_json: str
     documents: dict[str, str]
     program_run: str | None
+    result: SubmissionResult | None = None  # the result itself, where the task ran in the driver's process
 
 
 @dataclass(frozen=True)
@@ -189,11 +190,12 @@ def _start_checker(rubric: Rubric) -> None:
         start_soon()
 
 
-def run_task(rubric: Rubric, key: AnswerKey, render: Render | None, task: Task) -> Done:
-    """A task's result: what every executor computes."""
+def run_task(rubric: Rubric, key: AnswerKey, render: Render | None, task: Task, here: bool = False) -> Done:
+    """A task's result: what every executor computes; `here` (in the driver's process) keeps the
+    result as it is rather than as JSON."""
     result, program_run = _grade(rubric, key, Path(task.path), task.recorded_run, task.into)
     documents = rendered(render, result)
-    return Done(result.model_dump_json(), documents, program_run)
+    return Done("" if here else result.model_dump_json(), documents, program_run, result if here else None)
 
 
 @dataclass
@@ -207,7 +209,7 @@ class Serial:
     def run(self, tasks: list[Task]) -> Iterator[tuple[Task, Done | Failed]]:
         _start_checker(self.rubric)
         for task in tasks:
-            yield task, run_task(self.rubric, self.key, self.render, task)
+            yield task, run_task(self.rubric, self.key, self.render, task, here=True)
 
 
 _worker: tuple[Rubric, AnswerKey, Render | None] | None = None
@@ -327,8 +329,8 @@ def grade_stream(rubric_path: str | Path, files: list[Path], jobs: int | None = 
     for task, outcome in executor.run(tasks):
         path = where[task.path]
         if isinstance(outcome, Done):
-            yield Graded(SubmissionResult.model_validate_json(outcome.result_json), outcome.documents, path,
-                         outcome.program_run)
+            result = outcome.result or SubmissionResult.model_validate_json(outcome.result_json)
+            yield Graded(result, outcome.documents, path, outcome.program_run)
         else:
             result = _internal_error(rubric, key, path, outcome.why)
             yield Graded(result, rendered(render, result), path)

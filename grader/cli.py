@@ -38,6 +38,7 @@ from grader.textsafety import encodable, printable, terminal
 
 if TYPE_CHECKING:
     from grader.key import Compiled
+    from grader.output import Shown
     from grader.roster import Gaps, Roster, Student
     from grader.rubric import Rubric
     from grader.store import Gradebook
@@ -215,13 +216,13 @@ def cmd_grade(args: argparse.Namespace, out: Console, err: Console) -> int:
         progress.close()
         gradebook.close()
     elapsed = time.perf_counter() - started
-    results = [entry.result for entry in outcome.entries]
+    results = list(outcome.shown)
     if gradescope:
-        entry = outcome.entries[0]
         from grader.reports import write_gradescope
 
+        result, seconds = outcome.only
         try:
-            write_gradescope(entry.result, gradescope, execution_time=entry.seconds)
+            write_gradescope(result, gradescope, execution_time=seconds)
         except OSError as exc:
             raise UsageError(f"--gradescope {args.gradescope}: cannot write: {exc.strerror or exc}") from None
     results.sort(key=lambda r: (r.student_id, r.source))
@@ -296,7 +297,7 @@ def _regrade_selection(gradebook: Gradebook, files: list[Path], args: argparse.N
     return {path for path, student in students.items() if student in args.student}
 
 
-def _totals_table(rubric: Rubric, results: list, missing: list[Student] = ()) -> Table:
+def _totals_table(rubric: Rubric, results: list[Shown], missing: list[Student] = ()) -> Table:
     """Scores per student, and those on the roster with no submission; every cell that comes from a
     submission or the roster is plain Text, never markup."""
     absent = f", {len(missing)} on the roster missing" if missing else ""
@@ -310,10 +311,8 @@ def _totals_table(rubric: Rubric, results: list, missing: list[Student] = ()) ->
         table.add_column(column, justify="right", no_wrap=True, min_width=6)
     table.add_column("notes", no_wrap=True, overflow="ellipsis", max_width=40, ratio=1)
     for r in results:
-        review = [f"for review: {r.reviews()[0]}"] if r.reviews() else []
-        notes = "; ".join(r.errors[:1] + review + r.warnings[:1])
         table.add_row(Text(printable(r.student_id)), _fmt(r.score), _fmt(r.max_score), _fmt(r.manual_pending),
-                      Text(printable(notes)))
+                      Text(printable(r.notes)))
     for student in missing:
         table.add_row(Text(printable(student.id)), "0", _fmt(rubric.assessment.total_marks), "0",
                       Text("missing: no submission"))
@@ -382,8 +381,8 @@ def cmd_marks_import(args: argparse.Namespace, out: Console, err: Console) -> in
             return EXIT_USAGE
         stored = gradebook.record_marks(rows, marker=args.by or os.environ.get("USER") or "unknown",
                                         import_file=encodable(str(queue)))
-        shown = rebuild_views(gradebook, rubric, _output_folder(args.out, "--out")).entries
-    pending = sum(result.manual_pending > 0 for result, _ in shown)
+        shown = rebuild_views(gradebook, rubric, _output_folder(args.out, "--out")).shown
+    pending = sum(result.manual_pending > 0 for result in shown)
     out.print(Text(f"recorded {stored} mark(s) ({len(rows) - stored} unchanged); {pending} of {len(shown)} "
                    f"submission(s) still await marking; reports rebuilt in {printable(args.out)}"))
     return EXIT_OK
@@ -400,9 +399,8 @@ def cmd_export(args: argparse.Namespace, out: Console, err: Console) -> int:
     roster = _roster(args)
     with _existing_gradebook(args) as gradebook:
         if roster is not None and gradebook.last_members(rubric.assessment.id) and gradebook.store_roster(roster):
-            view = rebuild_views(gradebook, rubric, _output_folder(args.out, "--out"))  # the reports list it too
-        else:
-            view = current_results(gradebook, rubric)
+            rebuild_views(gradebook, rubric, _output_folder(args.out, "--out"))  # the reports list it too
+        view = current_results(gradebook, rubric)
     results = view.counting()
     if not results:
         raise UsageError(f"no finished run of {rubric.assessment.id} in the gradebook; run `grader grade` first")

@@ -185,7 +185,10 @@ def _write_cached(targets: list[Path], entry: CachedKey) -> None:
             os.replace(temporary, target)
             return
         except OSError:
-            temporary.unlink(missing_ok=True)
+            try:
+                temporary.unlink(missing_ok=True)
+            except OSError:  # its folder cannot be made: nothing was written
+                pass
 
 
 @dataclass(frozen=True)

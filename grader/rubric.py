@@ -327,6 +327,11 @@ class Rubric:
     def part_index(self) -> dict[str, tuple[Question, Part]]:
         return {p.id: (q, p) for q, p in self.assessment.parts()}
 
+    @cached_property
+    def part_items(self) -> dict[str, list[Criterion]]:
+        """Each part's criteria (`Part.items`), made once: scoring asks for them per submission."""
+        return {p.id: p.items() for _, p in self.assessment.parts()}
+
     def options_for(self, item: Criterion) -> dict[str, Any]:
         return {**self.assessment.defaults.get(item.kind or "", {}), **item.options}
 

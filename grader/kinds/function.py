@@ -16,8 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from grader.kinds import register
 from grader.kinds._tolerance import Tolerance
 from grader.kinds.base import Comparator, InvalidAnswer, Verdict
-from grader.program.functions import judge
-from grader.program.observations import CaseOutput
 
 
 class FunctionOptions(BaseModel):
@@ -46,6 +44,9 @@ class Function(Comparator):
                 + "; ".join(case["what"] for case in reference["cases"]))
 
     def check(self, answer: Any, reference: Any) -> Verdict:
+        from grader.program.functions import judge  # numpy and the run's models: for notebooks only
+        from grader.program.observations import CaseOutput
+
         try:
             mine = [CaseOutput.model_validate(case) for case in answer.get(reference["name"], [])]
             theirs = [CaseOutput.model_validate(case) for case in reference["outputs"]]
