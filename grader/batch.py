@@ -17,18 +17,17 @@ ignore it and are stopped by the pool.
 
 from __future__ import annotations
 
-import ctypes
 import json
-import multiprocessing
-import multiprocessing.forkserver
 import os
 import signal
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
+# the pool's modules (multiprocessing, concurrent.futures, ctypes) are imported when a pool starts
 
 from grader.key import AnswerKey, CachedKey, Compiled, compiled, from_entry
 from grader.kinds._values import short
@@ -220,6 +219,9 @@ def _die_with_parent() -> None:
     with SIGKILL leaves no worker running (and each sandbox dies with its worker). The forkserver
     exits when the write end of its `alive` pipe closes, but it hands a copy to every child it
     forks, so the worker closes its copy first (it never starts processes through it)."""
+    import ctypes
+    import multiprocessing.forkserver
+
     alive = getattr(multiprocessing.forkserver._forkserver, "_forkserver_alive_fd", None)
     if alive is not None:
         os.close(alive)
@@ -262,6 +264,10 @@ class LocalPool:
     jobs: int
 
     def run(self, tasks: list[Task]) -> Iterator[tuple[Task, Done | Failed]]:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures.process import BrokenProcessPool
+
         pending, entry_json = list(tasks), self.entry.model_dump_json()
         for attempt in range(2):
             broken: list[Task] = []
@@ -290,19 +296,26 @@ class LocalPool:
             yield task, Failed("the grading process died", died=True)
 
 
-PARALLEL_MIN_FILES = 4000  # answer files below which a worker's start and the hand-over cost more than they save
+# What a worker pool costs before it grades (each worker's interpreter, imports and rubric, read back
+# with its key), and what an answer file costs (its reports, and each automatic check), measured on
+# the 2-core development machine (benchmarks/bench_fast.py): a pool is started when the batch's
+# work comes to several times its start-up.
+POOL_START_S = 0.5
+FILE_S, CHECK_S = 0.004, 0.0002
+POOL_PAYS_AFTER = 4
 
 
 def default_jobs(rubric: Rubric, files: list[Path]) -> int:
     """Workers where they pay: all cores for notebooks whose model is retrained (seconds to minutes
-    each); answer files and notebooks' values take milliseconds each, so they are graded here unless
-    the batch is large enough to pay for the workers' start and for handing each result back
-    (benchmarks/bench_fast.py measures where that lies)."""
+    each); for answer files and notebooks' values (milliseconds each), all cores once the batch's
+    estimated work is several times the pool's start-up, else this process alone."""
     cores = os.cpu_count() or 1
-    notebooks = any(path.suffix.lower() == ".ipynb" for path in files)
-    if notebooks and rubric.assessment.program is not None:
+    if cores == 1:
+        return 1
+    if rubric.assessment.program is not None and any(path.suffix.lower() == ".ipynb" for path in files):
         return cores
-    return cores if len(files) >= PARALLEL_MIN_FILES else 1
+    work = len(files) * (FILE_S + CHECK_S * len(rubric.comparators))
+    return cores if work >= POOL_PAYS_AFTER * POOL_START_S else 1
 
 
 def grade_stream(rubric_path: str | Path, files: list[Path], jobs: int | None = None, render: Render | None = None,

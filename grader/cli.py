@@ -574,8 +574,9 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("rubric", help="rubric YAML file")
         command.add_argument("paths", nargs="+", help="answer files (.json), notebooks (.ipynb) or folders of them")
         command.add_argument("--out", default="grader-out", help="report folder (default: grader-out)")
-        command.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores for notebooks whose model is retrained, else 1: "
-                             "answer files and notebooks' values take milliseconds each)")
+        command.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores for notebooks "
+                             "whose model is retrained, and for batches of answer files or notebooks' values large "
+                             "enough to pay for the workers' start; else 1, in grader's own process)")
         command.add_argument("--gradescope", metavar="FILE",
                            help="also write Gradescope results.json here (one submission), e.g. /autograder/results/results.json")
         command.add_argument("--gradebook", metavar="FILE", help="the course gradebook (SQLite) to record into and resume "
