@@ -7,7 +7,10 @@ and assignment1 (the bundled samples re-labelled), serial, default and --jobs 2;
 cache for one file. Peak memory is the whole process tree's (sampled, /proc). With --peers, the
 peers' 20-notebook quiz workload through their own run_peers.sh, nbgrader timed in the same run.
 
-    python benchmarks/bench_fast.py [--copies 1000] [--reps 3] [--peers ../shared/peers]
+    python benchmarks/bench_fast.py [--copies 1000] [--reps 3] [--peers ../shared/peers] [--root CHECKOUT]
+
+--root times another checkout's grader (the same interpreter, its own code: PYTHONPATH and working
+directory), e.g. the main branch before this work, so that before and after are one command apart.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 GRADER = [sys.executable, "-m", "grader"]
+ENV: dict[str, str] = {}  # PYTHONPATH of the checkout timed
 RUBRICS = ("dl-quiz", "lab8", "exam", "assignment1")
 ONE = {"dl-quiz": "dl-quiz/s002-published-solution.json", "lab8": "lab8/published-solution.json",
        "exam": "exam/published-solution.json", "assignment1": "assignment1/s102-mistakes.json"}
@@ -57,7 +61,7 @@ def tree_rss(root: int) -> int:
 def run(command: list[str], env: dict | None = None) -> tuple[float, int]:
     """Wall seconds and peak whole-tree memory (bytes, sampled every 20 ms) of one command."""
     started = time.perf_counter()
-    proc = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **ENV, **(env or {})}, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     peak = [0]
 
@@ -92,15 +96,15 @@ def relabelled(rubric: str, copies: int, folder: Path) -> Path:
     return target
 
 
-def quiz_answers(folder: Path, copies: int) -> None:
+def quiz_answers(folder: Path, copies: int, peers_folder: Path | None) -> None:
     """`copies` answer files of ml-quiz1 (the peers' quiz as answer files): the peers' workload's
-    answers cycled where ../shared/peers has it, else the key's own values."""
-    peers = ROOT.parent / "shared" / "peers" / "workload" / "answers.json"
+    answers cycled where its folder (--peers, else ../shared/peers) has them, else the key's own values."""
+    peers = (peers_folder or ROOT.parent / "shared" / "peers") / "workload" / "answers.json"
     if peers.is_file():
         answers = list(json.loads(peers.read_text(encoding="utf-8")).values())
     else:
         key = json.loads(subprocess.run([*GRADER, "key", "rubrics/ml-quiz1.yaml"], cwd=ROOT, check=True,
-                                        capture_output=True).stdout)
+                                        capture_output=True, env={**os.environ, **ENV}).stdout)
         answers = [{entry["part"]: entry["value"] for entry in key["entries"]}]
     for i in range(copies):
         document = {"format": "grader-answers/1", "student_id": f"q{i:05}", "assessment_id": "ml-quiz1",
@@ -124,7 +128,13 @@ def main() -> int:
     parser.add_argument("--copies", type=int, default=1000)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--peers", type=Path, help="the peers' folder (run_peers.sh): time nbgrader and grader")
+    parser.add_argument("--class-reps", type=int, help="repetitions of the 4 x 1,000 rows (default: --reps)")
+    parser.add_argument("--root", type=Path, help="time this checkout's grader instead of this one's")
     args = parser.parse_args()
+    global ROOT
+    if args.root:
+        ROOT = args.root.resolve()
+        ENV["PYTHONPATH"] = str(ROOT)
     scratch = Path(tempfile.mkdtemp(prefix="bench-fast-"))
     out = scratch / "out"
     rows: list[tuple[str, float, int, float | None]] = []  # label, wall, peak, serial wall (for the ratio)
@@ -136,7 +146,7 @@ def main() -> int:
 
     copies = scratch / "copies"
     copies.mkdir()
-    quiz_answers(copies, args.copies)
+    quiz_answers(copies, args.copies, args.peers)
     quiz_cmd = [*GRADER, "grade", "rubrics/ml-quiz1.yaml", str(copies), "--quiet"]
     serial, peak = median_run([*quiz_cmd, "--jobs", "1"], args.reps, out)
     rows.append((f"{args.copies:,} copies of a quiz answer file (ml-quiz1, 10 parts), --jobs 1", serial, peak, serial))
@@ -167,7 +177,7 @@ def main() -> int:
     totals: dict[str, tuple[float, int]] = {}
     for label, extra in (("--jobs 1", ["--jobs", "1"]), ("default --jobs", []), ("--jobs 2", ["--jobs", "2"])):
         walls, peaks = [], []
-        for _ in range(args.reps):
+        for _ in range(args.class_reps or args.reps):
             wall = peak = 0
             for rubric, command in zip(RUBRICS, four):
                 shutil.rmtree(out / rubric, ignore_errors=True)
@@ -189,9 +199,9 @@ def main() -> int:
 
     if args.peers:
         results = scratch / "peers-results"
-        command = (f"{sys.executable} -m grader grade {ROOT / 'rubrics' / 'ml-quiz1.yaml'} \"$PEERS_PLAIN_DIR\" "
-                   "--out \"$PEERS_WORK/ours\" --quiet")
-        env = {**os.environ, "SKIP_OTTER": "1", "PEERS_RESULTS": str(results), "PEERS_WORK": str(scratch / "peers"),
+        command = (f"cd {ROOT} && {sys.executable} -m grader grade {ROOT / 'rubrics' / 'ml-quiz1.yaml'} "
+                   "\"$PEERS_PLAIN_DIR\" --out \"$PEERS_WORK/ours\" --quiet")
+        env = {**os.environ, **ENV, "SKIP_OTTER": "1", "PEERS_RESULTS": str(results), "PEERS_WORK": str(scratch / "peers"),
                "GRADER_CMD": command}
         subprocess.run(["bash", str(args.peers / "run_peers.sh")], check=True, env=env, stdout=subprocess.DEVNULL)
         summary = json.loads((results / "summary.json").read_text())

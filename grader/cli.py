@@ -18,6 +18,7 @@ import difflib
 import inspect
 import json
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -142,11 +143,11 @@ def _fmt(x: float) -> str:
 
 def _start_checker_early(rubric_path: str) -> None:
     """Start the expression checker (sympy: half a second) before anything else where the rubric
-    may have expression checks (the word appears in it), so that its start overlaps grader's own;
-    a rubric that turns out to have none leaves it idle until grader exits."""
+    says `kind: expression` (read as text: the rubric is not loaded yet), so that its start overlaps
+    grader's own; one written otherwise starts it at its first expression check, as before."""
     try:
         with open(rubric_path, "rb") as file:
-            mentioned = b"expression" in file.read(1 << 22)
+            mentioned = re.search(rb"kind\W{1,4}expression\b", file.read(1 << 22)) is not None
     except OSError:
         return
     if mentioned:
