@@ -123,6 +123,23 @@ def median_run(command: list[str], reps: int, fresh: Path, env: dict | None = No
     return statistics.median(walls), max(peaks)
 
 
+def peers_row(peers: Path, scratch: Path) -> int:
+    """The peers' 20 notebooks through their run_peers.sh (nbgrader and grader, in one run)."""
+    results = scratch / "peers-results"
+    # a fresh report folder (and gradebook) each repetition: a rerun would grade nothing
+    command = (f"rm -rf \"$PEERS_WORK/ours\" && cd {ROOT} && {sys.executable} -m grader grade "
+               f"{ROOT / 'rubrics' / 'ml-quiz1.yaml'} \"$PEERS_PLAIN_DIR\" --out \"$PEERS_WORK/ours\" --quiet")
+    env = {**os.environ, **ENV, "SKIP_OTTER": "1", "PEERS_RESULTS": str(results),
+           "PEERS_WORK": str(scratch / "peers"), "GRADER_CMD": command}
+    subprocess.run(["bash", str(peers / "run_peers.sh")], check=True, env=env, stdout=subprocess.DEVNULL)
+    summary = json.loads((results / "summary.json").read_text())
+    nbgrader, ours = summary["nbgrader"]["median_all20_s"], summary["ours"]["median_wall_s"]
+    print("\n### the peers' workload (20 notebooks, rubrics/ml-quiz1.yaml), in one run of run_peers.sh\n")
+    print((results / "summary.md").read_text())
+    print(f"\nnbgrader / grader, 20-notebook total wall: {nbgrader:.2f} s / {ours:.2f} s = {nbgrader / ours:.1f}x")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=1000)
@@ -130,6 +147,7 @@ def main() -> int:
     parser.add_argument("--peers", type=Path, help="the peers' folder (run_peers.sh): time nbgrader and grader")
     parser.add_argument("--class-reps", type=int, help="repetitions of the 4 x 1,000 rows (default: --reps)")
     parser.add_argument("--root", type=Path, help="time this checkout's grader instead of this one's")
+    parser.add_argument("--only-peers", action="store_true", help="only the peers' workload (with --peers)")
     args = parser.parse_args()
     global ROOT
     if args.root:
@@ -140,6 +158,10 @@ def main() -> int:
     rows: list[tuple[str, float, int, float | None]] = []  # label, wall, peak, serial wall (for the ratio)
 
     floor = statistics.median(run([sys.executable, "-c", "import pydantic, yaml"])[0] for _ in range(args.reps))
+    if args.only_peers:
+        peers_row(args.peers, scratch)
+        shutil.rmtree(scratch, ignore_errors=True)
+        return 0
     for rubric in RUBRICS:  # warm the key cache (beside the rubric) as a course's first run does
         run([*GRADER, "grade", f"rubrics/{rubric}.yaml", f"submissions/{ONE[rubric]}", "--quiet", "--out",
              str(scratch / "warm")])
@@ -198,17 +220,7 @@ def main() -> int:
         print(f"| {label} | {wall:.2f} | {ratio} | {wall / floor:.1f}x | {peak / 1e6:.0f} |")
 
     if args.peers:
-        results = scratch / "peers-results"
-        command = (f"cd {ROOT} && {sys.executable} -m grader grade {ROOT / 'rubrics' / 'ml-quiz1.yaml'} "
-                   "\"$PEERS_PLAIN_DIR\" --out \"$PEERS_WORK/ours\" --quiet")
-        env = {**os.environ, **ENV, "SKIP_OTTER": "1", "PEERS_RESULTS": str(results), "PEERS_WORK": str(scratch / "peers"),
-               "GRADER_CMD": command}
-        subprocess.run(["bash", str(args.peers / "run_peers.sh")], check=True, env=env, stdout=subprocess.DEVNULL)
-        summary = json.loads((results / "summary.json").read_text())
-        nbgrader, ours = summary["nbgrader"]["median_all20_s"], summary["ours"]["median_wall_s"]
-        print(f"\n### the peers' workload (20 notebooks, rubrics/ml-quiz1.yaml), in one run of run_peers.sh\n")
-        print((results / "summary.md").read_text())
-        print(f"\nnbgrader / grader, 20-notebook total wall: {nbgrader:.2f} s / {ours:.2f} s = {nbgrader / ours:.1f}x")
+        peers_row(args.peers, scratch)
     shutil.rmtree(scratch, ignore_errors=True)
     shutil.rmtree(cold, ignore_errors=True)
     return 0

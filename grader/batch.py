@@ -297,25 +297,31 @@ class LocalPool:
 
 
 # What a worker pool costs before it grades (each worker's interpreter, imports and rubric, read back
-# with its key), and what an answer file costs (its reports, and each automatic check), measured on
-# the 2-core development machine (benchmarks/bench_fast.py): a pool is started when the batch's
-# work comes to several times its start-up.
+# with its key), and what grading an answer file costs: its reports, each automatic check, and more
+# for the costly ones (symbolic checks: a round trip to sympy's checker; feature maps). The driver
+# (grader's own process, the only writer of the gradebook and the view) does a share of every file
+# itself whatever the workers do, so a pool pays only where the workers' share is large: batches
+# with costly checks, large enough to cover the pool's start several times. On 2 cores 1,000 answer
+# files of the 10-number quiz took 1.4x to 2.8x serial's time with 2 workers, and the four bundled
+# rubrics 0.66x (benchmarks/RESULTS.md).
 POOL_START_S = 0.5
-FILE_S, CHECK_S = 0.004, 0.0002
+FILE_S, CHECK_S, COSTLY_S = 0.004, 0.0002, 0.002
+COSTLY = ("expression", "feature_map")
 POOL_PAYS_AFTER = 4
 
 
 def default_jobs(rubric: Rubric, files: list[Path]) -> int:
     """Workers where they pay: all cores for notebooks whose model is retrained (seconds to minutes
-    each); for answer files and notebooks' values (milliseconds each), all cores once the batch's
-    estimated work is several times the pool's start-up, else this process alone."""
+    each), and for batches of answer files or notebooks' values with costly checks whose estimated
+    work is several times the pool's start-up; else this process alone."""
     cores = os.cpu_count() or 1
     if cores == 1:
         return 1
     if rubric.assessment.program is not None and any(path.suffix.lower() == ".ipynb" for path in files):
         return cores
-    work = len(files) * (FILE_S + CHECK_S * len(rubric.comparators))
-    return cores if work >= POOL_PAYS_AFTER * POOL_START_S else 1
+    costly = sum(comparator.kind in COSTLY for comparator in rubric.comparators.values())
+    work = len(files) * (FILE_S + CHECK_S * len(rubric.comparators) + COSTLY_S * costly)
+    return cores if costly and work >= POOL_PAYS_AFTER * POOL_START_S else 1
 
 
 def grade_stream(rubric_path: str | Path, files: list[Path], jobs: int | None = None, render: Render | None = None,
@@ -332,7 +338,8 @@ def grade_stream(rubric_path: str | Path, files: list[Path], jobs: int | None = 
     rubric, key = prepared.rubric, prepared.key
     tasks, where = [], {}
     for path in files:
-        task = Task(str(path), recorded_runs.get(path), None if rescore is None else (rescore.stored[path], rescore.parts))
+        into = None if rescore is None else (rescore.stored[path], rescore.parts)
+        task = Task(str(path), recorded_runs.get(path), into)
         tasks.append(task)
         where[task.path] = path
     if executor is None:

@@ -157,7 +157,8 @@ def _start_checker_early(rubric_path: str) -> None:
 
 
 def cmd_grade(args: argparse.Namespace, out: Console, err: Console) -> int:
-    _start_checker_early(args.rubric)
+    if args.jobs in (None, 1):  # workers start checkers of their own
+        _start_checker_early(args.rubric)
     from grader.batch import collect_answer_files
     from grader.grading import Interrupted, NotStored, grade_into
     from grader.lateness import gradescope_handed_in

@@ -94,7 +94,7 @@ class CachedKey(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     schema_version: Literal[1] = 1
-    inputs: dict[str, str]  # each file it was computed from, relative to the rubric's folder (the rubric first) -> sha256
+    inputs: dict[str, str]  # each file it was computed from (relative to the rubric's folder, the rubric first): sha256
     code: str  # code_digest() when it was computed
     key: AnswerKey
     stepped: list[str]  # solver instances with a step graph

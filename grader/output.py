@@ -112,7 +112,8 @@ def write_views(out: Path, assessment: Assessment, entries: Iterable[tuple[Submi
     missing) and listed in summary.md, with the submissions not on it. Returns what each shows."""
     superseded = superseded or {}
     folders, collisions = folder_names([(m.student_id, m.source) for m in members])
-    gaps = roster_gaps([m for i, m in enumerate(members) if i not in superseded], roster) if roster is not None else None
+    counting = [member for i, member in enumerate(members) if i not in superseded]
+    gaps = roster_gaps(counting, roster) if roster is not None else None
     involved = set(superseded) | set(superseded.values())
     listed: dict[int, SubmissionResult] = {}  # the results the summary lists as duplicates
     rows, shown = [], []

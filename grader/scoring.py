@@ -188,8 +188,8 @@ def rescore_parts(rubric: Rubric, key: AnswerKey, submission: Submission, stored
         for i, old in enumerate(question.parts):
             if old.id in parts:
                 part = rubric.part_index[old.id][1]
-                question.parts[i] = _aggregate_part(part, [results[(part.id, item.id)] for item in rubric.part_items[part.id]],
-                                                    answers.get(part.id, _MISSING))
+                criteria = [results[(part.id, item.id)] for item in rubric.part_items[part.id]]
+                question.parts[i] = _aggregate_part(part, criteria, answers.get(part.id, _MISSING))
     stored.errors = list(dict.fromkeys(encodable(e) for e in errors))
     retotal(rubric.assessment, stored)
     stored.duration_s = time.perf_counter() - started

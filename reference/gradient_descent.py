@@ -121,7 +121,8 @@ class GradientDescentParams(Params):
         if self.steps * node.size > MAX_WORK:
             raise ValueError(f"steps: {self.steps} steps of a function of {node.size} parts is too much work; "
                              f"keep steps x parts at most {MAX_WORK:,}")
-        if computing(info) and not math.isfinite(torch_value(node, torch.tensor(self.start, dtype=torch.float64)).item()):
+        at_start = torch_value(node, torch.tensor(self.start, dtype=torch.float64)) if computing(info) else None
+        if at_start is not None and not math.isfinite(at_start.item()):
             raise ValueError(f"function: f is undefined at start = {self.start:g}")
         return self
 
