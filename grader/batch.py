@@ -1,37 +1,42 @@
-"""Grading many answer files in parallel, handing each result on as soon as it is ready.
+"""Grading many submissions, handing each result on as soon as it is ready.
 
-Workers load the rubric themselves from its path (no rubric objects are pickled), grade, render
-the student's reports (the costly part, so it runs in parallel too) and send back the result as
-JSON with the rendered documents. Both paths, serial and pooled, share one guard: reading and
-scoring already confine a bad value to its own part, and what still escapes (a bug) costs that
-file alone, recorded as an internal error. A file that kills a worker is retried once in a fresh
-pool. Ctrl-C reaches the main process only: workers ignore it and are stopped by the pool.
+A batch is a list of pure tasks (`Task`: a file to grade and what it needs besides the rubric and
+its key, all plain data), run by an `Executor` that yields each result, as JSON with the rendered
+documents, as it finishes; the driver alone records them. Two executors: `Serial`, in the
+grading process, and `LocalPool`, worker processes started once per batch and reused for every
+task. A worker is handed the rubric's computed key (grader.key's cache entry, as JSON): it never
+computes a key, so grading answer files never imports torch or runs a solver; it loads the
+program section (torch) only when a notebook of a rubric with one comes. An executor running
+elsewhere (Ray, say) implements the same `run`.
+
+Both executors share one guard: reading and scoring already confine a bad value to its own part,
+and what still escapes (a bug) costs that file alone, recorded as an internal error. A file that
+kills a worker is retried once in a fresh pool. Ctrl-C reaches the main process only: workers
+ignore it and are stopped by the pool.
 """
 
 from __future__ import annotations
 
-import ctypes
 import json
-import multiprocessing
-import multiprocessing.forkserver
 import os
 import signal
-from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
-from grader.key import AnswerKey, build_key
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
+# the pool's modules (multiprocessing, concurrent.futures, ctypes) are imported when a pool starts
+
+from grader.key import AnswerKey, CachedKey, Compiled, compiled, from_entry
 from grader.kinds._values import short
-from grader.program.submission import read_notebook_submission
 from grader.results import SubmissionResult
-from grader.rubric import Rubric, load_rubric
+from grader.rubric import Rubric
 from grader.scoring import grade_submission, rescore_parts
 from grader.submission import Submission, read_answer_file
 
 Render = Callable[[SubmissionResult], dict[str, str]]
-_worker: tuple[Rubric, AnswerKey, Render | None] | None = None
 
 
 @dataclass
@@ -113,8 +118,10 @@ def _grade(rubric: Rubric, key: AnswerKey, path: Path, recorded_run: str | None,
     try:
         if path.suffix.lower() != ".ipynb":
             return score(read_answer_file(path)), None
+        from grader.program.submission import read_notebook_submission  # notebooks only: the sandbox, maybe torch
+
         reused = json.loads(recorded_run) if recorded_run is not None else None
-        submission = read_notebook_submission(path, rubric, recorded_run=reused)
+        submission = read_notebook_submission(path, rubric.with_program(), recorded_run=reused)
         fresh = json.dumps(submission.program) if submission.program is not None and reused is None else None
         return score(submission), fresh
     except Exception as exc:
@@ -133,11 +140,88 @@ def rendered(render: Render | None, result: SubmissionResult) -> dict[str, str]:
         return {"feedback.md": "# Feedback\n\nYour feedback could not be rendered; your instructor has been told.\n"}
 
 
+def _internal_error(rubric: Rubric, key: AnswerKey, path: Path, why: str) -> SubmissionResult:
+    failed = Submission(source=str(path), student_id=path.stem, readable=False,
+                        errors=[f"{path}: internal error while grading ({why}); please report it"])
+    return grade_submission(rubric, key, failed)
+
+
+# --- tasks and executors ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Task:
+    """One submission to grade: plain data, so that any process (or machine) can run it."""
+
+    path: str
+    recorded_run: str | None = None  # an earlier sandboxed run of the notebook (JSON), to rescore instead of running
+    into: tuple[str, frozenset[str]] | None = None  # a stored result (JSON) and the parts to rescore into it
+
+
+@dataclass(frozen=True)
+class Done:
+    """A task's result: the SubmissionResult as JSON, its rendered documents, a notebook's fresh run."""
+
+    result_json: str
+    documents: dict[str, str]
+    program_run: str | None
+    result: SubmissionResult | None = None  # the result itself, where the task ran in the driver's process
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A task whose process died (`died`) or that raised past the guard (a bug): `why`."""
+
+    why: str
+    died: bool = False
+
+
+class Executor(Protocol):
+    """Runs pure tasks against one rubric and key, yielding each (task, outcome) as it finishes."""
+
+    def run(self, tasks: list[Task]) -> Iterator[tuple[Task, Done | Failed]]: ...
+
+
+def _start_checker(rubric: Rubric) -> None:
+    """Start the expression checker (sympy, half a second) now, for rubrics with expression checks,
+    so that its start overlaps this process's work up to the first check."""
+    if any(comparator.kind == "expression" for comparator in rubric.comparators.values()):
+        from grader.mathexpr.client import start_soon
+
+        start_soon()
+
+
+def run_task(rubric: Rubric, key: AnswerKey, render: Render | None, task: Task, here: bool = False) -> Done:
+    """A task's result: what every executor computes; `here` (in the driver's process) keeps the
+    result as it is rather than as JSON."""
+    result, program_run = _grade(rubric, key, Path(task.path), task.recorded_run, task.into)
+    documents = rendered(render, result)
+    return Done("" if here else result.model_dump_json(), documents, program_run, result if here else None)
+
+
+@dataclass
+class Serial:
+    """Tasks run one after another in this process."""
+
+    rubric: Rubric
+    key: AnswerKey
+    render: Render | None
+
+    def run(self, tasks: list[Task]) -> Iterator[tuple[Task, Done | Failed]]:
+        _start_checker(self.rubric)
+        for task in tasks:
+            yield task, run_task(self.rubric, self.key, self.render, task, here=True)
+
+
+_worker: tuple[Rubric, AnswerKey, Render | None] | None = None
+
+
 def _die_with_parent() -> None:
     """A worker dies with the forkserver that forked it, which dies with grader: a grader killed
     with SIGKILL leaves no worker running (and each sandbox dies with its worker). The forkserver
     exits when the write end of its `alive` pipe closes, but it hands a copy to every child it
     forks, so the worker closes its copy first (it never starts processes through it)."""
+    import ctypes
+    import multiprocessing.forkserver
+
     alive = getattr(multiprocessing.forkserver._forkserver, "_forkserver_alive_fd", None)
     if alive is not None:
         os.close(alive)
@@ -147,27 +231,19 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-def _init_worker(rubric_path: str, render: Render | None) -> None:
+def _init_worker(rubric_path: str, entry_json: str, render: Render | None) -> None:
+    """A worker's start: the rubric read back with the key it was handed (nothing computed)."""
     global _worker
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    rubric = load_rubric(rubric_path)
-    _worker = (rubric, build_key(rubric), render)
+    entry = CachedKey.model_validate_json(entry_json)
+    _worker = (from_entry(Path(rubric_path), entry), entry.key, render)
+    _start_checker(_worker[0])
 
 
-def _grade_in_worker(path: str, recorded_run: str | None,
-                     into: tuple[str, frozenset[str]] | None) -> tuple[str, dict[str, str], str | None]:
+def _run_in_worker(task: Task) -> Done:
     assert _worker is not None
-    rubric, key, render = _worker
-    result, program_run = _grade(rubric, key, Path(path), recorded_run, into)
-    documents = rendered(render, result)
-    return result.model_dump_json(), documents, program_run
-
-
-def _internal_error(rubric: Rubric, key: AnswerKey, path: Path, why: str) -> SubmissionResult:
-    failed = Submission(source=str(path), student_id=path.stem, readable=False,
-                        errors=[f"{path}: internal error while grading ({why}); please report it"])
-    return grade_submission(rubric, key, failed)
+    return run_task(*_worker, task)
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:
@@ -177,68 +253,115 @@ def _stop(pool: ProcessPoolExecutor) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
 
 
+@dataclass
+class LocalPool:
+    """Tasks run by `jobs` worker processes, started once and reused for every task; the tasks of
+    a worker that died are run once more in a fresh pool, then reported as died."""
+
+    rubric_path: str
+    entry: CachedKey
+    render: Render | None
+    jobs: int
+
+    def run(self, tasks: list[Task]) -> Iterator[tuple[Task, Done | Failed]]:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures.process import BrokenProcessPool
+
+        pending, entry_json = list(tasks), self.entry.model_dump_json()
+        for attempt in range(2):
+            broken: list[Task] = []
+            # forkserver: a worker forked from a process that has run torch (the grader recomputes models)
+            # inherits its thread pool's locks and can hang on its first torch call
+            with ProcessPoolExecutor(max_workers=self.jobs, initializer=_init_worker,
+                                     initargs=(self.rubric_path, entry_json, self.render),
+                                     mp_context=multiprocessing.get_context("forkserver")) as pool:
+                futures = {pool.submit(_run_in_worker, task): task for task in pending}
+                try:
+                    for future in as_completed(futures):
+                        task = futures[future]
+                        try:
+                            yield task, future.result()
+                        except BrokenProcessPool:
+                            broken.append(task)
+                        except Exception as exc:  # a grading bug costs this file, never the batch
+                            yield task, Failed(f"{type(exc).__name__}: {short(str(exc))}")
+                except BaseException:  # Ctrl-C, or the driver stopped reading
+                    _stop(pool)
+                    raise
+            pending = broken
+            if not pending:
+                return
+        for task in pending:
+            yield task, Failed("the grading process died", died=True)
+
+
+# What a worker pool costs before it grades (each worker's interpreter, imports and rubric, read back
+# with its key), and what grading an answer file costs: its reports, each automatic check, and more
+# for the costly ones (symbolic checks: a round trip to sympy's checker; feature maps). The driver
+# (grader's own process, the only writer of the gradebook and the view) does a share of every file
+# itself whatever the workers do, so a pool pays only where the workers' share is large: batches
+# with costly checks, large enough to cover the pool's start several times. On 2 cores 1,000 answer
+# files of the 10-number quiz took 1.4x to 2.8x serial's time with 2 workers, and the four bundled
+# rubrics 0.66x (benchmarks/RESULTS.md).
+POOL_START_S = 0.5
+FILE_S, CHECK_S, COSTLY_S = 0.004, 0.0002, 0.002
+COSTLY = ("expression", "feature_map")
+POOL_PAYS_AFTER = 4
+
+
+def default_jobs(rubric: Rubric, files: list[Path]) -> int:
+    """Workers where they pay: all cores for notebooks whose model is retrained (seconds to minutes
+    each), and for batches of answer files or notebooks' values with costly checks whose estimated
+    work is several times the pool's start-up; else this process alone."""
+    cores = os.cpu_count() or 1
+    if cores == 1:
+        return 1
+    if rubric.assessment.program is not None and any(path.suffix.lower() == ".ipynb" for path in files):
+        return cores
+    costly = sum(comparator.kind in COSTLY for comparator in rubric.comparators.values())
+    work = len(files) * (FILE_S + CHECK_S * len(rubric.comparators) + COSTLY_S * costly)
+    return cores if costly and work >= POOL_PAYS_AFTER * POOL_START_S else 1
+
+
+def grade_stream(rubric_path: str | Path, files: list[Path], jobs: int | None = None, render: Render | None = None,
+                 recorded_runs: dict[Path, str] | None = None, rescore: Rescore | None = None,
+                 prepared: Compiled | None = None, executor: Executor | None = None) -> Iterator[Graded]:
+    """Grade `files`, yielding each as it finishes (in no set order): with `executor`, or `jobs`
+    local processes (default: `default_jobs`). `render` (a module-level function, as it runs in
+    the workers) turns a result into documents; `recorded_runs` are earlier sandboxed runs of
+    notebooks (JSON, by path) to use instead of running them; with `rescore`, only its parts are
+    scored, into the files' stored results; `prepared` is the rubric and key where the caller has
+    them already."""
+    recorded_runs = recorded_runs or {}
+    prepared = prepared or compiled(rubric_path)
+    rubric, key = prepared.rubric, prepared.key
+    tasks, where = [], {}
+    for path in files:
+        into = None if rescore is None else (rescore.stored[path], rescore.parts)
+        task = Task(str(path), recorded_runs.get(path), into)
+        tasks.append(task)
+        where[task.path] = path
+    if executor is None:
+        jobs = max(1, min(jobs if jobs is not None else default_jobs(rubric, files), len(files) or 1))
+        executor = Serial(rubric, key, render) if jobs == 1 else LocalPool(str(rubric_path), prepared.entry, render,
+                                                                          jobs)
+    for task, outcome in executor.run(tasks):
+        path = where[task.path]
+        if isinstance(outcome, Done):
+            result = outcome.result or SubmissionResult.model_validate_json(outcome.result_json)
+            yield Graded(result, outcome.documents, path, outcome.program_run)
+        else:
+            result = _internal_error(rubric, key, path, outcome.why)
+            yield Graded(result, rendered(render, result), path)
+
+
 def grade_files(rubric_path: str | Path, files: list[Path], jobs: int | None = None, render: Render | None = None,
                 on_result: Callable[[Graded], None] = lambda graded: None,
                 recorded_runs: dict[Path, str] | None = None, rescore: Rescore | None = None) -> list[SubmissionResult]:
-    """Grade `files` with `jobs` processes, calling `on_result` as each finishes. The default is all
-    cores where the work per file pays for a worker's start (each loads the rubric, imports torch and
-    computes the key: seconds): notebooks whose model is retrained. Answer files and notebooks graded
-    by their values take milliseconds each, so they are graded here, serially (benchmarks/RESULTS.md).
-
-    `render` (a module-level function, as it runs in the workers) turns a result into documents;
-    `recorded_runs` are earlier sandboxed runs of notebooks (JSON, by path) to use instead of running them;
-    with `rescore`, only its parts are scored, into the files' stored results.
-    """
-    recorded_runs = recorded_runs or {}
-
-    def into(path: Path) -> tuple[str, frozenset[str]] | None:
-        return None if rescore is None else (rescore.stored[path], rescore.parts)
-
-    rubric = load_rubric(rubric_path)
-    key = build_key(rubric)
-    if jobs is None:
-        heavy = rubric.program is not None and any(path.suffix.lower() == ".ipynb" for path in files)
-        jobs = (os.cpu_count() or 1) if heavy else 1
-    jobs = max(1, min(jobs, len(files) or 1))
-    results: list[SubmissionResult] = []
-
-    def deliver(path: Path, result: SubmissionResult, documents: dict[str, str] | None = None,
-                program_run: str | None = None) -> None:
-        results.append(result)
-        on_result(Graded(result, documents if documents is not None else rendered(render, result), path, program_run))
-
-    if jobs == 1:
-        for path in files:
-            result, program_run = _grade(rubric, key, path, recorded_runs.get(path), into(path))
-            deliver(path, result, program_run=program_run)
-        return results
-
-    pending = list(files)
-    for attempt in range(2):
-        broken: list[Path] = []
-        # forkserver: a worker forked from a process that has run torch (the grader recomputes models)
-        # inherits its thread pool's locks and can hang on its first torch call
-        with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(str(rubric_path), render),
-                                 mp_context=multiprocessing.get_context("forkserver")) as pool:
-            futures = {pool.submit(_grade_in_worker, str(path), recorded_runs.get(path), into(path)): path
-                       for path in pending}
-            try:
-                for future in as_completed(futures):
-                    try:
-                        result_json, documents, program_run = future.result()
-                        deliver(futures[future], SubmissionResult.model_validate_json(result_json), documents,
-                                program_run)
-                    except BrokenProcessPool:
-                        broken.append(futures[future])
-                    except Exception as exc:  # a grading bug costs this file, never the batch
-                        path = futures[future]
-                        deliver(path, _internal_error(rubric, key, path, f"{type(exc).__name__}: {short(str(exc))}"))
-            except KeyboardInterrupt:
-                _stop(pool)
-                raise
-        pending = broken
-        if not pending:
-            break
-    for path in pending:
-        deliver(path, _internal_error(rubric, key, path, "the grading process died"))
+    """`grade_stream`'s results as a list, calling `on_result` as each finishes."""
+    results = []
+    for graded in grade_stream(rubric_path, files, jobs, render, recorded_runs, rescore):
+        results.append(graded.result)
+        on_result(graded)
     return results

@@ -18,6 +18,7 @@ import difflib
 import inspect
 import json
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -30,24 +31,22 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-import reference
+from typing import TYPE_CHECKING
+
 from grader import __version__
-from grader.audit import audit_file, render_audit
-from grader.batch import collect_answer_files
 from grader.errors import RubricError
-from grader.key import build_key
-from grader.export import canvas_csv, final_grades, plain_csv
-from grader.grading import Interrupted, NotStored, current_results, grade_into, rebuild_views
-from grader.lateness import gradescope_handed_in
-from grader.manual import MarksError, export_queue, read_queue
-from grader.nbgrader import NbgraderError, import_nbgrader
-from grader.notebook import NotebookError
-from grader.program.calibration import CalibrationError, calibrate, calibration_path, thresholds, write_calibration
-from grader.reports import write_gradescope
-from grader.roster import Gaps, Roster, RosterError, Student, read_roster, roster_gaps
-from grader.rubric import Rubric, json_schema, load_rubric
-from grader.store import GradebookError, Gradebook, SubmissionFile
 from grader.textsafety import encodable, printable, terminal
+
+if TYPE_CHECKING:
+    from grader.key import Compiled
+    from grader.output import Shown
+    from grader.roster import Gaps, Roster, Student
+    from grader.rubric import Rubric
+    from grader.store import Gradebook
+
+# Each command imports what it needs when it runs (the grading engine, the solvers and torch, the
+# notebook reader, the exporters), so that `grader grade` can start the expression checker first
+# and one submission is graded in a fraction of a second.
 
 EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, EXIT_RUBRIC, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 EXIT_DISCREPANCIES = 1
@@ -126,9 +125,13 @@ def _report_problems(exc: RubricError, err: Console) -> int:
     return EXIT_RUBRIC
 
 
-def _load(path: str, err: Console) -> Rubric | None:
+def _load(path: str, err: Console, out: str | None = None) -> Compiled | None:
+    """The rubric and its key, from the key cache where it is current (beside the rubric, or in the
+    report folder `out`); None, with the problems reported, for an invalid rubric."""
+    from grader.key import compiled
+
     try:
-        return load_rubric(path)
+        return compiled(path, Path(out) if out else None)
     except RubricError as exc:
         _report_problems(exc, err)
         return None
@@ -138,10 +141,34 @@ def _fmt(x: float) -> str:
     return f"{round(x, 2):g}"
 
 
+def _start_checker_early(rubric_path: str) -> None:
+    """Start the expression checker (sympy: half a second) before anything else where the rubric
+    says `kind: expression` (read as text: the rubric is not loaded yet), so that its start overlaps
+    grader's own; one written otherwise starts it at its first expression check, as before."""
+    try:
+        with open(rubric_path, "rb") as file:
+            mentioned = re.search(rb"kind\W{1,4}expression\b", file.read(1 << 22)) is not None
+    except OSError:
+        return
+    if mentioned:
+        from grader.mathexpr.client import start_soon
+
+        start_soon()
+
+
 def cmd_grade(args: argparse.Namespace, out: Console, err: Console) -> int:
-    rubric = _load(args.rubric, err)
-    if rubric is None:
+    if args.jobs in (None, 1):  # workers start checkers of their own
+        _start_checker_early(args.rubric)
+    from grader.batch import collect_answer_files
+    from grader.grading import Interrupted, NotStored, grade_into
+    from grader.lateness import gradescope_handed_in
+    from grader.roster import roster_gaps
+    from grader.store import GradebookError, Gradebook
+
+    prepared = _load(args.rubric, err, args.out)
+    if prepared is None:
         return EXIT_RUBRIC
+    rubric = prepared.rubric
     for part in getattr(args, "part", None) or ():
         if part not in rubric.part_index:
             hint = "".join(f" (did you mean {close!r}?)" for close in difflib.get_close_matches(part, rubric.part_index, 1))
@@ -178,7 +205,7 @@ def cmd_grade(args: argparse.Namespace, out: Console, err: Console) -> int:
         force = _regrade_selection(gradebook, files, args) if args.command == "regrade" else set()
         outcome = grade_into(gradebook, args.rubric, rubric, files, out_folder, jobs=args.jobs, on_graded=progress,
                              handed_in=handed_in, force=force, rerun_code=getattr(args, "rerun_code", False),
-                             parts=parts, roster=roster)
+                             parts=parts, roster=roster, prepared=prepared)
     except NotStored as exc:
         raise UsageError(f"--part: {exc}") from None
     except Interrupted as stop:
@@ -191,11 +218,13 @@ def cmd_grade(args: argparse.Namespace, out: Console, err: Console) -> int:
         progress.close()
         gradebook.close()
     elapsed = time.perf_counter() - started
-    results = [entry.result for entry in outcome.entries]
+    results = list(outcome.shown)
     if gradescope:
-        entry = outcome.entries[0]
+        from grader.reports import write_gradescope
+
+        result, seconds = outcome.only
         try:
-            write_gradescope(entry.result, gradescope, execution_time=entry.seconds)
+            write_gradescope(result, gradescope, execution_time=seconds)
         except OSError as exc:
             raise UsageError(f"--gradescope {args.gradescope}: cannot write: {exc.strerror or exc}") from None
     results.sort(key=lambda r: (r.student_id, r.source))
@@ -224,6 +253,8 @@ def cmd_grade(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 def _roster(args: argparse.Namespace) -> Roster | None:
     """The roster named by --roster, read whole before anything is graded or stored."""
+    from grader.roster import RosterError, read_roster
+
     if not args.roster:
         return None
     try:
@@ -252,6 +283,8 @@ def _report_gaps(gaps: Gaps, roster: Roster, submissions: int, err: Console) -> 
 def _regrade_selection(gradebook: Gradebook, files: list[Path], args: argparse.Namespace) -> set[Path]:
     """The files `grader regrade` grades again: those of the students named (by the student id
     recorded for the file, else its name), or all of them."""
+    from grader.store import SubmissionFile
+
     if not args.student:
         return set(files)
     students = {}
@@ -266,7 +299,7 @@ def _regrade_selection(gradebook: Gradebook, files: list[Path], args: argparse.N
     return {path for path, student in students.items() if student in args.student}
 
 
-def _totals_table(rubric: Rubric, results: list, missing: list[Student] = ()) -> Table:
+def _totals_table(rubric: Rubric, results: list[Shown], missing: list[Student] = ()) -> Table:
     """Scores per student, and those on the roster with no submission; every cell that comes from a
     submission or the roster is plain Text, never markup."""
     absent = f", {len(missing)} on the roster missing" if missing else ""
@@ -280,10 +313,8 @@ def _totals_table(rubric: Rubric, results: list, missing: list[Student] = ()) ->
         table.add_column(column, justify="right", no_wrap=True, min_width=6)
     table.add_column("notes", no_wrap=True, overflow="ellipsis", max_width=40, ratio=1)
     for r in results:
-        review = [f"for review: {r.reviews()[0]}"] if r.reviews() else []
-        notes = "; ".join(r.errors[:1] + review + r.warnings[:1])
         table.add_row(Text(printable(r.student_id)), _fmt(r.score), _fmt(r.max_score), _fmt(r.manual_pending),
-                      Text(printable(notes)))
+                      Text(printable(r.notes)))
     for student in missing:
         table.add_row(Text(printable(student.id)), "0", _fmt(rubric.assessment.total_marks), "0",
                       Text("missing: no submission"))
@@ -296,6 +327,8 @@ def _existing_gradebook(args: argparse.Namespace):
     path = Path(args.gradebook) if args.gradebook else Path(args.out) / GRADEBOOK_NAME
     if not path.is_file():
         raise UsageError(f"no gradebook at {path}; run `grader grade` first (with the same --out or --gradebook)")
+    from grader.store import GradebookError, Gradebook
+
     try:
         gradebook = Gradebook(path)
     except GradebookError as exc:
@@ -307,9 +340,12 @@ def _existing_gradebook(args: argparse.Namespace):
 
 
 def cmd_marks_export(args: argparse.Namespace, out: Console, err: Console) -> int:
-    rubric = _load(args.rubric, err)
-    if rubric is None:
+    from grader.manual import export_queue
+
+    prepared = _load(args.rubric, err)
+    if prepared is None:
         return EXIT_RUBRIC
+    rubric = prepared.rubric
     with _existing_gradebook(args) as gradebook:
         batch = gradebook.last_batch(rubric.assessment.id)
         if not batch:
@@ -326,9 +362,13 @@ def cmd_marks_export(args: argparse.Namespace, out: Console, err: Console) -> in
 
 
 def cmd_marks_import(args: argparse.Namespace, out: Console, err: Console) -> int:
-    rubric = _load(args.rubric, err)
-    if rubric is None:
+    from grader.grading import rebuild_views
+    from grader.manual import MarksError, read_queue
+
+    prepared = _load(args.rubric, err)
+    if prepared is None:
         return EXIT_RUBRIC
+    rubric = prepared.rubric
     queue = Path(args.file)
     if not queue.is_file():
         raise UsageError(f"no such marks file: {args.file}")
@@ -343,23 +383,26 @@ def cmd_marks_import(args: argparse.Namespace, out: Console, err: Console) -> in
             return EXIT_USAGE
         stored = gradebook.record_marks(rows, marker=args.by or os.environ.get("USER") or "unknown",
                                         import_file=encodable(str(queue)))
-        shown = rebuild_views(gradebook, rubric, _output_folder(args.out, "--out")).entries
-    pending = sum(result.manual_pending > 0 for result, _ in shown)
+        shown = rebuild_views(gradebook, rubric, _output_folder(args.out, "--out")).shown
+    pending = sum(result.manual_pending > 0 for result in shown)
     out.print(Text(f"recorded {stored} mark(s) ({len(rows) - stored} unchanged); {pending} of {len(shown)} "
                    f"submission(s) still await marking; reports rebuilt in {printable(args.out)}"))
     return EXIT_OK
 
 
 def cmd_export(args: argparse.Namespace, out: Console, err: Console) -> int:
-    rubric = _load(args.rubric, err)
-    if rubric is None:
+    from grader.grading import current_results, rebuild_views
+    from grader.export import canvas_csv, final_grades, plain_csv
+
+    prepared = _load(args.rubric, err)
+    if prepared is None:
         return EXIT_RUBRIC
+    rubric = prepared.rubric
     roster = _roster(args)
     with _existing_gradebook(args) as gradebook:
         if roster is not None and gradebook.last_members(rubric.assessment.id) and gradebook.store_roster(roster):
-            view = rebuild_views(gradebook, rubric, _output_folder(args.out, "--out"))  # the reports list it too
-        else:
-            view = current_results(gradebook, rubric)
+            rebuild_views(gradebook, rubric, _output_folder(args.out, "--out"))  # the reports list it too
+        view = current_results(gradebook, rubric)
     results = view.counting()
     if not results:
         raise UsageError(f"no finished run of {rubric.assessment.id} in the gradebook; run `grader grade` first")
@@ -384,10 +427,11 @@ def cmd_export(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def cmd_key(args: argparse.Namespace, out: Console, err: Console) -> int:
-    rubric = _load(args.rubric, err)
-    if rubric is None:
+    prepared = _load(args.rubric, err)
+    if prepared is None:
         return EXIT_RUBRIC
-    text = build_key(rubric).model_dump_json(indent=2)
+    rubric = prepared.rubric
+    text = prepared.key.model_dump_json(indent=2)
     if args.out:
         _write(_output_file(args.out, "--out"), text + "\n", "--out")
     else:
@@ -396,15 +440,18 @@ def cmd_key(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def cmd_audit(args: argparse.Namespace, out: Console, err: Console) -> int:
-    rubric = _load(args.rubric, err)
-    if rubric is None:
+    prepared = _load(args.rubric, err)
+    if prepared is None:
         return EXIT_RUBRIC
+    rubric = prepared.rubric
     path = Path(args.answers)
     if path.is_dir():
         raise UsageError(f"{args.answers} is a folder; audit takes one answer file (.json), the worked solution")
     if not path.is_file():
         raise UsageError(f"no such answer file: {args.answers}")
-    report = audit_file(rubric, build_key(rubric), path)
+    from grader.audit import audit_file, render_audit
+
+    report = audit_file(rubric, prepared.key, path)
     sys.stdout.write(report.model_dump_json(indent=2) + "\n" if args.json else render_audit(report))
     return EXIT_OK if report.clean else EXIT_DISCREPANCIES
 
@@ -412,10 +459,11 @@ def cmd_audit(args: argparse.Namespace, out: Console, err: Console) -> int:
 def cmd_check_rubric(args: argparse.Namespace, out: Console, err: Console) -> int:
     status = EXIT_OK
     for path in args.rubrics:
-        rubric = _load(path, err)
-        if rubric is None:
+        prepared = _load(path, err)
+        if prepared is None:
             status = EXIT_RUBRIC
             continue
+        rubric = prepared.rubric
         a = rubric.assessment
         parts = [p for _, p in a.parts()]
         manual = sum(c.marks for p in parts for c in p.items() if c.manual)
@@ -428,6 +476,8 @@ def cmd_check_rubric(args: argparse.Namespace, out: Console, err: Console) -> in
 
 
 def cmd_solvers(args: argparse.Namespace, out: Console, err: Console) -> int:
+    import reference
+
     if args.name is None:
         for name in reference.names():
             solver = reference.get(name)
@@ -446,6 +496,9 @@ def cmd_solvers(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from grader.rubric import load_rubric
+    from grader.program.calibration import CalibrationError, calibrate, calibration_path, thresholds, write_calibration
+
     try:
         rubric = load_rubric(args.rubric, calibrated=False)
     except RubricError as exc:
@@ -474,6 +527,9 @@ def cmd_calibrate(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def cmd_import_nbgrader(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from grader.nbgrader import NbgraderError, import_nbgrader
+    from grader.notebook import NotebookError
+
     notebook = Path(args.notebook)
     if not notebook.is_file():
         raise UsageError(f"no such notebook: {args.notebook}" + (" (it is a folder)" if notebook.is_dir() else ""))
@@ -499,6 +555,8 @@ def cmd_import_nbgrader(args: argparse.Namespace, out: Console, err: Console) ->
 
 
 def cmd_schema(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from grader.rubric import json_schema
+
     sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
     return EXIT_OK
 
@@ -518,8 +576,9 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("rubric", help="rubric YAML file")
         command.add_argument("paths", nargs="+", help="answer files (.json), notebooks (.ipynb) or folders of them")
         command.add_argument("--out", default="grader-out", help="report folder (default: grader-out)")
-        command.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores for notebooks whose model is retrained, else 1: "
-                             "answer files and notebooks' values take milliseconds each)")
+        command.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores for notebooks "
+                             "whose model is retrained, and for batches of answer files or notebooks' values large "
+                             "enough to pay for the workers' start; else 1, in grader's own process)")
         command.add_argument("--gradescope", metavar="FILE",
                            help="also write Gradescope results.json here (one submission), e.g. /autograder/results/results.json")
         command.add_argument("--gradebook", metavar="FILE", help="the course gradebook (SQLite) to record into and resume "

@@ -9,38 +9,31 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.batch import Graded, Rescore, grade_files
-from grader.key import build_key
-from grader.output import render_student_reports, write_views
-from grader.program.submission import program_fingerprint
+from grader.batch import Graded, Rescore, grade_stream
+from grader.key import Compiled, compiled
+from grader.output import Member, Shown, render_student_reports, write_views
 from grader.results import SubmissionResult
 from grader.roster import Roster
 from grader.rubric import Rubric
 from grader.lateness import apply_lateness
 from grader.manual import apply_marks
-from grader.store import Gradebook, Mark, Stored, SubmissionFile, grading_digest
+from grader.store import Gradebook, Indexed, Mark, SubmissionFile, grading_digest
 from grader.textsafety import encodable
-
-
-@dataclass
-class Recorded:
-    result: SubmissionResult
-    documents: dict[str, str]
-    seconds: float  # how long grading it took (kept in the gradebook, never in the view)
 
 
 @dataclass
 class RunOutcome:
     run_id: int
-    entries: list[Recorded]  # in batch order
+    shown: list[Shown]  # what the view shows of each submission, in batch order
     graded: int  # graded in this run
     reused: int  # unchanged since an earlier run
     roster: Roster | None  # the gradebook's, which the views used
     changed: list[str] = field(default_factory=list)  # a part regrade: students whose rescored parts score differently
+    only: tuple[SubmissionResult, float] | None = None  # a one-file run's result and grading time (Gradescope's)
 
 
 class Interrupted(Exception):
@@ -67,7 +60,8 @@ def _identify(path: Path, handed_in: str | None) -> SubmissionFile:
 def grade_into(gradebook: Gradebook, rubric_path: str | Path, rubric: Rubric, files: list[Path], out: Path,
                jobs: int | None = None, on_graded: Callable[[int, int], None] = lambda done, total: None,
                handed_in: str | None = None, force: set[Path] = frozenset(), rerun_code: bool = False,
-               parts: frozenset[str] = frozenset(), roster: Roster | None = None) -> RunOutcome:
+               parts: frozenset[str] = frozenset(), roster: Roster | None = None,
+               prepared: Compiled | None = None) -> RunOutcome:
     """Grade `files` against the rubric into `gradebook` and rebuild the view in `out`. `handed_in`
     (ISO time) overrides the files' modification times, as Gradescope's metadata does. Files in
     `force` are graded again even if recorded; with `rerun_code`, their notebooks' code runs again
@@ -77,8 +71,10 @@ def grade_into(gradebook: Gradebook, rubric_path: str | Path, rubric: Rubric, fi
     With `parts` (`grader regrade --part`), the files in `force` have only those parts rescored,
     into their results as the last finished run shows them; the other files keep those results
     whole. The run's digest then names the rubric, the parts, that run and the files rescored, so
-    a killed part regrade resumes like a grade, and a later `grader grade` grades whole files."""
-    digest = grading_digest(Path(rubric_path), build_key(rubric).model_dump_json())
+    a killed part regrade resumes like a grade, and a later `grader grade` grades whole files.
+    `prepared` is the rubric's key as `grader.key.compiled` gave it (default: from the key cache)."""
+    prepared = prepared or compiled(rubric_path)
+    digest = grading_digest(Path(rubric_path), prepared.key.model_dump_json())
     identities = [_identify(path, handed_in) for path in files]
     shows = [digest] * len(files)  # the digest of the result each member of the run shows
     if parts:
@@ -90,7 +86,11 @@ def grade_into(gradebook: Gradebook, rubric_path: str | Path, rubric: Rubric, fi
                                    for path, identity, shown in zip(files, identities, shows)]
     pending = [i for i, taken in enumerate(seconds) if taken is None]
     where = {files[i]: i for i in pending}
-    fingerprint = program_fingerprint(rubric) if any(files[i].suffix.lower() == ".ipynb" for i in pending) else None
+    fingerprint = None
+    if rubric.assessment.program is not None and any(files[i].suffix.lower() == ".ipynb" for i in pending):
+        from grader.program.submission import program_fingerprint  # torch: for notebooks' programs only
+
+        fingerprint = program_fingerprint(rubric.with_program())
     recorded_runs = {files[i]: run for i in pending if fingerprint and not (rerun_code and files[i] in force)
                      for run in [gradebook.program_run(identities[i], fingerprint)] if run is not None}
     reused = len(files) - len(pending)
@@ -116,19 +116,21 @@ def grade_into(gradebook: Gradebook, rubric_path: str | Path, rubric: Rubric, fi
         on_graded(done, len(pending))
 
     try:
-        if pending:
-            grade_files(rubric_path, [files[i] for i in pending], jobs=jobs, render=render_student_reports,
-                        on_result=record, recorded_runs=recorded_runs, rescore=rescore)
+        for graded in grade_stream(rubric_path, [files[i] for i in pending], jobs=jobs, render=render_student_reports,
+                                   recorded_runs=recorded_runs, rescore=rescore, prepared=prepared):
+            record(graded)
     except KeyboardInterrupt:
         gradebook.finish_run(run_id, "interrupted", done, reused)
         raise Interrupted(done, len(pending)) from None
     gradebook.finish_run(run_id, "finished", len(pending), reused, members=list(zip(identities, shows)))
     if roster is not None:
         gradebook.store_roster(roster)
-    view = rebuild_views(gradebook, rubric, out)
-    return RunOutcome(run_id, [Recorded(result, documents, taken or 0.0)
-                               for (result, documents), taken in zip(view.entries, seconds)], len(pending), reused,
-                      view.roster, sorted(changed))
+    written = rebuild_views(gradebook, rubric, out)
+    only = None
+    if len(files) == 1:
+        (result, _), = _final(gradebook, rubric)
+        only = (result, seconds[0] or 0.0)
+    return RunOutcome(run_id, written.shown, len(pending), reused, written.roster, sorted(changed), only)
 
 
 def _stored_digests(gradebook: Gradebook, rubric: Rubric, files: list[Path],
@@ -174,40 +176,55 @@ class View:
         return [result for i, (result, _) in enumerate(self.entries) if i not in self.superseded]
 
 
-def current_results(gradebook: Gradebook, rubric: Rubric) -> View:
-    """The assessment's last finished run, with the marks people gave (feedback rendered again for
-    the students they concern), and the gradebook's roster."""
+@dataclass
+class Written:
+    """What `rebuild_views` wrote, as the command line reports it (results are not kept)."""
+
+    shown: list[Shown]  # in batch order
+    superseded: dict[int, int]
+    roster: Roster | None
+
+
+def _final(gradebook: Gradebook, rubric: Rubric) -> Iterator[tuple[SubmissionResult, dict[str, str]]]:
+    """The last finished run's results one at a time, with the marks people gave and the late
+    penalty (feedback rendered again for the students they concern), and their documents."""
     marks: dict[tuple[str, str], dict[tuple[str, str], Mark]] = {}
     for (source, content_hash, part, criterion), mark in gradebook.marks().items():
         marks.setdefault((source, content_hash), {})[(part, criterion)] = mark
-    batch = gradebook.last_batch(rubric.assessment.id)
-    shown = []
-    for member in batch:
+    for member in gradebook.iter_batch(rubric.assessment.id):
         own = marks.get((member.source, member.content_hash))
         final = apply_lateness(apply_marks(member.result, own or {}, rubric.assessment), member.handed_in,
                                rubric.assessment)
-        shown.append((final, member.documents if final is member.result else render_student_reports(final)))
-    return View(shown, superseded(batch), gradebook.roster())
+        yield final, member.documents if final is member.result else render_student_reports(final)
 
 
-def rebuild_views(gradebook: Gradebook, rubric: Rubric, out: Path) -> View:
-    """Write the report folder from the gradebook; returns what it wrote."""
-    view = current_results(gradebook, rubric)
-    write_views(out, rubric.assessment, view.entries, view.superseded, view.roster)
-    return view
+def current_results(gradebook: Gradebook, rubric: Rubric) -> View:
+    """The assessment's last finished run, whole (for exports and the marking queue), with the
+    marks people gave, and the gradebook's roster."""
+    index = gradebook.batch_index(rubric.assessment.id)
+    return View(list(_final(gradebook, rubric)), superseded(index), gradebook.roster())
 
 
-def superseded(batch: list[Stored]) -> dict[int, int]:
+def rebuild_views(gradebook: Gradebook, rubric: Rubric, out: Path) -> Written:
+    """Write the report folder from the gradebook, streaming its results; returns what it wrote."""
+    index = gradebook.batch_index(rubric.assessment.id)
+    others, roster = superseded(index), gradebook.roster()
+    members = [Member(i.student_id, i.shown_source, i.readable) for i in index]
+    shown = write_views(out, rubric.assessment, _final(gradebook, rubric), members, others, roster)
+    return Written(shown, others, roster)
+
+
+def superseded(batch: list[Indexed]) -> dict[int, int]:
     """Where one student id has several submissions, the one that counts is the latest handed in
     (file modification time, or Gradescope's submission time), ties going to the later in batch
     order: {index of each other submission: index of the one that counts}. Unreadable files count
     only when the student has nothing else."""
     by_student: dict[str, list[int]] = {}
     for i, member in enumerate(batch):
-        by_student.setdefault(member.result.student_id, []).append(i)
+        by_student.setdefault(member.student_id, []).append(i)
     others = {}
     for indices in by_student.values():
         if len(indices) > 1:
-            counts = max(indices, key=lambda i: (batch[i].result.readable, batch[i].handed_in or "", i))
+            counts = max(indices, key=lambda i: (batch[i].readable, batch[i].handed_in or "", i))
             others.update({i: counts for i in indices if i != counts})
     return others

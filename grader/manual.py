@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grader.notebook import read_notebook
 from grader.results import CriterionResult, PartResult, SubmissionResult
 from grader.rubric import Assessment, Rubric
 from grader.scoring import part_status, retotal
@@ -55,6 +54,8 @@ def _full_answers(path: Path) -> dict[str, Any]:
     except OSError:
         return {}
     if path.suffix.lower() == ".ipynb":
+        from grader.notebook import read_notebook  # nbformat: only where a notebook's answer is quoted
+
         notebook = read_notebook(path)
         return dict(notebook.answers) if notebook.readable else {}
     submission = read_answer_file(path)

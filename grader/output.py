@@ -22,10 +22,13 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
-from grader.reports import (gradescope_results, render_html, render_markdown, render_summary_markdown,
-                            write_gradebook_csv)
+from grader.reports import gradescope_results, render_html, render_markdown
+from grader.reports.gradebook import gradebook_row, write_gradebook_rows
+from grader.reports.summary import SummaryCollector
 from grader.results import SubmissionResult
 from grader.roster import Roster, roster_gaps
 from grader.rubric import Assessment
@@ -45,25 +48,22 @@ def safe_name(student_id: str) -> str:
     return name[:80]
 
 
-def student_folders(results: list[SubmissionResult]) -> list[str]:
-    """One distinct folder name per result, in order; ids that collide once made safe get -2, -3...
-    (and a warning naming the other file)."""
+def folder_names(students: list[tuple[str, str]]) -> tuple[list[str], list[str | None]]:
+    """For (student id, source) pairs in order: one distinct folder name each, and the warning for
+    an id that collides with an earlier one once made safe (None for the others)."""
     used: dict[str, str] = {}
-    names = []
-    for result in results:
-        name = safe_name(result.student_id)
+    names, notes = [], []
+    for student_id, source in students:
+        name = safe_name(student_id)
         candidate, n = name, 1
         while candidate.casefold() in used:
             n += 1
             candidate = f"{name}-{n}"
-        if candidate != name:
-            note = (f"student id {result.student_id!r} also appears in {used[name.casefold()]}; "
-                    f"this report is in students/{candidate}")
-            if note not in result.warnings:
-                result.warnings.append(note)
-        used[candidate.casefold()] = result.source
+        notes.append(None if candidate == name else (f"student id {student_id!r} also appears in "
+                                                     f"{used[name.casefold()]}; this report is in students/{candidate}"))
+        used[candidate.casefold()] = source
         names.append(candidate)
-    return names
+    return names, notes
 
 
 def _replace(path: Path, text: str) -> None:
@@ -72,38 +72,86 @@ def _replace(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
-def write_views(out: Path, assessment: Assessment, entries: list[tuple[SubmissionResult, dict[str, str]]],
-                superseded: dict[int, int] | None = None, roster: Roster | None = None) -> None:
-    """Rebuild the report folder from `entries` (results and their documents, in batch order).
-    `superseded` maps a student's other submissions to the one that counts: all keep their
-    reports, only the counting one is in gradebook.csv and the statistics. Students on the
-    `roster` with no submission are rows of gradebook.csv (0, missing) and listed in summary.md,
-    with the submissions not on it."""
+@dataclass(frozen=True)
+class Shown:
+    """What the command line reports of one result once the view is written (the table of totals,
+    the unreadable files): the view streams results and keeps only this of each."""
+
+    student_id: str
+    source: str
+    score: float
+    max_score: float
+    manual_pending: float
+    readable: bool
+    notes: str  # the first error, review reason and warning
+
+    @classmethod
+    def of(cls, result: SubmissionResult) -> "Shown":
+        review = [f"for review: {result.reviews()[0]}"] if result.reviews() else []
+        return cls(result.student_id, result.source, result.score, result.max_score, result.manual_pending,
+                   result.readable, "; ".join(result.errors[:1] + review + result.warnings[:1]))
+
+
+@dataclass(frozen=True)
+class Member:
+    """A batch member as the view needs it before its result is read: who, which file, read or not."""
+
+    student_id: str
+    source: str  # as the result shows it
+    readable: bool
+
+
+def write_views(out: Path, assessment: Assessment, entries: Iterable[tuple[SubmissionResult, dict[str, str]]],
+                members: list[Member], superseded: dict[int, int] | None = None,
+                roster: Roster | None = None) -> list[Shown]:
+    """Rebuild the report folder from `entries` (results and their documents, in batch order, one
+    at a time: a result is written and let go, so the view of a class of any size fits in memory),
+    whose `members` are known beforehand. `superseded` maps a student's other submissions to the
+    one that counts: all keep their reports, only the counting one is in gradebook.csv and the
+    statistics. Students on the `roster` with no submission are rows of gradebook.csv (0,
+    missing) and listed in summary.md, with the submissions not on it. Returns what each shows."""
     superseded = superseded or {}
-    results = [result for result, _ in entries]
-    for other, counts in superseded.items():
-        note = (f"student {results[other].student_id} also handed in {results[counts].source}, which counts (the "
-                "latest handed in); this submission does not")
-        results[other] = results[other].model_copy(update={"warnings": [*results[other].warnings, note]})
-    counting = [result for i, result in enumerate(results) if i not in superseded]
-    duplicates = [(results[counts], [results[i] for i, c in superseded.items() if c == counts])
-                  for counts in sorted(set(superseded.values()))]
-    folders = student_folders(results)
+    folders, collisions = folder_names([(m.student_id, m.source) for m in members])
+    counting = [member for i, member in enumerate(members) if i not in superseded]
+    gaps = roster_gaps(counting, roster) if roster is not None else None
+    involved = set(superseded) | set(superseded.values())
+    listed: dict[int, SubmissionResult] = {}  # the results the summary lists as duplicates
+    rows, shown = [], []
+    summary = SummaryCollector(assessment)
     staging = out / f".students.{os.getpid()}.new"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    for folder, (_, documents) in zip(folders, entries):
-        (staging / folder).mkdir()
-        for name, text in documents.items():
-            (staging / folder / name).write_text(text, encoding="utf-8", errors="backslashreplace")
-    _replace(out / "results.jsonl", "".join(result.model_dump_json() + "\n" for result in results))
-    gaps = roster_gaps(counting, roster) if roster is not None else None
+    jsonl = out / f".results.jsonl.{os.getpid()}.tmp"
+    with jsonl.open("w", encoding="utf-8", errors="backslashreplace") as lines:
+        for i, (result, documents) in enumerate(entries):
+            notes = []
+            if i in superseded:
+                notes.append(f"student {result.student_id} also handed in {members[superseded[i]].source}, which "
+                             "counts (the latest handed in); this submission does not")
+            if collisions[i] and collisions[i] not in result.warnings:
+                notes.append(collisions[i])
+            if notes:
+                result = result.model_copy(update={"warnings": [*result.warnings, *notes]})
+            (staging / folders[i]).mkdir()
+            for name, text in documents.items():
+                (staging / folders[i] / name).write_text(text, encoding="utf-8", errors="backslashreplace")
+            lines.write(result.model_dump_json() + "\n")
+            if i not in superseded:
+                rows.append(gradebook_row(result, assessment))
+                summary.add(result)
+            if i in involved:
+                listed[i] = result.model_copy(update={"questions": []})
+            shown.append(Shown.of(result))
+    os.replace(jsonl, out / "results.jsonl")
     csv_text = io.StringIO()
-    write_gradebook_csv(counting, assessment, csv_text, missing=gaps.missing if gaps else ())
+    write_gradebook_rows(rows, assessment, csv_text, missing=gaps.missing if gaps else ())
     _replace(out / "gradebook.csv", csv_text.getvalue())
-    _replace(out / "summary.md", render_summary_markdown(counting, assessment, duplicates, roster, gaps))
+    duplicates = [(listed[counts], [listed[i] for i, c in superseded.items() if c == counts])
+                  for counts in sorted(set(superseded.values()))]
+    _replace(out / "summary.md", summary.render(duplicates, roster, gaps))
     current, retired = out / "students", out / f".students.{os.getpid()}.old"
     if current.exists():
         os.replace(current, retired)
     os.replace(staging, current)
     shutil.rmtree(retired, ignore_errors=True)
+    return shown

@@ -16,23 +16,25 @@ import datetime
 import difflib
 import json
 import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-import reference as solvers
 from grader import kinds
 from grader.cells.spec import FUNCTIONS, NOTEBOOK, NotebookSpec
 from grader.errors import Problem, RubricError
-from grader.program.calibration import (Calibration, CalibrationError, calibration_path, read_calibration,
-                                        reference_notebook, thresholds)
-from grader.program.functions import shown_inputs
-from grader.program.run import ProgramSetup, ProgramSetupError
 from grader.program.spec import ProgramSpec
 from grader.yamlsource import SourceMap, load_yaml
 from reference.graph import StepGraph
+
+if TYPE_CHECKING:
+    from grader.program.run import ProgramSetup
+# grader.program.{calibration,run,functions} and the solvers (torch, numpy) are imported where a key
+# is computed or a program section loaded: a rubric read back with its computed key never needs them
 
 SCHEMA_VERSION = 1
 PROGRAM = "program"  # the pseudo solver instance holding the program section's outputs
@@ -252,6 +254,49 @@ class Assessment(_Strict):
         return [(q, p) for q in self.questions for p in q.parts]
 
 
+@dataclass(frozen=True)
+class Computed:
+    """What computing a rubric's key produced (grader.key keeps it in the key cache), so that the
+    rubric can be read back without running a solver, the reference notebook or the program section."""
+
+    references: dict[tuple[str, str], Any]  # each automatic check's canonical answer, as its comparator takes it
+    sources: dict[tuple[str, str], str]  # check -> the solver output it comes from
+    solutions: dict[str, dict[str, Any]]
+    stepped: frozenset[str]  # the solver instances with a step graph (follow-through)
+    preload: list[str]
+    data: Any = None  # the rubric file's content, when it was kept: not parsed again
+
+
+class _Graphs(Mapping[str, StepGraph]):
+    """The step graphs of a rubric read back with its key. A graph is code, not data, so each is
+    built again from its solver's parameters on first use (follow-through needs few); building
+    one runs no solver."""
+
+    def __init__(self, specs: dict[str, SolverSpec], names: frozenset[str]):
+        self._specs, self._names, self._built = specs, names, {}
+
+    def __getitem__(self, name: str) -> StepGraph:
+        if name not in self._names:
+            raise KeyError(name)
+        if name not in self._built:
+            import reference as solvers
+            from reference.registry import CHECKED
+
+            solver = solvers.get(self._specs[name].solver)
+            params = solver.Params.model_validate(self._specs[name].params, context=CHECKED)
+            self._built[name] = solver(params).steps()
+        return self._built[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._names))
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
 class Rubric:
     """A validated assessment with the comparator of every automatic check, ready to grade with."""
 
@@ -262,13 +307,30 @@ class Rubric:
         self.references: dict[tuple[str, str], Any] = {}
         self.solutions: dict[str, dict[str, Any]] = {}  # solver instance -> output name -> value
         self.sources: dict[tuple[str, str], str] = {}  # check -> the solver output it comes from
-        self.graphs: dict[str, StepGraph] = {}  # solver instance -> its step graph, for follow-through
+        self.graphs: Mapping[str, StepGraph] = {}  # solver instance -> its step graph, for follow-through
         self.program: ProgramSetup | None = None  # what notebook runs share, when there is a program section
         self.preload: list[str] = []  # modules the warm sandbox imports for the `value:` parts' notebooks
+        self.computed: Computed | None = None  # set when read back with its key: no solver ran, no program loaded
+
+    def with_program(self) -> Rubric:
+        """This rubric with its program section loaded (what a notebook's sandboxed run needs): itself,
+        or, for one read back with its key, the rubric loaded afresh (once)."""
+        if self.assessment.program is None or self.program is not None:
+            return self
+        return self._loaded
+
+    @cached_property
+    def _loaded(self) -> Rubric:
+        return load_rubric(self.source)
 
     @cached_property
     def part_index(self) -> dict[str, tuple[Question, Part]]:
         return {p.id: (q, p) for q, p in self.assessment.parts()}
+
+    @cached_property
+    def part_items(self) -> dict[str, list[Criterion]]:
+        """Each part's criteria (`Part.items`), made once: scoring asks for them per submission."""
+        return {p.id: p.items() for _, p in self.assessment.parts()}
 
     def options_for(self, item: Criterion) -> dict[str, Any]:
         return {**self.assessment.defaults.get(item.kind or "", {}), **item.options}
@@ -315,7 +377,11 @@ def _validate(model: type[BaseModel], data: Any, loc: tuple, where: SourceMap, p
 
 def _solve(rubric: Rubric, where: SourceMap) -> list[Problem]:
     """Run every named solver on its validated parameters; an unusable one is a load error."""
+    import reference as solvers
+
     problems: list[Problem] = []
+    graphs: dict[str, StepGraph] = {}
+    rubric.graphs = graphs
     for instance, spec in rubric.assessment.solvers.items():
         loc = ("solvers", instance)
         try:
@@ -332,7 +398,7 @@ def _solve(rubric: Rubric, where: SourceMap) -> list[Problem]:
             graph = solver.steps()
             if graph is not None:
                 graph.check_against(outputs)
-                rubric.graphs[instance] = graph
+                graphs[instance] = graph
             rubric.solutions[instance] = outputs
         except (ValueError, ArithmeticError) as exc:
             problems.append(where.problem(loc + ("params",), f"the {spec.solver} solver cannot solve these: {exc}"))
@@ -347,6 +413,11 @@ def _load_program(rubric: Rubric, where: SourceMap, calibrated: bool) -> list[Pr
     spec = rubric.assessment.program
     if spec is None:
         return []
+    from grader.program.calibration import (Calibration, CalibrationError, calibration_path, read_calibration,
+                                            reference_notebook, thresholds)
+    from grader.program.functions import shown_inputs
+    from grader.program.run import ProgramSetup, ProgramSetupError
+
     rubric_path = Path(rubric.source)
     try:
         setup = ProgramSetup.load(spec, rubric_path.parent)
@@ -386,6 +457,7 @@ def _load_notebook(rubric: Rubric, where: SourceMap) -> list[Problem]:
     notebook.functions`): those are the key (`rubric.solutions["notebook"]`)."""
     from grader.cells.computed import installed_imports, plain_of, run_cells  # only for rubrics that need them
     from grader.notebook import read_notebook
+    from grader.program.functions import shown_inputs
 
     spec = rubric.assessment.notebook
     wanted = sorted({item.solution.partition(".")[2] for _, part in rubric.assessment.parts() for item in part.items()
@@ -445,16 +517,23 @@ def _answer_of(rubric: Rubric, item: Criterion) -> tuple[Any, str | None]:
 
 
 def _compile(rubric: Rubric, where: SourceMap, calibrated: bool) -> list[Problem]:
-    """Build each check's comparator and reference; collect every problem with its place."""
-    problems: list[Problem] = _solve(rubric, where)
-    try:
-        problems += _load_program(rubric, where, calibrated)
-    except Exception as exc:
-        problems.append(where.problem(("program",), _unexpected(exc)))
-    try:
-        problems += _load_notebook(rubric, where)
-    except Exception as exc:
-        problems.append(where.problem(("notebook",), _unexpected(exc)))
+    """Build each check's comparator and reference; collect every problem with its place. A rubric
+    read back with its key (`rubric.computed`) takes the references from it instead of computing them."""
+    computed = rubric.computed
+    problems: list[Problem] = []
+    if computed is not None:
+        rubric.solutions, rubric.preload = computed.solutions, computed.preload
+        rubric.graphs = _Graphs(rubric.assessment.solvers, computed.stepped)
+    else:
+        problems += _solve(rubric, where)
+        try:
+            problems += _load_program(rubric, where, calibrated)
+        except Exception as exc:
+            problems.append(where.problem(("program",), _unexpected(exc)))
+        try:
+            problems += _load_notebook(rubric, where)
+        except Exception as exc:
+            problems.append(where.problem(("notebook",), _unexpected(exc)))
     seen_parts: dict[str, tuple] = {}
     seen_questions: set[str] = set()
     for kind, options in rubric.assessment.defaults.items():
@@ -497,6 +576,14 @@ def _compile(rubric: Rubric, where: SourceMap, calibrated: bool) -> list[Problem
                     problems.append(where.problem(loc + (field,), f"kind {item.kind!r} needs exactly one of answer "
                                                   "(a literal) or solution (a solver output)"))
                     continue
+                if computed is not None:
+                    if (part.id, item.id) not in computed.references:
+                        raise ValueError(f"the computed key has no answer for {part.id}/{item.id}")
+                    rubric.comparators[(part.id, item.id)] = comparator
+                    rubric.references[(part.id, item.id)] = computed.references[(part.id, item.id)]
+                    if (part.id, item.id) in computed.sources:
+                        rubric.sources[(part.id, item.id)] = computed.sources[(part.id, item.id)]
+                    continue
                 try:
                     value, source = _answer_of(rubric, item)
                     reference = comparator.reference(value)
@@ -516,15 +603,16 @@ def _compile(rubric: Rubric, where: SourceMap, calibrated: bool) -> list[Problem
     return problems
 
 
-def load_rubric(path: str | Path, *, calibrated: bool = True) -> Rubric:
+def load_rubric(path: str | Path, *, calibrated: bool = True, computed: Computed | None = None) -> Rubric:
     """Load and validate a rubric file; raise RubricError listing every problem with file and line.
 
     `calibrated=False` lets a program section load without a current CPU calibration (for `grader
     calibrate`, which writes it); its convergence checks then have no thresholds for that device.
     Nothing but RubricError escapes: an error no check anticipated becomes a problem too.
+    With `computed` (grader.key's cache of what computing the key produced), nothing is computed.
     """
     try:
-        return _load(path, calibrated)
+        return _load(path, calibrated, computed)
     except RubricError:
         raise
     except RecursionError:
@@ -533,8 +621,11 @@ def load_rubric(path: str | Path, *, calibrated: bool = True) -> Rubric:
         raise RubricError([Problem(str(path), None, "", _unexpected(exc))]) from None
 
 
-def _load(path: str | Path, calibrated: bool) -> Rubric:
-    data, where = load_yaml(path)
+def _load(path: str | Path, calibrated: bool, computed: Computed | None) -> Rubric:
+    if computed is not None and computed.data is not None:
+        data, where = computed.data, SourceMap(str(path), {})
+    else:
+        data, where = load_yaml(path)
     if not isinstance(data, dict):
         raise RubricError([where.problem((), "a rubric is a mapping with id, title and questions")])
     try:
@@ -542,6 +633,7 @@ def _load(path: str | Path, calibrated: bool) -> Rubric:
     except ValidationError as exc:
         raise RubricError(where.validation_problems(exc)) from None
     rubric = Rubric(assessment, str(path))
+    rubric.computed = computed
     problems = _compile(rubric, where, calibrated)
     if problems:
         raise RubricError(problems)

@@ -134,8 +134,9 @@ def count_totals(assessment: Assessment, questions: list[QuestionResult]) -> Non
         question.counted = question.id in counted
 
 
-def _items(assessment: Assessment) -> dict[tuple[str, str], tuple[Part, Criterion]]:
-    return {(part.id, item.id): (part, item) for _, part in assessment.parts() for item in part.items()}
+def _items(rubric: Rubric) -> dict[tuple[str, str], tuple[Part, Criterion]]:
+    return {(part.id, item.id): (part, item) for _, part in rubric.assessment.parts()
+            for item in rubric.part_items[part.id]}
 
 
 def _judge(rubric: Rubric, lookup: dict[tuple[str, str], KeyEntry], submission: Submission,
@@ -176,7 +177,7 @@ def rescore_parts(rubric: Rubric, key: AnswerKey, submission: Submission, stored
     judged too, and set aside; no other check is (an expression check costs milliseconds)."""
     started = time.perf_counter()
     lookup = key.lookup()
-    items = _items(rubric.assessment)
+    items = _items(rubric)
     instance = {check: entry.solution.partition(".")[0] for check, entry in lookup.items() if entry.solution}
     related = {instance[check] for check in items if check[0] in parts and check in instance}
     needed = {check: item for check, item in items.items() if check[0] in parts or instance.get(check) in related}
@@ -187,8 +188,8 @@ def rescore_parts(rubric: Rubric, key: AnswerKey, submission: Submission, stored
         for i, old in enumerate(question.parts):
             if old.id in parts:
                 part = rubric.part_index[old.id][1]
-                question.parts[i] = _aggregate_part(part, [results[(part.id, item.id)] for item in part.items()],
-                                                    answers.get(part.id, _MISSING))
+                criteria = [results[(part.id, item.id)] for item in rubric.part_items[part.id]]
+                question.parts[i] = _aggregate_part(part, criteria, answers.get(part.id, _MISSING))
     stored.errors = list(dict.fromkeys(encodable(e) for e in errors))
     retotal(rubric.assessment, stored)
     stored.duration_s = time.perf_counter() - started
@@ -216,10 +217,10 @@ def grade_submission(rubric: Rubric, key: AnswerKey, submission: Submission) -> 
     lookup = key.lookup()
     answers = submission.answers if submission.readable else {}
     errors = list(submission.errors)
-    results = _judge(rubric, lookup, submission, _items(assessment), errors)
+    results = _judge(rubric, lookup, submission, _items(rubric), errors)
     questions = []
     for question in assessment.questions:
-        parts = [_aggregate_part(part, [results[(part.id, item.id)] for item in part.items()],
+        parts = [_aggregate_part(part, [results[(part.id, item.id)] for item in rubric.part_items[part.id]],
                                  answers.get(part.id, _MISSING)) for part in question.parts]
         questions.append(QuestionResult(id=question.id, title=question.title, marks=question.total_marks,
                                         auto_score=_round(sum(p.auto_score for p in parts)),

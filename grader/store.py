@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -110,6 +111,17 @@ class Stored(NamedTuple):
     result: SubmissionResult
     documents: dict[str, str]
     digest: str
+
+
+class Indexed(NamedTuple):
+    """A member of a finished run's batch without its result: the file, and who the result says handed it in."""
+
+    source: str
+    content_hash: str
+    handed_in: str | None
+    student_id: str
+    shown_source: str  # the result's `source`, as reports show it
+    readable: bool
 
 
 @dataclass(frozen=True)
@@ -226,13 +238,28 @@ class Gradebook:
 
     def last_batch(self, assessment_id: str) -> list[Stored]:
         """The last finished run's batch, in order."""
+        return list(self.iter_batch(assessment_id))
+
+    def batch_index(self, assessment_id: str) -> list[Indexed]:
+        """The last finished run's batch, in order, without reading its results whole: who handed
+        in which file when, as each result records it."""
         rows = self.db.execute(
-            "SELECT s.source, s.content_hash, s.handed_in, r.result, r.documents, m.digest FROM run_members m "
+            "SELECT s.source, s.content_hash, s.handed_in, json_extract(r.result, '$.student_id'), "
+            "json_extract(r.result, '$.source'), json_extract(r.result, '$.readable') FROM run_members m "
             "JOIN submissions s ON s.id = m.submission_id JOIN results r ON r.submission_id = s.id AND r.digest = m.digest "
             "WHERE m.run_id = ? ORDER BY m.position", (self._last_run(assessment_id),)).fetchall()
-        return [Stored(source, content_hash, handed_in, SubmissionResult.model_validate_json(result),
-                       json.loads(documents), digest)
-                for source, content_hash, handed_in, result, documents, digest in rows]
+        return [Indexed(source, content_hash, handed_in, student_id, shown, bool(readable))
+                for source, content_hash, handed_in, student_id, shown, readable in rows]
+
+    def iter_batch(self, assessment_id: str) -> Iterator[Stored]:
+        """The last finished run's batch, in order, one member at a time (a class of any size)."""
+        cursor = self.db.execute(
+            "SELECT s.source, s.content_hash, s.handed_in, r.result, r.documents, m.digest FROM run_members m "
+            "JOIN submissions s ON s.id = m.submission_id JOIN results r ON r.submission_id = s.id AND r.digest = m.digest "
+            "WHERE m.run_id = ? ORDER BY m.position", (self._last_run(assessment_id),))
+        for source, content_hash, handed_in, result, documents, digest in cursor:
+            yield Stored(source, content_hash, handed_in, SubmissionResult.model_validate_json(result),
+                         json.loads(documents), digest)
 
     def last_members(self, assessment_id: str) -> tuple[int, dict[tuple[str, str], str]] | None:
         """The last finished run and the digest of each member's result by (source, content hash),

@@ -25,10 +25,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import torch
 from pydantic import Field, model_validator
 
 from reference.registry import Params, Solver, register
+from reference._lazy import torch
 
 Name = Literal["sigmoid", "tanh", "relu", "leaky_relu", "elu", "linear", "softplus", "silu", "gelu"]
 # Every grid stays under torch's parallel grain (32768 elements), so no thread pool is started:

@@ -28,10 +28,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import torch
 from pydantic import Field, model_validator
 
 from reference.registry import Params, Solver, matrix, register
+from reference._lazy import torch
 
 # The Jacobians take one backward pass per output coordinate of every token: these bounds keep
 # them (and everything else) under two seconds.

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from pydantic import Field, model_validator
 
 from reference.registry import Params, Solver, matrix, register
+from reference._lazy import torch
 
 RTOL = 1e-9
 MAX_DIM = 50

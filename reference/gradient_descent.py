@@ -25,26 +25,30 @@ Outputs (k = 0..steps):
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Callable
 
-import torch
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from grader import mathexpr
 from grader.mathexpr import BinOp, Call, ExpressionError, Neg, Node, Pow, Var, variables_of
 from reference.graph import StepGraph
-from reference.registry import Params, Solver, register
+from reference.registry import Params, Solver, computing, register
+from reference._lazy import torch
 
-_TORCH: dict[str, Callable[..., torch.Tensor]] = {
-    "exp": torch.exp, "log": torch.log, "sqrt": torch.sqrt, "sin": torch.sin, "cos": torch.cos,
-    "tan": torch.tan, "sec": lambda x: 1 / torch.cos(x), "csc": lambda x: 1 / torch.sin(x),
-    "cot": lambda x: 1 / torch.tan(x), "arcsin": torch.asin, "arccos": torch.acos, "arctan": torch.atan,
-    "sinh": torch.sinh, "cosh": torch.cosh, "tanh": torch.tanh, "sech": lambda x: 1 / torch.cosh(x),
-    "csch": lambda x: 1 / torch.sinh(x), "coth": lambda x: 1 / torch.tanh(x), "abs": torch.abs,
-    "sigmoid": torch.sigmoid, "relu": torch.relu, "softplus": torch.nn.functional.softplus,
-    "max": torch.maximum, "min": torch.minimum,
-}
+
+@functools.cache
+def _torch_functions() -> dict[str, Callable[..., torch.Tensor]]:
+    return {
+        "exp": torch.exp, "log": torch.log, "sqrt": torch.sqrt, "sin": torch.sin, "cos": torch.cos,
+        "tan": torch.tan, "sec": lambda x: 1 / torch.cos(x), "csc": lambda x: 1 / torch.sin(x),
+        "cot": lambda x: 1 / torch.tan(x), "arcsin": torch.asin, "arccos": torch.acos, "arctan": torch.atan,
+        "sinh": torch.sinh, "cosh": torch.cosh, "tanh": torch.tanh, "sech": lambda x: 1 / torch.cosh(x),
+        "csch": lambda x: 1 / torch.sinh(x), "coth": lambda x: 1 / torch.tanh(x), "abs": torch.abs,
+        "sigmoid": torch.sigmoid, "relu": torch.relu, "softplus": torch.nn.functional.softplus,
+        "max": torch.maximum, "min": torch.minimum,
+    }
 
 
 def torch_value(node: Node, x: torch.Tensor) -> torch.Tensor:
@@ -61,7 +65,7 @@ def torch_value(node: Node, x: torch.Tensor) -> torch.Tensor:
     if isinstance(node, Pow):
         return torch.pow(torch_value(node.base, x), torch_value(node.exponent, x))
     if isinstance(node, Call):
-        return _TORCH[node.func](*(torch_value(arg, x) for arg in node.args))
+        return _torch_functions()[node.func](*(torch_value(arg, x) for arg in node.args))
     raise TypeError(f"not an expression node: {node!r}")  # pragma: no cover - Num, Const are constants
 
 
@@ -106,7 +110,7 @@ class GradientDescentParams(Params):
         return mathexpr.normalize_name(name)
 
     @model_validator(mode="after")
-    def _parses(self) -> GradientDescentParams:
+    def _parses(self, info: ValidationInfo) -> GradientDescentParams:
         try:
             node = mathexpr.parse(self.function, (self.variable,)).node
         except ExpressionError as exc:
@@ -117,7 +121,8 @@ class GradientDescentParams(Params):
         if self.steps * node.size > MAX_WORK:
             raise ValueError(f"steps: {self.steps} steps of a function of {node.size} parts is too much work; "
                              f"keep steps x parts at most {MAX_WORK:,}")
-        if not math.isfinite(torch_value(node, torch.tensor(self.start, dtype=torch.float64)).item()):
+        at_start = torch_value(node, torch.tensor(self.start, dtype=torch.float64)) if computing(info) else None
+        if at_start is not None and not math.isfinite(at_start.item()):
             raise ValueError(f"function: f is undefined at start = {self.start:g}")
         return self
 

@@ -25,11 +25,11 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-import torch
 from pydantic import Field, field_validator, model_validator
 
 from grader import mathexpr
 from reference.registry import Params, Solver, register
+from reference._lazy import torch
 
 PSD_TOLERANCE = 1e-9
 MAX_FEATURES = 1000  # exponent tuples, (n + d choose d) for n variables: each is printed and parsed back

@@ -32,10 +32,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import torch
 from pydantic import Field, model_validator
 
 from reference.registry import Params, Solver, register
+from reference._lazy import torch
 
 Loss = Literal["half_sum", "half_mean", "mean"]
 MAX_ROWS = 1000

@@ -16,10 +16,10 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-import torch
 from pydantic import Field, model_validator
 
 from reference.registry import Params, Solver, register
+from reference._lazy import torch
 
 Size = Annotated[int, Field(ge=1, le=10**6)]  # so that a conv1d weight, in x out x kernel, fits int64
 MAX_LAYERS = 1000

@@ -11,11 +11,11 @@ from typing import Any
 
 import math
 
-import torch
 from pydantic import Field, model_validator
 
 from reference.graph import StepGraph
 from reference.registry import Params, Solver, register
+from reference._lazy import torch
 
 
 MAX_LOGITS = 256  # the Jacobian and the step graph's probabilities take n^2 terms

@@ -212,12 +212,13 @@ def test_long_student_ids_are_shortened_never_the_scores():
     from rich.console import Console
 
     from grader.cli import _totals_table
+    from grader.output import Shown
     from grader.results import SubmissionResult
     from grader.rubric import load_rubric
 
     rubric = load_rubric(RUBRIC)
-    results = [SubmissionResult(source="x.ipynb", student_id=f"owner{i}__repo__Character_Level_RNN_Exercise_{i}",
-                                assessment_id="dl-quiz", score=12.25 + i, max_score=18.0, manual_pending=9.0)
+    results = [Shown.of(SubmissionResult(source="x.ipynb", student_id=f"owner{i}__repo__Character_Level_RNN_Exercise_{i}",
+                                         assessment_id="dl-quiz", score=12.25 + i, max_score=18.0, manual_pending=9.0))
                for i in range(3)]
     console = Console(record=True, width=80)
     console.print(_totals_table(rubric, results))

@@ -17,8 +17,6 @@ from grader.kinds import register
 from grader.kinds._tolerance import Tolerance
 from grader.kinds.base import Comparator, InvalidAnswer, Verdict
 from grader.kinds._function_key import case_reference, described
-from grader.program.functions import judge
-from grader.program.observations import CaseOutput
 
 
 class FunctionOptions(BaseModel):
@@ -41,6 +39,9 @@ class Function(Comparator):
         return described(reference)
 
     def check(self, answer: Any, reference: Any) -> Verdict:
+        from grader.program.functions import judge  # numpy and the run's models: for notebooks only
+        from grader.program.observations import CaseOutput
+
         try:
             mine = [CaseOutput.model_validate(case) for case in answer.get(reference["name"], [])]
             theirs = [CaseOutput.model_validate(case) for case in reference["outputs"]]

@@ -53,7 +53,7 @@ the verdict's `cause`, which feedback states once (grader.reports.feedback.stude
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -62,10 +62,12 @@ from grader.kinds._tolerance import Tolerance
 from grader.kinds.base import Comparator, InvalidAnswer, Verdict
 from grader.kinds._values import short
 from grader.kinds._function_key import case_reference, described
-from grader.program.functions import judge
-from grader.program.observations import STEP_TIMEOUT, ForwardProbe, ProgramRun
 from grader.program.spec import ModelContract
-from grader.program.verify import contract_parameters
+
+if TYPE_CHECKING:
+    from grader.program.observations import ForwardProbe, ProgramRun
+# the run's models (grader.program.observations, numpy) are imported where a notebook's run is judged:
+# every rubric loads this kind, few grade a notebook's program
 
 Check = Literal["builds", "init_hidden", "forward", "variable_shapes", "parameter_count", "required_layers",
                 "trains", "convergence", "generation", "reproducible", "function"]
@@ -130,6 +132,8 @@ def recorded_flag(run: ProgramRun, limits: dict) -> str | None:
 def _time_review(run: ProgramRun, text: str) -> str | None:
     """A check lost to a time limit is the machine's verdict, not the model's: never a silent 0. The
     budget's steps decide a grade; the limits are only a ceiling, which a loaded machine can reach."""
+    from grader.program.observations import STEP_TIMEOUT
+
     if run.limit in ("wall_time", "cpu_time") or STEP_TIMEOUT.search(text):
         return ("stopped by a time limit, not by the model: rerun it on a quieter machine (or with a larger "
                 "wall_seconds in the budget) before taking this 0 as the model's")
@@ -167,6 +171,8 @@ def expected_parameters(contract: dict, run: ProgramRun) -> tuple[int, str]:
     vocab = len(contract["chars"])
     embedding, hidden = (_dimension(run, contract[k]) for k in ("embedding_dim", "hidden_size"))
     layers = _dimension(run, contract["num_layers"], MAX_LAYERS)
+    from grader.program.verify import contract_parameters  # torch: only where a notebook's run is judged
+
     count = contract_parameters(ModelContract.model_validate({k: v for k, v in contract.items()
                                                               if k in ModelContract.model_fields}),
                                 vocab, embedding, hidden, layers)
@@ -236,6 +242,8 @@ class Program(Comparator):
                          f">= {t['zero']:.3f}" for device, t in reference.items()) or "not calibrated"
 
     def check(self, answer: Any, reference: Any) -> Verdict:
+        from grader.program.observations import ProgramRun
+
         try:
             run = ProgramRun.model_validate(answer)
         except ValidationError:
@@ -497,4 +505,6 @@ class Program(Comparator):
         if run.functions is None or name not in run.functions.results:
             raise _Failed(f"the run never reached the checks of {name}")
         theirs = run.reference_functions.results.get(name, []) if run.reference_functions else []
+        from grader.program.functions import judge
+
         return judge(spec, run.functions.results[name], theirs, self.options.tolerance)

@@ -31,16 +31,31 @@ Scalars only. Design, and why:
   substituted, so answers are compared as functions of the free variables: see `definitions`.
 """
 
-from grader.mathexpr.client import CheckTimeout, WorkerClient, WorkerError, check, shutdown, symbolic_budget
-from grader.mathexpr.definitions import checked_definitions, compile_definitions, declared_names, parse_definitions
-from grader.mathexpr.compare import DEFAULT_DOMAIN, Outcome, ReferenceProblem, Settings, compare, sample_points
-from grader.mathexpr.functions import BUILTINS
-from grader.mathexpr.lexer import MAX_LENGTH, normalize_name
-from grader.mathexpr.nodes import (
-    BinOp, Call, Const, ExpressionError, Neg, Node, Num, Pow, Var, children, to_text, variables_of,
-)
-from grader.mathexpr.numeric import compile_tree, evaluate, evaluate_constant
-from grader.mathexpr.parser import Parsed, parse
+import importlib
+
+# The names below are imported from their modules on first use (PEP 562), so that starting the
+# checker (`client`) or reading a number costs no numpy, lark or sympy until they are needed.
+_MODULES = {
+    "client": ("CheckTimeout", "WorkerClient", "WorkerError", "check", "shutdown", "symbolic_budget"),
+    "definitions": ("checked_definitions", "compile_definitions", "declared_names", "parse_definitions"),
+    "compare": ("DEFAULT_DOMAIN", "Outcome", "ReferenceProblem", "Settings", "compare", "sample_points"),
+    "functions": ("BUILTINS",),
+    "lexer": ("MAX_LENGTH", "normalize_name"),
+    "nodes": ("BinOp", "Call", "Const", "ExpressionError", "Neg", "Node", "Num", "Pow", "Var", "children", "to_text",
+              "variables_of"),
+    "numeric": ("compile_tree", "evaluate", "evaluate_constant"),
+    "parser": ("Parsed", "parse"),
+}
+_WHERE = {name: module for module, names in _MODULES.items() for name in names}
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "BUILTINS", "DEFAULT_DOMAIN", "MAX_LENGTH", "BinOp", "Call", "CheckTimeout", "Const",

@@ -18,10 +18,10 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from grader.mathexpr.compare import Outcome, Settings
-from grader.mathexpr.nodes import ExpressionError
+if TYPE_CHECKING:
+    from grader.mathexpr.compare import Outcome, Settings
 
 STARTUP_TIMEOUT_S = 120.0
 _EOF = object()
@@ -48,6 +48,7 @@ class WorkerClient:
         self._lock = threading.Lock()
         self._proc: subprocess.Popen | None = None
         self._replies: queue.Queue | None = None
+        self._ready = False  # the worker has said it is ready
         self._owner_pid = os.getpid()
         self._next_id = 0
         self.starts = 0  # how many worker processes this client has started
@@ -84,15 +85,18 @@ class WorkerClient:
             out.put(_EOF)
 
         threading.Thread(target=pump, name="mathexpr-worker-reader", daemon=True).start()
-        self._proc, self._replies = proc, replies
+        self._proc, self._replies, self._ready = proc, replies, False
         self.starts += 1
+
+    def _await_ready(self) -> None:
         try:
-            hello = replies.get(timeout=self.startup_timeout_s)
+            hello = self._replies.get(timeout=self.startup_timeout_s)
         except queue.Empty:
             hello = None
         if not isinstance(hello, dict) or not hello.get("ready"):
             self._kill()
             raise WorkerError("the expression checker process could not be started")
+        self._ready = True
 
     def _kill(self) -> None:
         proc, self._proc, self._replies = self._proc, None, None
@@ -119,6 +123,21 @@ class WorkerClient:
             self._kill()
         if self._proc is None:
             self._start()
+        if not self._ready:
+            self._await_ready()
+
+    def start_soon(self) -> None:
+        """Start the worker now without waiting for it, so that its start-up (sympy's import)
+        overlaps the grading process's own until the first check."""
+        with self._lock:
+            if self._owner_pid != os.getpid():
+                self._proc, self._replies, self._owner_pid = None, None, os.getpid()
+            if self._proc is None or self._proc.poll() is not None:
+                self._kill()
+                try:
+                    self._start()
+                except WorkerError:
+                    pass  # the first check reports it
 
     def close(self) -> None:
         with self._lock:
@@ -171,6 +190,11 @@ def default_client() -> WorkerClient:
         return _default
 
 
+def start_soon() -> None:
+    """Start the shared worker now, without waiting for it (`WorkerClient.start_soon`)."""
+    default_client().start_soon()
+
+
 def shutdown() -> None:
     """Stop the shared worker (a later check starts a new one)."""
     if _default is not None:
@@ -189,7 +213,11 @@ def check(answer: str, reference: str, settings: Settings, timeout_s: float = 3.
         {"op": "compare", "answer": answer, "reference": reference, "settings": settings.to_json(),
          "budget_s": symbolic_budget(timeout_s)}, timeout_s)
     if "invalid" in reply:
+        from grader.mathexpr.nodes import ExpressionError
+
         raise ExpressionError(str(reply["invalid"]))
     if "outcome" in reply:
+        from grader.mathexpr.compare import Outcome
+
         return Outcome.from_json(reply["outcome"])
     raise WorkerError(str(reply.get("error", "no result from the expression checker")))

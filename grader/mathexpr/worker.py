@@ -43,6 +43,18 @@ def _limit_memory() -> None:
         pass
 
 
+def _die_with_parent() -> None:
+    """Exit with the grading process, even one killed outright (Linux): started ahead of need, this
+    process may not yet be known to it when it stops."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+
+
 class Handler:
     def __init__(self):
         from grader.mathexpr.compare import ReferenceProblem, Settings, compare
@@ -100,10 +112,14 @@ def main() -> int:
         channel.write(json.dumps(message, ensure_ascii=True, allow_nan=False) + "\n")
         channel.flush()
 
+    _die_with_parent()
     handler = Handler()
     handler.warm_up()
     _limit_memory()
-    send({"ready": True, "pid": os.getpid()})
+    try:
+        send({"ready": True, "pid": os.getpid()})
+    except BrokenPipeError:  # started ahead of need, and the grading process has gone already
+        return 0
     for raw in sys.stdin.buffer:
         try:
             request = json.loads(raw)

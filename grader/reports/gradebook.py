@@ -51,15 +51,25 @@ def _row(result: SubmissionResult, question_ids: list[str]) -> list[str]:
     ]
 
 
+def gradebook_row(result: SubmissionResult, assessment: Assessment) -> tuple[tuple[str, str], list[str]]:
+    """One result's row of gradebook.csv, with the key it is sorted by."""
+    return (result.student_id, result.source), _row(result, [q.id for q in assessment.questions])
+
+
 def write_gradebook_csv(results: list[SubmissionResult], assessment: Assessment, target: str | Path | TextIO,
                         missing: Iterable[Student] = ()) -> None:
     """Write automatic scores per question and in total, sorted by student id so reruns diff cleanly,
     to a path or an open text stream. Students `missing` (on the roster, no submission) score 0."""
+    write_gradebook_rows([gradebook_row(r, assessment) for r in results], assessment, target, missing)
+
+
+def write_gradebook_rows(rows: list[tuple[tuple[str, str], list[str]]], assessment: Assessment,
+                         target: str | Path | TextIO, missing: Iterable[Student] = ()) -> None:
+    """`write_gradebook_csv` from rows made by `gradebook_row` (the view keeps rows, not results)."""
     question_ids = [q.id for q in assessment.questions]
     header = ["student_id", "student_name", *question_ids, "total", "max_score", "manual_pending", "status", "source"]
-    rows = [((r.student_id, r.source), _row(r, question_ids)) for r in results]
-    rows += [((s.id, ""), [defuse_formula(s.id), defuse_formula(s.name), *("0" for _ in question_ids), "0",
-                           format_score(assessment.total_marks), "0", "missing", ""]) for s in missing]
+    rows = rows + [((s.id, ""), [defuse_formula(s.id), defuse_formula(s.name), *("0" for _ in question_ids), "0",
+                                 format_score(assessment.total_marks), "0", "missing", ""]) for s in missing]
     with (open(target, "w", newline="", encoding="utf-8") if isinstance(target, (str, Path))
           else contextlib.nullcontext(target)) as file:
         writer = csv.writer(file)
