@@ -62,8 +62,13 @@ class Bundle:
 
     @classmethod
     def of(cls, rubric_path: Path, entry: CachedKey) -> Bundle:
-        names = list(entry.inputs) or [rubric_path.name]
-        files = {name: (rubric_path.parent / name).read_bytes() for name in names}
+        files = {}
+        for name in list(entry.inputs) or [rubric_path.name]:
+            try:
+                files[name] = (rubric_path.parent / name).read_bytes()
+            except OSError as exc:
+                raise ClusterError(f"cannot read {rubric_path.parent / name}, a file of the rubric, to send to the "
+                                   f"nodes: {exc.strerror or exc}") from None
         return cls(files, entry.model_dump_json(), code_digest())
 
     def digest(self) -> str:
