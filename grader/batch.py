@@ -7,7 +7,7 @@ grading process, and `LocalPool`, worker processes started once per batch and re
 task. A worker is handed the rubric's computed key (grader.key's cache entry, as JSON): it never
 computes a key, so grading answer files never imports torch or runs a solver; it loads the
 program section (torch) only when a notebook of a rubric with one comes. An executor running
-elsewhere (Ray, say) implements the same `run`.
+elsewhere (grader.ray_executor's, on a Ray cluster) implements the same `run`.
 
 Both executors share one guard: reading and scoring already confine a bad value to its own part,
 and what still escapes (a bug) costs that file alone, recorded as an internal error. A file that
@@ -105,10 +105,12 @@ def grade_file(rubric: Rubric, key: AnswerKey, path: Path) -> SubmissionResult:
 
 
 def _grade(rubric: Rubric, key: AnswerKey, path: Path, recorded_run: str | None,
-           into: tuple[str, frozenset[str]] | None = None) -> tuple[SubmissionResult, str | None]:
+           into: tuple[str, frozenset[str]] | None = None,
+           content: bytes | None = None) -> tuple[SubmissionResult, str | None]:
     """The result, and the notebook's run as JSON when it ran now (None when `recorded_run`, an
     earlier run of the same content, was used instead, or there is no run). With `into` (a stored
-    result's JSON and parts), only those parts are scored, into that result."""
+    result's JSON and parts), only those parts are scored, into that result; with `content`, the
+    file's bytes are those, not read from `path`."""
 
     def score(submission: Submission) -> SubmissionResult:
         if into is None:
@@ -117,11 +119,11 @@ def _grade(rubric: Rubric, key: AnswerKey, path: Path, recorded_run: str | None,
 
     try:
         if path.suffix.lower() != ".ipynb":
-            return score(read_answer_file(path)), None
+            return score(read_answer_file(path, content)), None
         from grader.program.submission import read_notebook_submission  # notebooks only: the sandbox, maybe torch
 
         reused = json.loads(recorded_run) if recorded_run is not None else None
-        submission = read_notebook_submission(path, rubric.with_program(), recorded_run=reused)
+        submission = read_notebook_submission(path, rubric.with_program(), recorded_run=reused, content=content)
         fresh = json.dumps(submission.program) if submission.program is not None and reused is None else None
         return score(submission), fresh
     except Exception as exc:
@@ -154,6 +156,7 @@ class Task:
     path: str
     recorded_run: str | None = None  # an earlier sandboxed run of the notebook (JSON), to rescore instead of running
     into: tuple[str, frozenset[str]] | None = None  # a stored result (JSON) and the parts to rescore into it
+    content: bytes | None = None  # the file's bytes, for a machine without the file (grader.ray_executor)
 
 
 @dataclass(frozen=True)
@@ -192,7 +195,7 @@ def _start_checker(rubric: Rubric) -> None:
 def run_task(rubric: Rubric, key: AnswerKey, render: Render | None, task: Task, here: bool = False) -> Done:
     """A task's result: what every executor computes; `here` (in the driver's process) keeps the
     result as it is rather than as JSON."""
-    result, program_run = _grade(rubric, key, Path(task.path), task.recorded_run, task.into)
+    result, program_run = _grade(rubric, key, Path(task.path), task.recorded_run, task.into, task.content)
     documents = rendered(render, result)
     return Done("" if here else result.model_dump_json(), documents, program_run, result if here else None)
 
@@ -332,7 +335,8 @@ def grade_stream(rubric_path: str | Path, files: list[Path], jobs: int | None = 
     the workers) turns a result into documents; `recorded_runs` are earlier sandboxed runs of
     notebooks (JSON, by path) to use instead of running them; with `rescore`, only its parts are
     scored, into the files' stored results; `prepared` is the rubric and key where the caller has
-    them already."""
+    them already. Each file is yielded once, however often an executor delivers it (a cluster
+    may run a task again after its first result arrived)."""
     recorded_runs = recorded_runs or {}
     prepared = prepared or compiled(rubric_path)
     rubric, key = prepared.rubric, prepared.key
@@ -347,7 +351,9 @@ def grade_stream(rubric_path: str | Path, files: list[Path], jobs: int | None = 
         executor = Serial(rubric, key, render) if jobs == 1 else LocalPool(str(rubric_path), prepared.entry, render,
                                                                           jobs)
     for task, outcome in executor.run(tasks):
-        path = where[task.path]
+        path = where.pop(task.path, None)
+        if path is None:  # delivered before
+            continue
         if isinstance(outcome, Done):
             result = outcome.result or SubmissionResult.model_validate_json(outcome.result_json)
             yield Graded(result, outcome.documents, path, outcome.program_run)

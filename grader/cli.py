@@ -197,6 +197,14 @@ def cmd_grade(args: argparse.Namespace, out: Console, err: Console) -> int:
         gradebook = Gradebook(path)
     except GradebookError as exc:
         raise UsageError(str(exc)) from None
+    executor, cluster_errors = None, ()
+    if args.ray is not None:  # Ray is imported only here: answer files graded locally never load it
+        from grader.output import render_student_reports
+        from grader.ray_executor import ClusterError, RayExecutor
+
+        executor = RayExecutor(args.rubric, prepared, render_student_reports, args.ray or None,
+                               args.ray_allow_unsandboxed, args.ray_gpu_fraction)
+        cluster_errors = (ClusterError,)
     started = time.perf_counter()
     progress = _ProgressBar(err, enabled=not args.quiet)
     parts = frozenset(getattr(args, "part", None) or ())
@@ -205,9 +213,14 @@ def cmd_grade(args: argparse.Namespace, out: Console, err: Console) -> int:
         force = _regrade_selection(gradebook, files, args) if args.command == "regrade" else set()
         outcome = grade_into(gradebook, args.rubric, rubric, files, out_folder, jobs=args.jobs, on_graded=progress,
                              handed_in=handed_in, force=force, rerun_code=getattr(args, "rerun_code", False),
-                             parts=parts, roster=roster, prepared=prepared)
+                             parts=parts, roster=roster, prepared=prepared, executor=executor)
     except NotStored as exc:
         raise UsageError(f"--part: {exc}") from None
+    except cluster_errors as exc:
+        progress.close()
+        err.print(Text(f"grader {args.command}: {printable(str(exc))}; what was graded before is kept in the gradebook "
+                       f"{terminal(gradebook.path)}, and the same command grades the rest", style="red"))
+        return EXIT_USAGE
     except Interrupted as stop:
         progress.close()
         err.print(f"interrupted: {stop.graded} of {stop.total} submission(s) were graded and are kept in the "
@@ -586,6 +599,15 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--roster", metavar="FILE", help="CSV of the students who should hand in (id, and name, "
                              "email, section, canvas_id, sis_user_id, sis_login_id); stored in the gradebook for later "
                              "commands: those with no submission are listed as missing, submissions not on it reported")
+        command.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                             help="grade on a Ray cluster (pip install 'grader[ray]'): the one at ADDRESS, else "
+                             "RAY_ADDRESS's or one `ray start`ed here, else a local one (docs/ray.md)")
+        command.add_argument("--ray-allow-unsandboxed", action="store_true",
+                             help="let Ray nodes without usable bubblewrap run notebooks' code on the weaker "
+                             "fallback (docs/sandbox.md); without it such a node refuses")
+        command.add_argument("--ray-gpu-fraction", type=float, default=0.25, metavar="F",
+                             help="the share of a GPU each cuda retraining asks Ray for (default 0.25: four "
+                             "share a GPU)")
         command.add_argument("--quiet", action="store_true", help="do not print the table of totals")
         command.add_argument("--strict", action="store_true", help="exit with 1 if any answer file could not be read")
         command.set_defaults(run=cmd_grade)
@@ -683,6 +705,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "jobs", None) is not None and args.jobs < 1:
         build_parser().error("--jobs must be at least 1")
+    if getattr(args, "ray", None) is not None and args.jobs is not None:
+        build_parser().error("--jobs is for local worker processes; with --ray the cluster's CPUs are used")
+    if getattr(args, "ray", None) is not None and not 0 < args.ray_gpu_fraction <= 1:
+        build_parser().error("--ray-gpu-fraction must be more than 0 and at most 1")
     out, err = Console(soft_wrap=True), Console(stderr=True, soft_wrap=True)
     signal.signal(signal.SIGTERM, _terminated)  # stop as for Ctrl-C: workers and sandboxes stopped, results kept
     try:

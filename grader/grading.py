@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.batch import Graded, Rescore, grade_stream
+from grader.batch import Executor, Graded, Rescore, grade_stream
 from grader.key import Compiled, compiled
 from grader.output import Member, Shown, render_student_reports, write_views
 from grader.results import SubmissionResult
@@ -61,7 +61,7 @@ def grade_into(gradebook: Gradebook, rubric_path: str | Path, rubric: Rubric, fi
                jobs: int | None = None, on_graded: Callable[[int, int], None] = lambda done, total: None,
                handed_in: str | None = None, force: set[Path] = frozenset(), rerun_code: bool = False,
                parts: frozenset[str] = frozenset(), roster: Roster | None = None,
-               prepared: Compiled | None = None) -> RunOutcome:
+               prepared: Compiled | None = None, executor: Executor | None = None) -> RunOutcome:
     """Grade `files` against the rubric into `gradebook` and rebuild the view in `out`. `handed_in`
     (ISO time) overrides the files' modification times, as Gradescope's metadata does. Files in
     `force` are graded again even if recorded; with `rerun_code`, their notebooks' code runs again
@@ -72,7 +72,9 @@ def grade_into(gradebook: Gradebook, rubric_path: str | Path, rubric: Rubric, fi
     into their results as the last finished run shows them; the other files keep those results
     whole. The run's digest then names the rubric, the parts, that run and the files rescored, so
     a killed part regrade resumes like a grade, and a later `grader grade` grades whole files.
-    `prepared` is the rubric's key as `grader.key.compiled` gave it (default: from the key cache)."""
+    `prepared` is the rubric's key as `grader.key.compiled` gave it (default: from the key cache).
+    `executor` runs the grading (default: `jobs` local processes); whichever runs it, this process
+    alone records into the gradebook, each file once."""
     prepared = prepared or compiled(rubric_path)
     digest = grading_digest(Path(rubric_path), prepared.key.model_dump_json())
     identities = [_identify(path, handed_in) for path in files]
@@ -117,7 +119,8 @@ def grade_into(gradebook: Gradebook, rubric_path: str | Path, rubric: Rubric, fi
 
     try:
         for graded in grade_stream(rubric_path, [files[i] for i in pending], jobs=jobs, render=render_student_reports,
-                                   recorded_runs=recorded_runs, rescore=rescore, prepared=prepared):
+                                   recorded_runs=recorded_runs, rescore=rescore, prepared=prepared,
+                                   executor=executor):
             record(graded)
     except KeyboardInterrupt:
         gradebook.finish_run(run_id, "interrupted", done, reused)

@@ -137,17 +137,18 @@ def _text_field(data: dict, name: str, errors: list[str], limit: int = 128) -> s
     return None
 
 
-def read_answer_file(path: str | Path) -> Submission:
-    """Read one answer file. Never raises for bad content: problems land in `errors`."""
+def read_answer_file(path: str | Path, content: bytes | None = None) -> Submission:
+    """Read one answer file (or `content`, its bytes read elsewhere: on a machine without the file).
+    Never raises for bad content: problems land in `errors`."""
     try:
-        return _read(Path(path))
+        return _read(Path(path), content)
     except Exception as exc:  # a reader bug costs this file, with the reason, never the batch
         return Submission(source=str(path), student_id=Path(path).stem, readable=False,
                           errors=[f"{path}: internal error while reading ({type(exc).__name__}: {short(str(exc))}); "
                                   "please report it"])
 
 
-def _read(path: Path) -> Submission:
+def _read(path: Path, content: bytes | None) -> Submission:
     source = str(path)
     fallback_id = path.stem
     sub = Submission(source=source, student_id=fallback_id)
@@ -158,10 +159,10 @@ def _read(path: Path) -> Submission:
         return sub
 
     try:
-        size = path.stat().st_size
+        size = path.stat().st_size if content is None else len(content)
         if size > MAX_BYTES:
             return unreadable(f"file is {size} bytes; answer files are limited to {MAX_BYTES}")
-        raw = path.read_bytes()
+        raw = path.read_bytes() if content is None else content
     except OSError as exc:
         return unreadable(f"cannot read file: {exc.strerror or exc}")
     if not raw.strip():

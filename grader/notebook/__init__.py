@@ -114,11 +114,11 @@ def _mislabelled(cells: list[Cell]) -> list[CellNote]:
     return notes
 
 
-def read_notebook(path: str | Path) -> StudentNotebook:
+def read_notebook(path: str | Path, content: bytes | None = None) -> StudentNotebook:
     """Read one notebook; see the module docstring. Never raises for bad content: a failure of the
     reader itself also comes back as an unreadable notebook, so one file never stops a batch."""
     try:
-        return _read(path)
+        return _read(path, content)
     except NotebookError as exc:
         return StudentNotebook(path=str(path), readable=False, error=str(exc))
     except Exception as exc:  # noqa: BLE001 - a reader bug: this file is lost, not the batch
@@ -126,8 +126,8 @@ def read_notebook(path: str | Path) -> StudentNotebook:
             f"{path}: could not be read (internal error {type(exc).__name__}: {shown(str(exc))}); please report it"))
 
 
-def _read(path: str | Path) -> StudentNotebook:
-    opened = open_notebook(path)
+def _read(path: str | Path, content: bytes | None) -> StudentNotebook:
+    opened = open_notebook(path, content)
     notes = list(opened.notes)
     answer_cells = [cell for cell in opened.cells if answer_part(cell) is not None]
     code_cells = [cell for cell in opened.cells if cell.type == "code" and answer_part(cell) is None]

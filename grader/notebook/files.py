@@ -87,17 +87,19 @@ def joined(text: Any) -> str | None:
     return None
 
 
-def open_notebook(path: str | Path) -> OpenedNotebook:
-    """The notebook's cells and notes on what was wrong in them. Raises NotebookError."""
+def open_notebook(path: str | Path, content: bytes | None = None) -> OpenedNotebook:
+    """The notebook's cells and notes on what was wrong in them (from `content`, its bytes, where
+    they were read elsewhere). Raises NotebookError."""
     path = Path(path)
 
     def fail(problem: str) -> NotebookError:
         return NotebookError(f"{path}: {problem}")
 
     try:
-        if path.stat().st_size > MAX_BYTES:
-            raise fail(f"is {path.stat().st_size} bytes, more than the {MAX_BYTES} a notebook may have")
-        raw = path.read_bytes()
+        size = path.stat().st_size if content is None else len(content)
+        if size > MAX_BYTES:
+            raise fail(f"is {size} bytes, more than the {MAX_BYTES} a notebook may have")
+        raw = path.read_bytes() if content is None else content
     except OSError as exc:
         raise fail(f"cannot be read: {exc.strerror or exc}") from None
     if not raw.strip():

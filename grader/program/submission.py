@@ -52,12 +52,13 @@ def program_fingerprint(rubric: Rubric) -> str | None:
 
 
 def read_notebook_submission(path: str | Path, rubric: Rubric, backend: str = "auto",
-                             recorded_run: dict | None = None) -> Submission:
-    """Read one notebook and run its program (or take `recorded_run`, an earlier run of the same
-    content under the same program fingerprint); never raises for bad content."""
+                             recorded_run: dict | None = None, content: bytes | None = None) -> Submission:
+    """Read one notebook (or `content`, its bytes read elsewhere) and run its program (or take
+    `recorded_run`, an earlier run of the same content under the same program fingerprint); never
+    raises for bad content."""
     path = Path(path)
     submission = Submission(source=str(path), student_id=path.stem)
-    notebook = read_notebook(path)
+    notebook = read_notebook(path, content)
     if not notebook.readable:
         submission.readable = False
         submission.errors.append(notebook.error or f"{path}: unreadable")
