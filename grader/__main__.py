@@ -32,10 +32,28 @@ def main() -> int:
                 signal.signal(sig, handler)
         if caught:
             raise KeyboardInterrupt
-        return cli.main()
+        code = cli.main()
     except KeyboardInterrupt:  # one cli.main() does not handle: before it runs, or while it parses the command line
         sys.stderr.write("interrupted\n")
-        return EXIT_INTERRUPTED
+        code = EXIT_INTERRUPTED
+    if code == EXIT_INTERRUPTED:
+        _handled_interrupt()
+    return code
+
+
+def _handled_interrupt() -> None:
+    """Exit with 130, as said, not by SIGINT: CPython marks a KeyboardInterrupt "unhandled" when it
+    leaves code an extension runs with PyRun_String (numpy's and torch's imports do, and grader imports
+    them lazily), although grader caught it, and then ends the process with SIGINT (-2) at exit. A
+    second Ctrl-C during the exit is ignored too."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    try:
+        import ctypes
+
+        ctypes.c_int.in_dll(ctypes.pythonapi, "_Py_UnhandledKeyboardInterrupt").value = 0
+    except (ImportError, ValueError, AttributeError):  # another interpreter: nothing to undo
+        pass
 
 
 if __name__ == "__main__":
