@@ -144,7 +144,10 @@ def main() -> int:
         print(f"\nscores against the workload's expected_scores.json: {len(checked)} differences"
               + "".join(f"\n- {line}" for line in checked))
     if args.nbgrader and args.peers:
-        command = f"{sys.executable} -m grader.cli grade {RUBRIC} \"$PEERS_PLAIN_DIR\" --out \"$PEERS_WORK/ours\" --quiet"
+        # a fresh report folder for each of the script's repetitions: one it reused would hold the first
+        # repetition's gradebook, so the later ones would grade nothing
+        command = (f"{sys.executable} -m grader grade {RUBRIC} \"$PEERS_PLAIN_DIR\" "
+                   f"--out \"$(mktemp -d \"$PEERS_WORK/ours-XXXXXX\")\" --quiet")
         summary, table = nbgrader_run(args.peers, command, scratch)
         nbgrader = summary.get("nbgrader") or {}
         print("\n### nbgrader and grader in one run of the peers' run_peers.sh (otter skipped)\n")
