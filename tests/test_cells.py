@@ -286,6 +286,8 @@ def test_a_warm_notebook_sees_the_process_a_cold_one_does(warm_sandbox, monkeypa
 
 def test_a_warm_run_costs_a_small_notebook_well_under_half_a_second(warm_sandbox):
     _run(warm_sandbox, ["q = 0"], ["q"])  # the zygote's start
+    zygotes = [w.server.process.pid for w in warm._servers.values()]
+    assert len(zygotes) == 1
     times = []
     for i in range(5):
         started = time.monotonic()
@@ -293,6 +295,7 @@ def test_a_warm_run_costs_a_small_notebook_well_under_half_a_second(warm_sandbox
         times.append(time.monotonic() - started)
         assert answers["q"] == sum(range(i + 1))
     assert sorted(times)[2] < 0.5
+    assert [w.server.process.pid for w in warm._servers.values()] == zygotes  # one sandbox served them all
 
 
 def test_a_grade_does_not_depend_on_jobs_or_on_the_warm_sandbox(course, monkeypatch):

@@ -172,6 +172,9 @@ class Zygote:
         self.requests, self.answers, self.entry = requests, answers, entry
         self.workdir = Path.cwd()  # a cold run's work dir, /sandbox: each run's, emptied after it
         self.scratch = [Path(folder) for folder in SCRATCH] + [self.workdir]
+        # what the sandbox itself put there (the folders above a mount point, when the grader's
+        # checkout lives under /tmp): kept, and never counted as left behind
+        self.own = {entry for folder in self.scratch if folder.is_dir() for entry in folder.iterdir()}
         self.baseline = processes.usage([os.getpid()]).memory_bytes  # what every child shares with this process
         self.captures = {"channel": Capture("head"), "stdout": Capture("tail"), "stderr": Capture("tail")}
 
@@ -258,7 +261,7 @@ class Zygote:
             time.sleep(0.005)
         _reap()
         for folder in self.scratch:
-            for entry in folder.iterdir() if folder.is_dir() else ():
+            for entry in self._left(folder):
                 try:
                     if entry.is_dir() and not entry.is_symlink():
                         shutil.rmtree(entry, onerror=_allow_and_retry)
@@ -267,8 +270,11 @@ class Zygote:
                 except OSError:
                     pass  # what cannot go ends this sandbox (main)
 
+    def _left(self, folder: Path) -> list[Path]:
+        return [entry for entry in folder.iterdir() if entry not in self.own] if folder.is_dir() else []
+
     def left_behind(self) -> bool:
-        return any(folder.is_dir() and any(folder.iterdir()) for folder in self.scratch)
+        return any(self._left(folder) for folder in self.scratch)
 
     def answer(self, seen: dict) -> None:
         """The run's numbers, then its bytes, straight from the buffers, which are then zeroed."""
