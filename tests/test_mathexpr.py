@@ -14,9 +14,10 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from grader.mathexpr import (
-    BinOp, Call, Const, ExpressionError, Neg, Num, Pow, Settings, Var, compare, evaluate,
-    evaluate_constant, normalize_name, parse, to_text,
+    BinOp, Call, Const, ExpressionError, Neg, Num, Pow, Settings, Var, evaluate, evaluate_constant, normalize_name,
+    parse, to_text,
 )
+from grader.mathexpr.compare import compare
 from grader.mathexpr.lexer import MAX_LENGTH, MAX_NESTING
 from grader.mathexpr.symbolic import prove_zero, to_sympy
 

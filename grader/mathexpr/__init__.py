@@ -38,7 +38,9 @@ import importlib
 _MODULES = {
     "client": ("CheckTimeout", "WorkerClient", "WorkerError", "check", "shutdown", "symbolic_budget"),
     "definitions": ("checked_definitions", "compile_definitions", "declared_names", "parse_definitions"),
-    "compare": ("DEFAULT_DOMAIN", "Outcome", "ReferenceProblem", "Settings", "compare", "sample_points"),
+    # not `compare` itself: the submodule of that name takes the attribute once anything imports it
+    # (`from grader.mathexpr.compare import compare` is the function)
+    "compare": ("DEFAULT_DOMAIN", "Outcome", "ReferenceProblem", "Settings", "sample_points"),
     "functions": ("BUILTINS",),
     "lexer": ("MAX_LENGTH", "normalize_name"),
     "nodes": ("BinOp", "Call", "Const", "ExpressionError", "Neg", "Node", "Num", "Pow", "Var", "children", "to_text",
@@ -60,7 +62,7 @@ def __getattr__(name: str):
 __all__ = [
     "BUILTINS", "DEFAULT_DOMAIN", "MAX_LENGTH", "BinOp", "Call", "CheckTimeout", "Const",
     "ExpressionError", "Neg", "Node", "Num", "Outcome", "Parsed", "Pow", "ReferenceProblem",
-    "Settings", "Var", "WorkerClient", "WorkerError", "check", "checked_definitions", "children", "compare",
+    "Settings", "Var", "WorkerClient", "WorkerError", "check", "checked_definitions", "children",
     "compile_definitions", "compile_tree", "declared_names", "evaluate", "evaluate_constant", "normalize_name", "parse",
     "parse_definitions", "sample_points", "shutdown", "symbolic_budget", "to_text", "variables_of",
 ]
