@@ -210,8 +210,25 @@ class Serial:
 
     def run(self, tasks: list[Task]) -> Iterator[tuple[Task, Done | Failed]]:
         _start_checker(self.rubric)
-        for task in tasks:
+        for task in _sandboxes_started(self.rubric, tasks):
             yield task, run_task(self.rubric, self.key, self.render, task, here=True)
+
+
+def _sandboxes_started(rubric: Rubric, tasks: list[Task]) -> list[Task]:
+    """The tasks in the order to run them here, once the warm sandboxes that their notebooks' cells
+    run in have been started: answer files first, then the notebooks whose sandbox is quickest to
+    start, so that a slow one (torch) starts while the others are graded."""
+    notebooks = [task for task in tasks if task.path.lower().endswith(".ipynb") and task.content is None]
+    if not notebooks:
+        return tasks
+    from grader.program.submission import prepare_notebooks  # what grading a notebook imports anyway
+
+    try:
+        order = prepare_notebooks(rubric, [Path(task.path) for task in notebooks])
+    except Exception:  # noqa: BLE001 - only an optimisation: each notebook's own grading reports what is wrong
+        return tasks
+    chosen = {id(task) for task in notebooks}
+    return [task for task in tasks if id(task) not in chosen] + [notebooks[i] for i in order]
 
 
 _worker: tuple[Rubric, AnswerKey, Render | None] | None = None

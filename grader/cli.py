@@ -26,11 +26,6 @@ import time
 import traceback
 from pathlib import Path
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
-from rich.text import Text
-
 from typing import TYPE_CHECKING
 
 from grader import __version__
@@ -38,6 +33,10 @@ from grader.errors import RubricError
 from grader.textsafety import encodable, printable, terminal
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
     from grader.key import Compiled
     from grader.output import Shown
     from grader.roster import Gaps, Roster, Student
@@ -56,6 +55,27 @@ MAX_ID_WIDTH = 30
 PROGRESS_AFTER_S = 2.0  # a batch that takes longer shows a progress bar with the time left
 
 
+def Text(*args, **kwargs):  # noqa: N802 - rich's class, imported where a message is made
+    from rich.text import Text as RichText
+
+    return RichText(*args, **kwargs)
+
+
+class _LazyConsole:
+    """A rich Console made when first used: a run that prints nothing (`grader grade --quiet`, a CI
+    job) never imports rich, which costs a tenth of the time one submission takes."""
+
+    def __init__(self, **options):
+        self._options, self._console = options, None
+
+    def __getattr__(self, name: str):
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return getattr(self._console, name)
+
+
 class _ProgressBar:
     """A progress bar on the terminal, shown once a batch has run for PROGRESS_AFTER_S."""
 
@@ -69,6 +89,8 @@ class _ProgressBar:
         if not self.enabled:
             return
         if self.progress is None and time.perf_counter() - self.started >= PROGRESS_AFTER_S:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
             self.progress = Progress(TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TextColumn("left:"),
                                      TimeRemainingColumn(), console=self.console, transient=True)
             self.progress.start()
@@ -315,6 +337,8 @@ def _regrade_selection(gradebook: Gradebook, files: list[Path], args: argparse.N
 def _totals_table(rubric: Rubric, results: list[Shown], missing: list[Student] = ()) -> Table:
     """Scores per student, and those on the roster with no submission; every cell that comes from a
     submission or the roster is plain Text, never markup."""
+    from rich.table import Table
+
     absent = f", {len(missing)} on the roster missing" if missing else ""
     title = f"{rubric.assessment.title or rubric.assessment.id}: {len(results)} submission(s){absent}"
     table = Table(title=Text(title))
@@ -709,7 +733,7 @@ def main(argv: list[str] | None = None) -> int:
         build_parser().error("--jobs is for local worker processes; with --ray the cluster's CPUs are used")
     if getattr(args, "ray", None) is not None and not 0 < args.ray_gpu_fraction <= 1:
         build_parser().error("--ray-gpu-fraction must be more than 0 and at most 1")
-    out, err = Console(soft_wrap=True), Console(stderr=True, soft_wrap=True)
+    out, err = _LazyConsole(soft_wrap=True), _LazyConsole(stderr=True, soft_wrap=True)
     signal.signal(signal.SIGTERM, _terminated)  # stop as for Ctrl-C: workers and sandboxes stopped, results kept
     try:
         return args.run(args, out, err)

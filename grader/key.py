@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.metadata
 import json
 import os
 import sys
@@ -111,16 +110,33 @@ def code_digest() -> str:
     """The grader's and the solvers' source (every .py file), with Python's and the key-computing
     libraries' versions: a change to any of them computes every key again."""
     digest = hashlib.sha256(sys.version.encode())
+    installed = _installed(LIBRARIES)
     for library in LIBRARIES:
-        try:
-            digest.update(f"{library} {importlib.metadata.version(library)}".encode())
-        except importlib.metadata.PackageNotFoundError:
-            digest.update(f"{library} absent".encode())
+        digest.update(f"{library} {installed.get(library, 'absent')}".encode())
     root = Path(__file__).resolve().parents[1]
     for package in CODE_PACKAGES:
         for path in sorted((root / package).rglob("*.py")):
             digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
+
+
+def _installed(libraries: tuple[str, ...]) -> dict[str, str]:
+    """Each library's installed distribution as its metadata folder on the import path names it
+    (`numpy-2.1.0.dist-info`, version included): what importlib.metadata reads, without the 60 ms
+    its import costs every run."""
+    found: dict[str, str] = {}
+    for folder in sys.path:
+        if not os.path.isabs(folder):
+            continue
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for name in sorted(names):
+            library = name.split("-", 1)[0].lower()
+            if library in libraries and library not in found and name.endswith((".dist-info", ".egg-info")):
+                found[library] = name
+    return found
 
 
 def _sha(path: Path) -> str:

@@ -11,8 +11,14 @@ T = TypeVar("T", bound=type)
 
 
 class Registry(Generic[T]):
-    def __init__(self, package: str, what: str, attribute: str, skip: tuple[str, ...] = ()):
+    """`homes` names the module of a class whose module is not named after it; a class is looked up
+    by importing its own module first, so that a rubric of numbers never imports the expression
+    kind's parser and numpy, and every module only when a name is not found there."""
+
+    def __init__(self, package: str, what: str, attribute: str, skip: tuple[str, ...] = (),
+                 homes: dict[str, str] | None = None):
         self.package, self.what, self.attribute, self.skip = package, what, attribute, skip
+        self.homes = homes or {}
         self._classes: dict[str, T] = {}
         self._loaded = False
 
@@ -32,9 +38,22 @@ class Registry(Generic[T]):
             if module.name not in self.skip and not module.name.startswith("_"):
                 importlib.import_module(f"{self.package}.{module.name}")
 
+    def _load_home(self, name: str) -> None:
+        module = self.homes.get(name, name)
+        if not module.isidentifier() or module.startswith("_") or module in self.skip:
+            return
+        try:
+            importlib.import_module(f"{self.package}.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{self.package}.{module}":  # a module that is there failed to import
+                raise
+
     def get(self, name: str) -> T:
         """The class registered as `name`; KeyError naming the known ones if there is none."""
-        self._load_all()
+        if name not in self._classes and not self._loaded:
+            self._load_home(name)
+        if name not in self._classes:
+            self._load_all()
         try:
             return self._classes[name]
         except KeyError:

@@ -363,3 +363,27 @@ def test_a_function_check_of_an_answer_file_asks_for_the_notebook(tmp_path):
                                                           "answers": {"q1": "def softmax(z, T): ..."}}))
     assert grade(tmp_path)["a"]["q1"] == "0"
     assert "submit the .ipynb file" in results(tmp_path, "a")["q1"]["criteria"][0]["message"]
+
+
+def test_a_notebook_is_run_by_a_sandbox_that_preloads_only_what_it_imports_started_ahead(warm_sandbox):
+    """The rubric's `preload` modules are loaded only into the sandbox of the notebooks that import
+    them, so a notebook that does not is never held up by their import; the sandboxes a batch will
+    use are started before its first run, and those notebooks run last."""
+    from grader.cells.computed import prepare_runs, sandbox_preload
+
+    cells = {"plain": ["import sys\nseen = sorted(m for m in ('colorsys', 'wave') if m in sys.modules)"],
+             "colorsys": ["import colorsys, sys\nseen = sorted(m for m in ('colorsys', 'wave') if m in sys.modules)"]}
+    books = {}
+    for name, source in cells.items():
+        notebook(warm_sandbox / f"{name}.ipynb", source)
+        books[name] = read_notebook(warm_sandbox / f"{name}.ipynb")
+    preload = ["colorsys", "wave"]
+    assert sandbox_preload(books["plain"], preload) == ["numpy"]
+    assert sandbox_preload(books["colorsys"], preload) == ["numpy", "colorsys"]
+    spec = NotebookSpec(cell_seconds=2, wall_seconds=10)
+    order = prepare_runs([books["colorsys"], books["plain"]], spec, ["seen"], preload)
+    assert order == [1, 0] and len(warm._servers) == 2  # both started, none waited for
+    seen = {name: answer_of(run_cells(books[name], spec, ["seen"], preload=preload), "seen", books[name])[0]
+            for name in ("plain", "colorsys")}
+    assert seen == {"plain": [], "colorsys": ["colorsys"]}  # `wave`, imported by neither, was loaded for neither
+    assert len(warm._servers) == 2

@@ -189,3 +189,27 @@ def test_one_answer_file_from_the_command_line_takes_well_under_a_few_seconds(tm
     subprocess.run([sys.executable, "-m", "grader", "grade", "rubrics/lab8.yaml", "submissions/lab8/s101-minh.json",
                     "--out", str(tmp_path / "two"), "--quiet"], cwd=ROOT, check=True, capture_output=True)
     assert time.perf_counter() - started < 20
+
+
+def test_a_quiet_command_line_run_imports_only_what_its_rubric_needs(tmp_path):
+    """`grader grade --quiet` of one answer file, in a fresh interpreter: nothing printed, so no rich;
+    no torch anywhere; a rubric of numbers and vectors reads no formulas (no numpy, lark or the
+    homoglyph tables), and one with an expression check parses formulas without numpy."""
+    quiz = tmp_path / "ml-quiz1.json"
+    entries = keys.compiled(ROOT / "rubrics" / "ml-quiz1.yaml").key.entries
+    quiz.write_text(json.dumps({"student_id": "q1", "answers": {e.part: e.value for e in entries}}), encoding="utf-8")
+    script = """
+import json, sys
+from grader.cli import main
+code = main(["grade", sys.argv[1], sys.argv[2], "--quiet", "--out", sys.argv[3]])
+print(json.dumps([code] + [name in sys.modules for name in ("rich", "torch", "numpy", "lark", "confusable_homoglyphs")]))
+"""
+    runs = {"ml-quiz1": str(quiz), "dl-quiz": str(samples("dl-quiz")[0])}
+    seen = {}
+    for rubric, path in runs.items():
+        for rep in range(2):  # the first computes the key (torch, solvers); the second reads it back
+            seen[rubric] = json.loads(subprocess.run(
+                [sys.executable, "-c", script, f"rubrics/{rubric}.yaml", path, str(tmp_path / f"{rubric}{rep}")],
+                cwd=ROOT, check=True, capture_output=True, text=True).stdout)
+    assert seen["ml-quiz1"] == [0, False, False, False, False, False]
+    assert seen["dl-quiz"] == [0, False, False, False, True, False]

@@ -25,7 +25,7 @@ from grader.program.functions import Array, function_task, rebuild
 from grader.program.observations import MAX_NODES, CaseOutput, OutputNode, tree_problem
 from grader.sandbox.models import Limits
 from grader.sandbox.runner import run_python
-from grader.sandbox.warm import run_warm
+from grader.sandbox.warm import prepare, run_warm
 
 RUNNER = Path(__file__).with_name("runner.py")
 WARM_ENTRY = "grader.cells.runner:warm"  # what the warm sandbox's child runs
@@ -80,12 +80,14 @@ def limits_for(spec: NotebookSpec, values: int) -> Limits:
 def run_cells(notebook: StudentNotebook, spec: NotebookSpec, names: list[str], backend: str = "auto",
               preload: list[str] = ()) -> CellsRun:
     """Run the notebook's code cells in order in the sandbox and read the values `names`; the warm
-    sandbox imports `preload` once for all notebooks."""
+    sandbox imports those of `preload` that the notebook imports (`sandbox_preload`) once for all
+    notebooks that import the same."""
     task = {"cells": [{"cell": cell.cell, "source": cell.source} for cell in notebook.code_cells],
             "values": names, "cell_seconds": spec.cell_seconds, "max_value_bytes": spec.max_value_bytes,
             "functions": function_task(spec.functions)}
     limits = limits_for(spec, len(names))
-    result = run_warm(WARM_ENTRY, task, limits, ["numpy", *preload]) if backend in ("auto", "bwrap") else None
+    result = run_warm(WARM_ENTRY, task, limits, sandbox_preload(notebook, preload)) \
+        if backend in ("auto", "bwrap") else None
     if result is None:
         result = run_python(RUNNER, files={"task.json": json.dumps(task).encode()}, limits=limits, backend=backend)
     run = CellsRun(seconds=round(result.wall_seconds, 3), ended=result.reason if not result.completed else None,
@@ -111,6 +113,27 @@ def run_cells(notebook: StudentNotebook, spec: NotebookSpec, names: list[str], b
     if result.completed and not run.cells and notebook.code_cells:
         run.problems.append("the run sent no account of its cells")
     return run
+
+
+def sandbox_preload(notebook: StudentNotebook, preload: list[str]) -> list[str]:
+    """What the warm sandbox imports before this notebook's run: numpy (the runner's), and those of
+    the rubric's `preload` modules that the notebook's own cells import. A notebook that never
+    imports torch is not held up by a sandbox importing it (seconds), and what a run can see of
+    the modules loaded before it depends on that notebook alone."""
+    imported = set().union(*(imported_names(cell.source) for cell in notebook.code_cells))
+    return ["numpy", *sorted(name for name in preload if name in imported and name != "numpy")]
+
+
+def prepare_runs(notebooks: list[StudentNotebook], spec: NotebookSpec, names: list[str],
+                 preload: list[str]) -> list[int]:
+    """Start, without waiting, each warm sandbox that these notebooks' runs will use, and return the
+    notebooks' indices in the order to run them: those whose sandbox imports least first, so that
+    they are graded while a slower sandbox (torch) starts."""
+    wanted = [sandbox_preload(notebook, preload) for notebook in notebooks]
+    limits = limits_for(spec, len(names))
+    for modules in sorted(set(map(tuple, wanted)), key=len):
+        prepare(WARM_ENTRY, limits, list(modules))
+    return sorted(range(len(notebooks)), key=lambda i: len(wanted[i]))
 
 
 def answer_of(run: CellsRun, name: str, notebook: StudentNotebook) -> tuple[Any, int | None]:

@@ -15,7 +15,6 @@ from fractions import Fraction
 from typing import Any
 
 from grader.kinds.base import InvalidAnswer
-from grader.mathexpr import ExpressionError, evaluate_constant
 from grader.textsafety import printable
 
 MAX_TEXT = 200  # longest string we try to read as a number
@@ -123,6 +122,8 @@ def read_number(raw: Any) -> TypedNumber:
         raise InvalidAnswer(f"{short(text)}: write decimals with a point, not a comma")
     if text.lower().lstrip("+-") in ("nan", "inf", "infinity"):
         raise InvalidAnswer(f"{short(text)} is not a finite number")
+    from grader.mathexpr import ExpressionError, evaluate_constant  # the parser, for the few numbers typed as formulas
+
     try:
         return TypedNumber(evaluate_constant(text), text)
     except ExpressionError as exc:

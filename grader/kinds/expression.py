@@ -33,7 +33,6 @@ import math
 from decimal import Decimal
 from typing import Any
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from grader import mathexpr
@@ -42,7 +41,6 @@ from grader.kinds._values import read_text, short, type_name
 from grader.kinds.base import Comparator, InvalidAnswer, Verdict
 from grader.mathexpr.functions import FUNCTION_NAMES
 from grader.mathexpr.nodes import CONSTANTS
-from grader.mathexpr.numeric import unknown_function
 
 MIN_DEFINED = 0.1  # the reference must be defined at this share of random points of its domain
 
@@ -134,7 +132,12 @@ class Expression(Comparator):
             raise ValueError(f"the expression {short(text)!r} cannot be used: in canonical form, {exc}") from None
         if round_trip != node:  # pragma: no cover - a printer bug
             raise ValueError(f"the expression {short(text)!r} does not survive printing as {canonical}")
-        # It must be defined on enough of the sampling domain for points to be found.
+        # It must be defined on enough of the sampling domain for points to be found (numpy: when a
+        # key is computed; a rubric read back with its key sends answers to the checker unevaluated).
+        import numpy as np
+
+        from grader.mathexpr.numeric import unknown_function
+
         rng = np.random.default_rng(0)
         trials = 200
         env = {n: rng.uniform(*self.settings.interval(n), trials) for n in self.settings.variables}

@@ -40,7 +40,8 @@ _MODULES = {
     "definitions": ("checked_definitions", "compile_definitions", "declared_names", "parse_definitions"),
     # not `compare` itself: the submodule of that name takes the attribute once anything imports it
     # (`from grader.mathexpr.compare import compare` is the function)
-    "compare": ("DEFAULT_DOMAIN", "Outcome", "ReferenceProblem", "Settings", "sample_points"),
+    "compare": ("ReferenceProblem", "sample_points"),
+    "settings": ("DEFAULT_DOMAIN", "Outcome", "Settings"),
     "functions": ("BUILTINS",),
     "lexer": ("MAX_LENGTH", "normalize_name"),
     "nodes": ("BinOp", "Call", "Const", "ExpressionError", "Neg", "Node", "Num", "Pow", "Var", "children", "to_text",

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from grader.mathexpr.compare import Outcome, Settings
+    from grader.mathexpr.settings import Outcome, Settings
 
 STARTUP_TIMEOUT_S = 120.0
 _EOF = object()
@@ -217,7 +217,7 @@ def check(answer: str, reference: str, settings: Settings, timeout_s: float = 3.
 
         raise ExpressionError(str(reply["invalid"]))
     if "outcome" in reply:
-        from grader.mathexpr.compare import Outcome
+        from grader.mathexpr.settings import Outcome
 
         return Outcome.from_json(reply["outcome"])
     raise WorkerError(str(reply.get("error", "no result from the expression checker")))

@@ -11,15 +11,15 @@ by its definition (`symbolic.with_definitions`). So `a1*(1-a1)`, `sigmoid(z1)*(1
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from grader.mathexpr.functions import FUNCTION_NAMES
 from grader.mathexpr.lexer import normalize_name
 from grader.mathexpr.nodes import CONSTANTS, ExpressionError, Node, variables_of
-from grader.mathexpr.numeric import compile_tree
 from grader.mathexpr.parser import parse
+
+if TYPE_CHECKING:
+    import numpy as np
 
 Definitions = tuple[tuple[str, Node], ...]
 
@@ -83,11 +83,13 @@ def parse_definitions(definitions: Sequence[tuple[str, str]], variables: Sequenc
     return tuple(out)
 
 
-Extend = Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]
+Extend = Callable[[Mapping[str, "np.ndarray"]], dict[str, "np.ndarray"]]
 
 
 def compile_definitions(definitions: Definitions, functions: Mapping[str, Callable] | None = None) -> Extend:
     """A function that adds each defined name's values to an environment of the free variables."""
+    from grader.mathexpr.numeric import compile_tree  # numpy: where values are computed, not where text is read
+
     compiled = [(name, compile_tree(node, functions)) for name, node in definitions]
 
     def extend(env: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

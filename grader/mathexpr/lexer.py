@@ -32,8 +32,6 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
-from confusable_homoglyphs import confusables
-
 from grader.mathexpr.functions import FUNCTION_NAMES, canonical
 from grader.mathexpr.nodes import CONSTANTS, ExpressionError
 from grader.textsafety import describe_character
@@ -428,7 +426,10 @@ def _check_calls(tokens: list[Tok]) -> None:
 
 
 def _latin_look_alike(ch: str) -> str | None:
-    """The ASCII letter `ch` is a homoglyph of (Cyrillic 'а' for 'a'), by Unicode's confusables data."""
+    """The ASCII letter `ch` is a homoglyph of (Cyrillic 'а' for 'a'), by Unicode's confusables data
+    (loaded for the first non-ASCII letter: most answers have none, and loading it takes 0.1 s)."""
+    from confusable_homoglyphs import confusables
+
     found = confusables.is_confusable(ch, preferred_aliases=["latin"], greedy=False) or []
     glyphs = [g["c"] for hit in found for g in hit["homoglyphs"] if len(g["c"]) == 1 and g["c"].isascii()]
     return glyphs[0] if glyphs else None

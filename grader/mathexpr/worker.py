@@ -57,7 +57,8 @@ def _die_with_parent() -> None:
 
 class Handler:
     def __init__(self):
-        from grader.mathexpr.compare import ReferenceProblem, Settings, compare
+        from grader.mathexpr.compare import ReferenceProblem, compare
+        from grader.mathexpr.settings import Settings
         from grader.mathexpr.nodes import ExpressionError
 
         self.compare = compare

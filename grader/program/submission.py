@@ -18,13 +18,9 @@ import re
 from pathlib import Path
 
 from grader import __version__
-from grader.cells.computed import answer_of, run_cells
+from grader.cells.computed import answer_of, prepare_runs, run_cells
 from grader.cells.spec import NotebookSpec
 from grader.notebook import CellNote, read_notebook
-from grader.program import baseline
-from grader.program.calibration import reference_notebook
-from grader.program.observations import ProgramRun
-from grader.program.run import observe_patiently
 from grader.rubric import PROGRAM, Rubric
 from grader.submission import Submission
 
@@ -42,6 +38,8 @@ def program_fingerprint(rubric: Rubric) -> str | None:
     same notebook content is reused, so a rubric change elsewhere rescores without running code."""
     if rubric.program is None:
         return None
+    from grader.program.calibration import reference_notebook
+
     device = rubric.program.device(set(rubric.solutions[PROGRAM]["convergence"]))
     digest = hashlib.sha256(rubric.program.fingerprint(device, reference_notebook(rubric.program).source).encode())
     digest.update(rubric.program.spec.model_dump_json(include={"functions"}).encode())  # the cases run with it
@@ -69,6 +67,10 @@ def read_notebook_submission(path: str | Path, rubric: Rubric, backend: str = "a
     _computed_values(submission, notebook, rubric, backend)
     if rubric.program is None:
         return submission
+    from grader.program import baseline  # torch: for rubrics with a program section only
+    from grader.program.observations import ProgramRun
+    from grader.program.run import observe_patiently
+
     thresholds = rubric.solutions[PROGRAM]["convergence"]
     if recorded_run is not None:
         run = ProgramRun.model_validate(recorded_run)
@@ -88,9 +90,24 @@ def read_notebook_submission(path: str | Path, rubric: Rubric, backend: str = "a
     return submission
 
 
+def prepare_notebooks(rubric: Rubric, paths: list[Path]) -> list[int]:
+    """The order in which to grade these notebooks, once the warm sandboxes their cells will run in
+    have been started (`grader.cells.computed.prepare_runs`); as given where no cells run."""
+    wanted = _wanted(rubric)
+    spec = rubric.assessment.notebook or NotebookSpec()
+    if not wanted and not spec.functions:
+        return list(range(len(paths)))
+    return prepare_runs([read_notebook(path) for path in paths], spec, list(wanted), rubric.preload)
+
+
+def _wanted(rubric: Rubric) -> dict[str, object]:
+    """The variables the `value:` checks read, each with a part that reads it."""
+    return {item.value: part for _, part in rubric.assessment.parts() for item in part.items() if item.value}
+
+
 def _computed_values(submission: Submission, notebook, rubric: Rubric, backend: str) -> None:
     """The values the `value:` checks read, from one sandboxed run of the notebook's cells."""
-    wanted = {item.value: part for _, part in rubric.assessment.parts() for item in part.items() if item.value}
+    wanted = _wanted(rubric)
     spec = rubric.assessment.notebook or NotebookSpec()
     if not wanted and not spec.functions:
         return

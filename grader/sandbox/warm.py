@@ -37,6 +37,7 @@ MAX_ANSWER_HEADER = 64 << 10
 class _Warm:
     server: Server
     owner: int  # the process that started it: a forked batch worker starts its own
+    ready: bool = False  # it has said so: runs may be sent
 
 
 _servers: dict[str, _Warm] = {}
@@ -51,8 +52,7 @@ def run_warm(entry: str, task: dict, limits: Limits, preload: list[str]) -> Sand
     had. The sandbox imports `preload` before any run; runs of other settings get a sandbox of their own."""
     if not available():
         return None
-    config = {"entry": entry, "preload": sorted(preload)}
-    name = json.dumps({**config, "threads": limits.threads, "gpu": limits.gpu}, sort_keys=True)
+    name, config = _named(entry, limits, preload)
     try:
         server = _started(name, config, limits)
     except (SandboxError, OSError, frames.FrameError, TimeoutError):
@@ -85,6 +85,23 @@ def run_warm(entry: str, task: dict, limits: Limits, preload: list[str]) -> Sand
                              peak_processes=0, warnings=[])
 
 
+def prepare(entry: str, limits: Limits, preload: list[str]) -> None:
+    """Start the sandbox that runs of these settings will use without waiting for it, so that its
+    start (importing torch: seconds) overlaps other work; the first run waits for it to be ready.
+    A start that fails is tried again, and reported, by that run."""
+    if available():
+        name, config = _named(entry, limits, preload)
+        try:
+            _launched(name, config, limits)
+        except (SandboxError, OSError):
+            pass
+
+
+def _named(entry: str, limits: Limits, preload: list[str]) -> tuple[str, dict]:
+    config = {"entry": entry, "preload": sorted(preload)}
+    return json.dumps({**config, "threads": limits.threads, "gpu": limits.gpu}, sort_keys=True), config
+
+
 def _send(server: Server, request: dict, task: dict, failed: list[BaseException]) -> None:
     try:
         frames.write_frame(server.requests, request)
@@ -93,7 +110,9 @@ def _send(server: Server, request: dict, task: dict, failed: list[BaseException]
         failed.append(exc)
 
 
-def _started(name: str, config: dict, limits: Limits) -> Server:
+def _launched(name: str, config: dict, limits: Limits) -> _Warm:
+    """This process's sandbox for `name`, started (not necessarily ready) if there is none alive.
+    Started from the calling thread, never a passing one: bwrap dies with the thread that started it."""
     warm = _servers.get(name)
     if warm is not None and (warm.owner != os.getpid() or warm.server.process.poll() is not None):
         if warm.owner == os.getpid():
@@ -103,15 +122,21 @@ def _started(name: str, config: dict, limits: Limits) -> Server:
     if warm is None:
         server = start_server(ZYGOTE, Limits(max_processes=limits.max_processes, memory_mib=limits.memory_mib,
                                              threads=limits.threads, gpu=limits.gpu), [json.dumps(config)])
-        try:
-            ready, _ = frames.read_frame(server.answers, time.monotonic() + START_SECONDS)
-        except BaseException:
-            server.stop()
-            raise
-        if ready.get("ready") is not True:
-            server.stop()
-            raise SandboxError("the warm sandbox did not say it was ready")
         warm = _servers[name] = _Warm(server, os.getpid())
+    return warm
+
+
+def _started(name: str, config: dict, limits: Limits) -> Server:
+    warm = _launched(name, config, limits)
+    if not warm.ready:
+        try:
+            ready, _ = frames.read_frame(warm.server.answers, time.monotonic() + START_SECONDS)
+            if ready.get("ready") is not True:
+                raise SandboxError("the warm sandbox did not say it was ready")
+        except BaseException:
+            stop(name)
+            raise
+        warm.ready = True
     return warm.server
 
 
