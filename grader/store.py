@@ -10,7 +10,8 @@ grades nothing, a changed file is graded again, and a changed rubric grades agai
 
 Every score is also a row of `scores`, naming the run that gave it, so the gradebook can be
 queried as a relational database (which run gave which score); `results` keeps the whole
-SubmissionResult and its rendered documents, from which the report folder is rebuilt. Schema
+SubmissionResult and its rendered documents (zlib-compressed JSON: they are most of what a class
+writes, and compress tenfold), from which the report folder is rebuilt. Schema
 versions are `PRAGMA user_version`; `MIGRATIONS[n]` takes a gradebook from version n to n + 1.
 """
 
@@ -22,6 +23,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import zlib
 from collections.abc import Iterator
 from dataclasses import astuple, dataclass
 from pathlib import Path
@@ -83,6 +85,9 @@ MIGRATIONS = [
         name TEXT NOT NULL, email TEXT NOT NULL, section TEXT NOT NULL, canvas_id TEXT NOT NULL,
         sis_user_id TEXT NOT NULL, sis_login_id TEXT NOT NULL, PRIMARY KEY (roster_id, position));
     """,
+    # results.documents written from here on are zlib-compressed JSON (a BLOB); text ones are still read.
+    # Nothing to change in the tables: the version tells an older grader that it cannot read them.
+    "SELECT 1",
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -259,7 +264,7 @@ class Gradebook:
             "WHERE m.run_id = ? ORDER BY m.position", (self._last_run(assessment_id),))
         for source, content_hash, handed_in, result, documents, digest in cursor:
             yield Stored(source, content_hash, handed_in, SubmissionResult.model_validate_json(result),
-                         json.loads(documents), digest)
+                         json.loads(zlib.decompress(documents) if isinstance(documents, bytes) else documents), digest)
 
     def last_members(self, assessment_id: str) -> tuple[int, dict[tuple[str, str], str]] | None:
         """The last finished run and the digest of each member's result by (source, content hash),
@@ -389,7 +394,8 @@ class Gradebook:
             inserted = self.db.execute(
                 "INSERT OR IGNORE INTO results (submission_id, digest, run_id, seconds, result, documents) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (submission_id, digest, run_id, seconds, result.model_dump_json(), json.dumps(documents))).rowcount
+                (submission_id, digest, run_id, seconds, result.model_dump_json(),
+                 zlib.compress(json.dumps(documents).encode(), 1))).rowcount
             if inserted:
                 self.db.executemany(
                     "INSERT INTO scores (submission_id, digest, part, criterion, marks, score, status, reason, message, "

@@ -207,6 +207,25 @@ def test_a_version_1_gradebook_is_migrated_in_place(tmp_path):
         book.close()
 
 
+def test_documents_are_stored_compressed_and_an_older_gradebooks_text_ones_are_still_read(tmp_path):
+    import zlib
+
+    subs = make_class(tmp_path / "subs", 3)
+    out = tmp_path / "out"
+    assert grade(str(subs), "--out", str(out), "--jobs", "1") == 0
+    first = views(out)
+    db = sqlite3.connect(out / "gradebook.sqlite")
+    stored = [documents for (documents,) in db.execute("SELECT documents FROM results")]
+    texts = [zlib.decompress(documents).decode() for documents in stored]
+    assert len(stored) == 3 and all(len(blob) * 3 < len(text) for blob, text in zip(stored, texts))
+    assert all(set(json.loads(text)) == {"feedback.md", "feedback.html", "results.json"} for text in texts)
+    db.executemany("UPDATE results SET documents = ? WHERE documents = ?", list(zip(texts, stored)))  # as schema 4 kept them
+    db.commit()
+    db.close()
+    assert grade(str(subs), "--out", str(out), "--jobs", "1") == 0  # nothing graded: the view rebuilt from them
+    assert views(out) == first
+
+
 def test_a_version_3_gradebook_gains_the_runs_behind_each_score(tmp_path):
     subs = make_class(tmp_path / "subs", 3)
     out = tmp_path / "out"

@@ -411,3 +411,29 @@ def test_bad_definitions_fail_at_rubric_load_with_file_and_line(write):
     problems = rubric_problems(path)
     assert any(":5: defaults.expression.definitions: a: uses z, defined after it" in p for p in problems), problems
     assert any(":11: questions[0].parts[0].options.definitions: a: uses z" in p for p in problems), problems
+
+
+def test_a_repeated_answer_is_judged_once_and_a_timeout_is_never_kept(net, monkeypatch):
+    """A class types the same few forms: a repeat gets the first verdict without a round trip to
+    the checker, with the same marks and messages; a check that timed out is asked again."""
+    c, ref = net
+    asked = []
+    real = worker_client.default_client().request
+
+    def counted(payload, timeout_s):
+        asked.append(payload["answer"])
+        return real(payload, timeout_s)
+
+    monkeypatch.setattr(worker_client.default_client(), "request", counted)
+    answer = f"x*(a2 - y)*w2*a1*(1 - a1) + 0*{time.monotonic_ns()}"  # never asked before
+    first, second = grade(c, answer, ref), grade(c, answer, ref)
+    assert asked == [answer] and first == second and first.fraction == 1.0
+
+    def slow(payload, timeout_s):
+        asked.append(payload["answer"])
+        raise mathexpr.CheckTimeout("the check took longer than 3 s")
+
+    monkeypatch.setattr(worker_client.default_client(), "request", slow)
+    late = f"a1*x + 0*{time.monotonic_ns()}"
+    assert grade(c, late, ref).fraction == 0 and grade(c, late, ref).fraction == 0
+    assert asked == [answer, late, late]
