@@ -17,9 +17,11 @@ ignore it and are stopped by the pool.
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import signal
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +51,8 @@ class Graded:
 
 SUBMISSION_SUFFIXES = (".json", ".ipynb")
 PR_SET_PDEATHSIG = 1
+IN_FLIGHT_PER_WORKER = 4  # tasks handed to the pool ahead of their results: a class of any size in bounded memory
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
 
 
 @dataclass
@@ -251,10 +255,24 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
+def _steady_heap() -> None:
+    """Buffers of 128 KB and more (a result's documents, handed from worker to driver) get mappings of
+    their own, returned to the system when freed. glibc raises that threshold each time such a buffer
+    is freed, after which they come from the heap, which cannot shrink past what is still in use:
+    a driver handed 1,000 results of lab8 grew to 300 MB (50 MB with this)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, 128 << 10)
+    except (OSError, AttributeError):  # not glibc: its own policy stands
+        pass
+
+
 def _init_worker(rubric_path: str, entry_json: str, render: Render | None) -> None:
     """A worker's start: the rubric read back with the key it was handed (nothing computed)."""
     global _worker
     _die_with_parent()
+    _steady_heap()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     entry = CachedKey.model_validate_json(entry_json)
     _worker = (from_entry(Path(rubric_path), entry), entry.key, render)
@@ -275,8 +293,10 @@ def _stop(pool: ProcessPoolExecutor) -> None:
 
 @dataclass
 class LocalPool:
-    """Tasks run by `jobs` worker processes, started once and reused for every task; the tasks of
-    a worker that died are run once more in a fresh pool, then reported as died."""
+    """Tasks run by `jobs` worker processes, started once and reused for every task, a few per
+    worker in flight. A worker that dies breaks the pool: the tasks that had not finished are
+    suspects, run once more one at a time in a fresh pool, where the one that dies again is
+    reported as died and costs no other; then the rest of the batch goes on as before."""
 
     rubric_path: str
     entry: CachedKey
@@ -284,36 +304,52 @@ class LocalPool:
     jobs: int
 
     def run(self, tasks: list[Task]) -> Iterator[tuple[Task, Done | Failed]]:
+        _steady_heap()
+        queued, suspects = collections.deque(tasks), collections.deque()
+        while queued or suspects:
+            yield from self._until_broken(queued, suspects)
+
+    def _until_broken(self, queued: collections.deque, suspects: collections.deque
+                      ) -> Iterator[tuple[Task, Done | Failed]]:
+        """Run the suspects, one at a time, then the queue, in one pool, until done or it breaks."""
         import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
         from concurrent.futures.process import BrokenProcessPool
 
-        pending, entry_json = list(tasks), self.entry.model_dump_json()
-        for attempt in range(2):
-            broken: list[Task] = []
-            # forkserver: a worker forked from a process that has run torch (the grader recomputes models)
-            # inherits its thread pool's locks and can hang on its first torch call
-            with ProcessPoolExecutor(max_workers=self.jobs, initializer=_init_worker,
-                                     initargs=(self.rubric_path, entry_json, self.render),
-                                     mp_context=multiprocessing.get_context("forkserver")) as pool:
-                futures = {pool.submit(_run_in_worker, task): task for task in pending}
-                try:
-                    for future in as_completed(futures):
-                        task = futures[future]
+        # forkserver: a worker forked from a process that has run torch (the grader recomputes models)
+        # inherits its thread pool's locks and can hang on its first torch call
+        with ProcessPoolExecutor(max_workers=self.jobs, initializer=_init_worker,
+                                 initargs=(self.rubric_path, self.entry.model_dump_json(), self.render),
+                                 mp_context=multiprocessing.get_context("forkserver")) as pool:
+            futures: dict = {}
+            try:
+                while queued or suspects or futures:
+                    alone = bool(suspects)
+                    while (suspects and not futures) or \
+                            (not alone and queued and len(futures) < IN_FLIGHT_PER_WORKER * self.jobs):
+                        task = suspects.popleft() if alone else queued.popleft()
+                        futures[pool.submit(_run_in_worker, task)] = task
+                        if alone:
+                            break
+                    finished, _ = wait(futures, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        task = futures.pop(future)
                         try:
                             yield task, future.result()
                         except BrokenProcessPool:
-                            broken.append(task)
+                            if alone:
+                                yield task, Failed("the grading process died", died=True)
+                            else:
+                                suspects.append(task)
                         except Exception as exc:  # a grading bug costs this file, never the batch
                             yield task, Failed(f"{type(exc).__name__}: {short(str(exc))}")
-                except BaseException:  # Ctrl-C, or the driver stopped reading
-                    _stop(pool)
-                    raise
-            pending = broken
-            if not pending:
-                return
-        for task in pending:
-            yield task, Failed("the grading process died", died=True)
+                    if finished and any(isinstance(f.exception(), BrokenProcessPool) for f in finished):
+                        for future, task in futures.items():  # the others in flight went down with it
+                            suspects.append(task)
+                        return
+            except BaseException:  # Ctrl-C, or the driver stopped reading
+                _stop(pool)
+                raise
 
 
 # What a worker pool costs before it grades (each worker's interpreter, imports and rubric, read back
@@ -344,6 +380,14 @@ def default_jobs(rubric: Rubric, files: list[Path]) -> int:
     return cores if costly and work >= POOL_PAYS_AFTER * POOL_START_S else 1
 
 
+def _no_checker_here() -> None:
+    """Workers check expressions with checkers of their own, so one that this process started ahead
+    of need (the command line starts it before it knows the batch) is stopped: 75 MB less."""
+    client = sys.modules.get("grader.mathexpr.client")
+    if client is not None:
+        client.shutdown()
+
+
 def grade_stream(rubric_path: str | Path, files: list[Path], jobs: int | None = None, render: Render | None = None,
                  recorded_runs: dict[Path, str] | None = None, rescore: Rescore | None = None,
                  prepared: Compiled | None = None, executor: Executor | None = None) -> Iterator[Graded]:
@@ -365,8 +409,11 @@ def grade_stream(rubric_path: str | Path, files: list[Path], jobs: int | None = 
         where[task.path] = path
     if executor is None:
         jobs = max(1, min(jobs if jobs is not None else default_jobs(rubric, files), len(files) or 1))
-        executor = Serial(rubric, key, render) if jobs == 1 else LocalPool(str(rubric_path), prepared.entry, render,
-                                                                          jobs)
+        if jobs == 1:
+            executor = Serial(rubric, key, render)
+        else:
+            _no_checker_here()
+            executor = LocalPool(str(rubric_path), prepared.entry, render, jobs)
     for task, outcome in executor.run(tasks):
         path = where.pop(task.path, None)
         if path is None:  # delivered before

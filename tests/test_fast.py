@@ -213,3 +213,34 @@ print(json.dumps([code] + [name in sys.modules for name in ("rich", "torch", "nu
                 cwd=ROOT, check=True, capture_output=True, text=True).stdout)
     assert seen["ml-quiz1"] == [0, False, False, False, False, False]
     assert seen["dl-quiz"] == [0, False, False, False, True, False]
+
+
+def _render_or_die(result):
+    """Reports, except for one student, whose worker dies (module level: the workers import it)."""
+    import os
+
+    if result.student_id == "dies":
+        os._exit(9)
+    return render_student_reports(result)
+
+
+def test_a_file_that_kills_its_worker_costs_that_file_alone_and_the_pool_goes_on(tmp_path):
+    """With a few tasks in flight per worker, a worker's death breaks the pool: the file it was on
+    and those not yet finished run again in a fresh pool, where the file dies again and is reported
+    so; every other file is graded once, and each is handed on once."""
+    from grader.batch import Done, Failed, LocalPool
+
+    prepared = compiled(ROOT / "rubrics" / "dl-quiz.yaml")
+    files = []
+    for i in range(24):
+        data = json.loads(samples("dl-quiz")[1].read_text(encoding="utf-8"))
+        data["student_id"] = "dies" if i == 5 else f"s{i:02}"
+        files.append(tmp_path / f"s{i:02}.json")
+        files[-1].write_text(json.dumps(data), encoding="utf-8")
+    pool = LocalPool(str(ROOT / "rubrics" / "dl-quiz.yaml"), prepared.entry, _render_or_die, 2)
+    outcomes = [(Path(task.path), outcome) for task, outcome in pool.run([Task(str(path)) for path in files])]
+    assert sorted(path for path, _ in outcomes) == sorted(files)
+    died = [path for path, outcome in outcomes if isinstance(outcome, Failed)]
+    assert died == [files[5]] and dict(outcomes)[files[5]].died
+    assert all(isinstance(outcome, Done) and "feedback.md" in outcome.documents
+               for path, outcome in outcomes if path != files[5])
