@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import sqlite3
 
-import grader.program.submission as notebook_submissions
+import grader.program.run as program_runs  # where grading a notebook finds observe_patiently
 from grader.cli import main
 from tests.conftest import require_bwrap
 from tests.program_support import notebook_with, tiny_assignment
@@ -31,7 +31,7 @@ def test_a_rubric_change_rescores_notebooks_from_their_recorded_runs(tmp_path, m
     def no_running(*args, **kwargs):
         raise AssertionError("the student's code ran again")
 
-    monkeypatch.setattr(notebook_submissions, "observe_patiently", no_running)
+    monkeypatch.setattr(program_runs, "observe_patiently", no_running)
     rubric.write_text(rubric.read_text(encoding="utf-8").replace("title: Tiny CharLSTM", "title: Tiny CharLSTM, again"),
                       encoding="utf-8")
     assert main(["grade", str(rubric), str(subs), "--out", str(out), "--jobs", "1", "--quiet"]) == 0
