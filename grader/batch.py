@@ -188,9 +188,10 @@ class Executor(Protocol):
 
 
 def _start_checker(rubric: Rubric) -> None:
-    """Start the expression checker (sympy, half a second) now, for rubrics with expression checks,
-    so that its start overlaps this process's work up to the first check."""
-    if any(comparator.kind == "expression" for comparator in rubric.comparators.values()):
+    """Start the expression checker (sympy, half a second) now, for rubrics whose expression checks
+    seek proofs (`simplify`), so that its start overlaps this process's work up to the first one."""
+    if any(comparator.kind == "expression" and comparator.settings.simplify
+           for comparator in rubric.comparators.values()):
         from grader.mathexpr.client import start_soon
 
         start_soon()
@@ -354,7 +355,7 @@ class LocalPool:
 
 # What a worker pool costs before it grades (each worker's interpreter, imports and rubric, read back
 # with its key), and what grading an answer file costs: its reports, each automatic check, and more
-# for the costly ones (symbolic checks: a round trip to sympy's checker; feature maps). The driver
+# for the costly ones (expressions and feature maps: parsing and evaluating the student's formulas). The driver
 # (grader's own process, the only writer of the gradebook and the view) does a share of every file
 # itself whatever the workers do, so a pool pays only where the workers' share is large: batches
 # with costly checks, large enough to cover the pool's start several times. On 2 cores 1,000 answer

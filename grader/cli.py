@@ -18,7 +18,6 @@ import difflib
 import inspect
 import json
 import os
-import re
 import signal
 import sys
 import tempfile
@@ -163,24 +162,7 @@ def _fmt(x: float) -> str:
     return f"{round(x, 2):g}"
 
 
-def _start_checker_early(rubric_path: str) -> None:
-    """Start the expression checker (sympy: half a second) before anything else where the rubric
-    says `kind: expression` (read as text: the rubric is not loaded yet), so that its start overlaps
-    grader's own; one written otherwise starts it at its first expression check, as before."""
-    try:
-        with open(rubric_path, "rb") as file:
-            mentioned = re.search(rb"kind\W{1,4}expression\b", file.read(1 << 22)) is not None
-    except OSError:
-        return
-    if mentioned:
-        from grader.mathexpr.client import start_soon
-
-        start_soon()
-
-
 def cmd_grade(args: argparse.Namespace, out: Console, err: Console) -> int:
-    if args.jobs in (None, 1):  # workers start checkers of their own
-        _start_checker_early(args.rubric)
     from grader.batch import collect_answer_files
     from grader.grading import Interrupted, NotStored, grade_into
     from grader.lateness import gradescope_handed_in

@@ -107,15 +107,23 @@ def test_an_unwritable_rubric_folder_caches_in_the_report_folder_and_neither_sti
         assert nowhere.rubric.computed is None and nowhere.key.entries
 
 
-def test_grading_answer_files_imports_no_torch_and_starts_sympy_only_for_expressions(tmp_path):
+def test_grading_answer_files_imports_no_torch_and_starts_sympy_only_for_proofs(tmp_path):
     """A worker's work (the rubric read back with its key, each file graded and rendered), in a fresh
-    interpreter: torch is never imported, and sympy's checker starts only for a rubric with expression checks."""
+    interpreter: torch is never imported, and sympy's checker starts only for a rubric whose
+    expression checks ask for proofs (`simplify: true`); the others are decided in this process."""
     quiz = tmp_path / "ml-quiz1.json"  # the 10-part quiz has none: its answers from the key
     entries = keys.compiled(ROOT / "rubrics" / "ml-quiz1.yaml").key.entries
     quiz.write_text(json.dumps({"student_id": "q1", "answers": {e.part: e.value for e in entries}}), encoding="utf-8")
-    batches = {rubric: [str(path) for path in samples(rubric)] for rubric in RUBRICS} | {"ml-quiz1": [str(quiz)]}
+    proving = tmp_path / "dl-quiz-proofs.yaml"
+    text = (ROOT / "rubrics" / "dl-quiz.yaml").read_text(encoding="utf-8")
+    assert text.count("options: {variables: [z]}") == 1
+    proving.write_text(text.replace("options: {variables: [z]}", "options: {variables: [z], simplify: true}"),
+                       encoding="utf-8")
+    batches = {str(ROOT / "rubrics" / f"{rubric}.yaml"): [str(path) for path in samples(rubric)] for rubric in RUBRICS}
+    batches |= {str(ROOT / "rubrics" / "ml-quiz1.yaml"): [str(quiz)],
+                str(proving): [str(path) for path in samples("dl-quiz")]}
     for rubric in batches:
-        compiled(ROOT / "rubrics" / f"{rubric}.yaml")
+        compiled(rubric)
     script = """
 import json, sys
 from grader.batch import Task, run_task, _start_checker
@@ -123,17 +131,19 @@ from grader.key import compiled
 from grader.mathexpr import client
 from grader.output import render_student_reports
 rubric, *files = sys.argv[1:]
-prepared = compiled(f"rubrics/{rubric}.yaml")
+prepared = compiled(rubric)
 _start_checker(prepared.rubric)
 for path in files:
     run_task(prepared.rubric, prepared.key, render_student_reports, Task(path))
-print(json.dumps([prepared.rubric.computed is not None, "torch" in sys.modules, client._default is not None]))
+print(json.dumps([prepared.rubric.computed is not None, "torch" in sys.modules, client._default is not None,
+                  client._default is not None and client._default.starts]))
 """
     for rubric, files in batches.items():
-        cached, torch, checker = json.loads(subprocess.run([sys.executable, "-c", script, rubric, *files], cwd=ROOT,
-                                                           check=True, capture_output=True, text=True).stdout)
+        cached, torch, checker, starts = json.loads(subprocess.run(
+            [sys.executable, "-c", script, rubric, *files], cwd=ROOT, check=True, capture_output=True, text=True).stdout)
         assert cached and not torch, rubric
-        assert checker == (rubric in ("dl-quiz", "lab8", "assignment1")), rubric  # those with expression checks
+        assert checker == (rubric == str(proving)), rubric
+        assert starts in (False, 1), rubric
 
 
 def grade(rubric: str, out: Path, *extra: str) -> None:
@@ -194,7 +204,7 @@ def test_one_answer_file_from_the_command_line_takes_well_under_a_few_seconds(tm
 def test_a_quiet_command_line_run_imports_only_what_its_rubric_needs(tmp_path):
     """`grader grade --quiet` of one answer file, in a fresh interpreter: nothing printed, so no rich;
     no torch anywhere; a rubric of numbers and vectors reads no formulas (no numpy, lark or the
-    homoglyph tables), and one with an expression check parses formulas without numpy."""
+    homoglyph tables), and one with an expression check parses and evaluates them here (numpy)."""
     quiz = tmp_path / "ml-quiz1.json"
     entries = keys.compiled(ROOT / "rubrics" / "ml-quiz1.yaml").key.entries
     quiz.write_text(json.dumps({"student_id": "q1", "answers": {e.part: e.value for e in entries}}), encoding="utf-8")
@@ -212,7 +222,7 @@ print(json.dumps([code] + [name in sys.modules for name in ("rich", "torch", "nu
                 [sys.executable, "-c", script, f"rubrics/{rubric}.yaml", path, str(tmp_path / f"{rubric}{rep}")],
                 cwd=ROOT, check=True, capture_output=True, text=True).stdout)
     assert seen["ml-quiz1"] == [0, False, False, False, False, False]
-    assert seen["dl-quiz"] == [0, False, False, False, True, False]
+    assert seen["dl-quiz"] == [0, False, False, True, True, False]
 
 
 def _render_or_die(result):

@@ -29,13 +29,13 @@ def comparator(**options):
 
 @pytest.fixture(scope="module")
 def net():
-    c = comparator(variables=NET)
+    c = comparator(variables=NET, simplify=True)
     return c, c.reference(BACKPROP)
 
 
 @pytest.fixture(scope="module")
 def z():
-    return comparator(variables=["z"])
+    return comparator(variables=["z"], simplify=True)
 
 
 def grade(c, answer, ref) -> Verdict:
@@ -52,7 +52,7 @@ def test_registered_with_documented_defaults():
     options = Expression.Options(variables=["a_{1}", r"\theta", "x"])
     assert options.variables == ["a1", "theta", "x"]
     assert (options.functions, options.domain, options.points, options.rtol, options.timeout_s, options.simplify) \
-        == ([], {}, 10, 1e-6, 3.0, True)
+        == ([], {}, 10, 1e-6, 3.0, False)
     assert mathexpr.DEFAULT_DOMAIN == (0.1, 0.9)
 
 
@@ -111,8 +111,10 @@ def test_equivalent_forms_earn_full_marks(net, answer):
 def test_reason_says_how_equivalence_was_established(net, z):
     c, ref = net
     assert "equivalent (symbolically" in grade(c, "x a1 (1 - a1) w2 (a2 - y)", ref).reason
-    off = comparator(variables=NET, simplify=False)
-    assert "equivalent at 10 random points" in grade(off, "x a1 (1 - a1) w2 (a2 - y)", ref).reason
+    off = comparator(variables=NET)  # the default: no proof sought
+    verdict = grade(off, "x a1 (1 - a1) w2 (a2 - y)", ref)
+    assert "equivalent at 10 random points (no symbolic proof sought: simplify is off)" in verdict.reason
+    assert verdict.fraction == 1.0 and verdict.message == "correct"
 
 
 def test_greedy_split_is_reported_as_a_warning(net):
@@ -242,43 +244,48 @@ def test_invalid_messages_name_the_problem(net):
 
 # --- the worker ----------------------------------------------------------------------------------
 
-def test_worker_killed_mid_check_gives_zero_and_the_next_check_works(monkeypatch):
-    c = comparator(variables=["x", "y", "z", "w"], timeout_s=20.0)
+def test_worker_killed_mid_proof_leaves_the_points_verdict_and_the_next_check_works(monkeypatch):
+    c = comparator(variables=["x", "y", "z", "w"], timeout_s=20.0, simplify=True)
     heavy_ref = c.reference("(x+y+z+w)^30*x - (x+y+z+w)^30*y")
-    # Give sympy (not the parent) all the time, so the check is still running when we kill it.
+    # Give sympy (not the parent) all the time, so the proof is still running when we kill it.
     monkeypatch.setattr(worker_client, "symbolic_budget", lambda timeout_s: 30.0)
     worker = worker_client.default_client()
-    grade(c, "x", c.reference("x"))  # make sure a worker is running
+    grade(c, "x^2", c.reference("x*x"))  # make sure a worker is running
     pid = worker.pid
     assert pid is not None
     threading.Timer(0.5, os.kill, (pid, signal.SIGKILL)).start()
     start = time.perf_counter()
     verdict = c.check("(x+y+z+w)^30*(x-y)", heavy_ref)
     assert time.perf_counter() - start < 10
-    assert verdict.fraction == 0.0 and "could not be checked" in verdict.message
+    assert verdict.fraction == 1.0 and verdict.message == "correct"
+    assert "equivalent at 10 random points (no symbolic check: " in verdict.reason
+    assert "stopped unexpectedly" in verdict.reason
     monkeypatch.undo()
     after = grade(c, "2x", c.reference("x + x"))
     assert after.fraction == 1.0 and worker.pid not in (None, pid)
 
 
-def test_timeout_gives_zero_with_a_message_and_the_worker_restarts(monkeypatch):
-    c = comparator(variables=["x", "y", "z", "w"], timeout_s=0.5)
+def test_a_proof_out_of_time_costs_no_mark_and_the_worker_restarts(monkeypatch):
+    c = comparator(variables=["x", "y", "z", "w"], timeout_s=0.5, simplify=True)
     heavy_ref = c.reference("(x+y+z+w)^30*x - (x+y+z+w)^30*y")
     monkeypatch.setattr(worker_client, "symbolic_budget", lambda timeout_s: 30.0)
     worker = worker_client.default_client()
+    grade(c, "x^2", c.reference("x*x"))  # started, so that its start-up is not what is timed
     starts = worker.starts
     start = time.perf_counter()
     verdict = c.check("(x+y+z+w)^30*(x-y)", heavy_ref)
     assert time.perf_counter() - start < 5
-    assert verdict.fraction == 0.0
-    assert "took longer than 0.5 s" in verdict.message and "took longer than 0.5 s" in verdict.reason
+    assert verdict.fraction == 1.0 and verdict.message == "correct"
+    assert "the symbolic check took longer than 0.5 s and was stopped" in verdict.reason
+    wrong = c.check("(x+y+z+w)^30*(x+y)", heavy_ref)  # a wrong answer never waits for sympy
+    assert wrong.fraction == 0.0 and "not equivalent" in wrong.message
     monkeypatch.undo()
-    assert grade(c, "x y", c.reference("y x")).fraction == 1.0
+    assert "symbolically" in grade(c, "x y", c.reference("y x + 0")).reason
     assert worker.starts == starts + 1
 
 
 def test_with_the_default_budget_a_heavy_check_stands_on_its_numbers():
-    c = comparator(variables=["x", "y", "z", "w"], timeout_s=1.0)
+    c = comparator(variables=["x", "y", "z", "w"], timeout_s=1.0, simplify=True)
     verdict = c.check("(x+y+z+w)^30*(x-y)", c.reference("(x+y+z+w)^30*x - (x+y+z+w)^30*y"))
     assert verdict.fraction == 1.0 and "random points" in verdict.reason
 
@@ -299,13 +306,14 @@ def test_the_grading_process_never_imports_sympy():
     import subprocess
     import sys
 
-    code = ("import sys; from grader.kinds import get; E = get('expression'); "
+    code = ("import sys; from grader.kinds import get; from grader.mathexpr import client; E = get('expression'); "
             "c = E(E.Options(variables=['x'])); v = c.check('2x', c.reference('x+x')); "
-            "assert v.fraction == 1.0, v; print('sympy' in sys.modules)")
+            "w = c.check('3x', c.reference('x+x')); assert v.fraction == 1.0 and w.fraction == 0.0, (v, w); "
+            "print('sympy' in sys.modules, client._default)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                          cwd=Path(__file__).resolve().parents[1])
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == "False None"  # no sympy, and no checker process started
 
 
 def test_a_broken_reference_is_reported_not_raised():
@@ -322,7 +330,7 @@ FORWARD = {"z1": "w1*x + b1", "a1": "sigmoid(z1)", "z2": "w2*a1 + b2", "a2": "si
 
 @pytest.fixture(scope="module")
 def forward():
-    return comparator(variables=INPUTS, definitions=FORWARD)
+    return comparator(variables=INPUTS, definitions=FORWARD, simplify=True)
 
 
 @pytest.mark.parametrize("answer", [
@@ -414,8 +422,8 @@ def test_bad_definitions_fail_at_rubric_load_with_file_and_line(write):
 
 
 def test_a_repeated_answer_is_judged_once_and_a_timeout_is_never_kept(net, monkeypatch):
-    """A class types the same few forms: a repeat gets the first verdict without a round trip to
-    the checker, with the same marks and messages; a check that timed out is asked again."""
+    """A class types the same few forms: a repeat gets the first verdict without asking the
+    checker again, with the same marks and messages; a proof that timed out is asked again."""
     c, ref = net
     asked = []
     real = worker_client.default_client().request
@@ -428,12 +436,14 @@ def test_a_repeated_answer_is_judged_once_and_a_timeout_is_never_kept(net, monke
     answer = f"x*(a2 - y)*w2*a1*(1 - a1) + 0*{time.monotonic_ns()}"  # never asked before
     first, second = grade(c, answer, ref), grade(c, answer, ref)
     assert asked == [answer] and first == second and first.fraction == 1.0
+    assert "symbolically" in first.reason
 
     def slow(payload, timeout_s):
         asked.append(payload["answer"])
         raise mathexpr.CheckTimeout("the check took longer than 3 s")
 
     monkeypatch.setattr(worker_client.default_client(), "request", slow)
-    late = f"a1*x + 0*{time.monotonic_ns()}"
-    assert grade(c, late, ref).fraction == 0 and grade(c, late, ref).fraction == 0
+    late = f"(a2 - y)*x*w2*a1*(1 - a1) + 0*{time.monotonic_ns()}"
+    verdicts = [grade(c, late, ref), grade(c, late, ref)]
+    assert [v.fraction for v in verdicts] == [1.0, 1.0] and "took longer than 3 s" in verdicts[0].reason
     assert asked == [answer, late, late]

@@ -275,8 +275,8 @@ def test_arbitrary_text_either_parses_or_raises_expression_error(src):
 
 # --- comparison ----------------------------------------------------------------------------------
 
-S_NET = Settings(variables=tuple(NET))
-S_Z = Settings(variables=("z",))
+S_NET = Settings(variables=tuple(NET), simplify=True)
+S_Z = Settings(variables=("z",), simplify=True)
 
 
 @pytest.mark.parametrize("answer", [
@@ -429,7 +429,7 @@ def test_student_text_never_reaches_eval_or_exec(monkeypatch):
 
 INPUTS = ("x", "w1", "b1", "w2", "b2", "y")
 FORWARD = (("z1", "w1*x + b1"), ("a1", "sigmoid(z1)"), ("z2", "w2*a1 + b2"), ("a2", "sigmoid(z2)"))
-S_FORWARD = Settings(variables=INPUTS, definitions=FORWARD)
+S_FORWARD = Settings(variables=INPUTS, definitions=FORWARD, simplify=True)
 
 
 def test_settings_with_definitions_survive_json():

@@ -21,11 +21,12 @@ Scalars only. Design, and why:
   1e-100..1e100), constant exponents (at most 100 in size: `x^100000`, `2^(10^10)`,
   `9**9**9**9` and `10^400` are rejected before anything computes them) and constant values
   (1e100). So no step can build a huge integer or recurse without bound.
-* Time is bounded by a process. `client.check` runs parse, evaluation and sympy in a
-  long-lived worker (`worker`, JSON lines over pipes) and kills it when the time is up; sympy
-  itself gets only a share of that time (`client.symbolic_budget`) and numeric agreement
-  stands when it runs out. `compare.compare` is the same check in-process (unbounded in time:
-  for the worker and for tests).
+* The verdict is decided here, the proof elsewhere. `client.check` compares at random points in
+  the grading process (bounded by the limits above: a few hundred nodes at a few hundred
+  points) and asks a long-lived worker (`worker`, JSON lines over pipes) for a sympy proof only
+  where the rubric asks (`simplify`), killing it when the time is up; sympy itself gets only a
+  share of that time (`client.symbolic_budget`). A proof only explains the verdict: without one,
+  numeric agreement stands. `compare.compare` is the worker's whole check, in-process.
 * Equivalence is numeric first, symbolic second: see `compare`.
 * Named intermediates (`a1 = sigmoid(z1)`) may appear in answers; they are evaluated or
   substituted, so answers are compared as functions of the free variables: see `definitions`.

@@ -1,11 +1,14 @@
-"""The grading process's side of the worker (`worker`): start lazily, bound time, survive death.
+"""The grading process's side of the expression check: the verdict here, sympy's proof in the worker.
 
-`check` sends one comparison to a long-lived worker process and waits at most `timeout_s` for the
-reply (the worker's start-up, which imports sympy, is waited for separately and not counted).
-On timeout the worker is killed, `CheckTimeout` is raised, and the next check starts a fresh one.
-If the worker dies for any other reason (crash, killed, out of memory) `WorkerError` is raised
-and, again, the next check starts a fresh one. A lock serializes checks from several threads; a
-forked child starts its own worker rather than sharing its parent's pipes.
+`check` decides equivalence in this process (random points: bounded by the parser's limits, and
+needing neither sympy nor a round trip) and asks the long-lived worker process (`worker`) only for
+a proof, where the rubric asks for one (`simplify`), waiting at most `timeout_s` for the reply (the
+worker's start-up, which imports sympy, is waited for separately and not counted). On timeout the
+worker is killed, `CheckTimeout` is raised by `WorkerClient.request`, and the next request starts a
+fresh one; if the worker dies for any other reason (crash, killed, out of memory) `WorkerError` is
+raised and, again, the next request starts a fresh one. `check` turns both into a note on the
+points' verdict. A lock serializes requests from several threads; a forked child starts its own
+worker rather than sharing its parent's pipes.
 """
 
 from __future__ import annotations
@@ -202,42 +205,66 @@ def shutdown() -> None:
         _default.close()
 
 
-# Replies already had, by request: a class types the same few forms of an answer, and the worker's
-# verdict on one depends on the request alone (its points are seeded from it), so a repeat costs no
-# round trip. The worker keeps the same cache; timeouts and failures are never kept.
-_replies: OrderedDict[str, dict[str, Any]] = OrderedDict()
-_replies_lock = threading.Lock()
-REPLIES_KEPT = 4096
+# Outcomes already had, by check: a class types the same few forms of an answer, and the verdict on
+# one depends on the check alone (its points are seeded from it), so a repeat costs nothing. The
+# worker keeps a cache of its own; outcomes whose worker timed out or failed are never kept.
+_outcomes: OrderedDict[tuple, Outcome] = OrderedDict()
+_outcomes_lock = threading.Lock()
+OUTCOMES_KEPT = 4096
 
 
 def check(answer: str, reference: str, settings: Settings, timeout_s: float = 3.0,
           client: WorkerClient | None = None) -> Outcome:
-    """Compare `answer` with `reference` in the worker, within `timeout_s` seconds.
+    """Compare `answer` with `reference`: the verdict here (`compare.compare_points`, bounded by the
+    parser's limits), and, where the points agree and `settings.simplify` asks, a sympy proof from
+    the worker within `timeout_s` seconds. A proof only explains the verdict: when the worker runs
+    out of time or fails, the points' verdict stands, with a note that says why there is no proof,
+    so the mark never depends on the machine's load.
 
-    Raises ExpressionError when the answer does not parse (message for the student),
-    CheckTimeout when the time ran out, WorkerError when the worker failed or the reference is
-    unusable.
+    Raises ExpressionError when the answer does not parse (message for the student) and
+    ReferenceProblem when the reference is unusable.
     """
+    from grader.mathexpr.compare import compare_points
+
+    asked = (answer, reference, settings, timeout_s)
+    if client is None:
+        with _outcomes_lock:
+            kept = _outcomes.get(asked)
+            if kept is not None:
+                _outcomes.move_to_end(asked)
+                return kept
+    outcome = compare_points(answer, reference, settings)
+    proven = True
+    if outcome.method == "numeric" and settings.simplify:
+        outcome, proven = _with_proof(outcome, answer, reference, settings, timeout_s, client or default_client())
+    if client is None and proven:
+        with _outcomes_lock:
+            _outcomes[asked] = outcome
+            if len(_outcomes) > OUTCOMES_KEPT:
+                _outcomes.popitem(last=False)
+    return outcome
+
+
+def _with_proof(outcome: Outcome, answer: str, reference: str, settings: Settings, timeout_s: float,
+                client: WorkerClient) -> tuple[Outcome, bool]:
+    """`outcome` with the worker's proof, or with a note saying why there is none; and whether the
+    worker answered (a timeout or failure is not kept: a later try may prove it)."""
+    from dataclasses import replace
+
+    from grader.mathexpr.settings import Outcome
+
     payload = {"op": "compare", "answer": answer, "reference": reference, "settings": settings.to_json(),
                "budget_s": symbolic_budget(timeout_s)}
-    asked = json.dumps(payload, sort_keys=True)
-    with _replies_lock:
-        reply = _replies.get(asked) if client is None else None
-        if reply is not None:
-            _replies.move_to_end(asked)
-    if reply is None:
-        reply = (client or default_client()).request(payload, timeout_s)
-        if client is None and ("invalid" in reply or "outcome" in reply):
-            with _replies_lock:
-                _replies[asked] = reply
-                if len(_replies) > REPLIES_KEPT:
-                    _replies.popitem(last=False)
-    if "invalid" in reply:
-        from grader.mathexpr.nodes import ExpressionError
-
-        raise ExpressionError(str(reply["invalid"]))
-    if "outcome" in reply:
-        from grader.mathexpr.settings import Outcome
-
-        return Outcome.from_json(reply["outcome"])
-    raise WorkerError(str(reply.get("error", "no result from the expression checker")))
+    try:
+        reply = client.request(payload, timeout_s)
+    except CheckTimeout:
+        return replace(outcome, note=f"the symbolic check took longer than {timeout_s:g} s and was stopped"), False
+    except WorkerError as exc:
+        return replace(outcome, note=f"no symbolic check: {exc}"), False
+    if "outcome" not in reply:
+        return replace(outcome, note=f"no symbolic check: {reply.get('invalid') or reply.get('error')}"), False
+    proof = Outcome.from_json(reply["outcome"])
+    # The worker may only explain this verdict, never change it.
+    if proof.method == "symbolic" and proof.proof:
+        return replace(outcome, method="symbolic", proof=proof.proof, note=""), True
+    return replace(outcome, note=proof.note), True

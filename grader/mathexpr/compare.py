@@ -13,10 +13,15 @@
    must be too. Values agree when |s - r| <= rtol * max(|s|, |r|) + ATOL: relative, with an
    absolute floor ATOL = 1e-12 so a reference that is 0 (or nearly) still accepts rounding
    noise. One disagreeing point makes the answer wrong; the point is reported.
-3. If every point agrees and `simplify` is on, sympy tries to reduce the difference to 0 within
-   the time budget (see `symbolic`). Either way the answer is equivalent: "symbolic" when
-   proven, "numeric" (agreement at N random points) when not. Defined names are replaced by their
-   definitions first, so the proof is about functions of the free variables.
+3. If every point agrees and `simplify` is on (it is off unless the rubric asks), sympy tries to
+   reduce the difference to 0 within the time budget (see `symbolic`). Either way the answer is
+   equivalent: "symbolic" when proven, "numeric" (agreement at N random points) when not. Defined
+   names are replaced by their definitions first, so the proof is about functions of the free
+   variables.
+
+Steps 1 and 2 decide the verdict and are bounded by the parser's limits, so the grading process
+runs them itself (`compare_points`, through `client.check`); step 3 only explains the verdict, and
+runs in the checking process (`compare`, `worker`), which can be killed when sympy runs away.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import hashlib
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -127,9 +132,11 @@ def _finite_or_none(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def compare(answer: str, reference: str, settings: Settings, budget_s: float = 1.0) -> Outcome:
-    """Compare two expression texts. ExpressionError: the answer does not parse (its message is
-    for the student). ReferenceProblem: the reference is unusable. `budget_s` bounds sympy."""
+def compare_points(answer: str, reference: str, settings: Settings) -> Outcome:
+    """Steps 1 and 2: the verdict, "identical", "numeric" or "different". ExpressionError: the
+    answer does not parse (its message is for the student). ReferenceProblem: the reference is
+    unusable. Bounded by the parser's limits alone (a few hundred nodes, at most `20 * points`
+    points), so the grading process runs it itself."""
     prepared = _prepare_reference(reference, settings)
     parsed = parse(answer, settings.names, settings.functions)
     warnings = parsed.warnings
@@ -151,16 +158,23 @@ def compare(answer: str, reference: str, settings: Settings, budget_s: float = 1
             point={name: float(env[name][k]) for name in sorted(env)},
             answer_value=_finite_or_none(float(answer_values[k])),
             reference_value=float(ref_values[k]), warnings=warnings)
+    return Outcome(True, "numeric", points=n, note="no symbolic proof sought: simplify is off", warnings=warnings)
 
-    if not settings.simplify:
-        return Outcome(True, "numeric", points=n, note="symbolic check is turned off", warnings=warnings)
+
+def compare(answer: str, reference: str, settings: Settings, budget_s: float = 1.0) -> Outcome:
+    """Steps 1 to 3 (the checking process's work): `compare_points`, then, where the points agree
+    and `settings.simplify` is on, a sympy proof within `budget_s`, which changes only how the
+    verdict is explained, never the verdict."""
+    outcome = compare_points(answer, reference, settings)
+    if outcome.method != "numeric" or not settings.simplify:
+        return outcome
     from grader.mathexpr.symbolic import OutOfTime, disarm, prove_zero, time_limit, to_sympy
 
     start = time.monotonic()
     try:
         with time_limit(budget_s):
             ref_expr, symbols = _reference_sympy(reference, settings)
-            difference = to_sympy(parsed.node, symbols) - ref_expr
+            difference = to_sympy(parse(answer, settings.names, settings.functions).node, symbols) - ref_expr
         step, note = prove_zero(difference, budget_s - (time.monotonic() - start))
     except OutOfTime:
         step, note = None, "symbolic check ran out of time while building the expressions"
@@ -169,5 +183,5 @@ def compare(answer: str, reference: str, settings: Settings, budget_s: float = 1
     finally:
         disarm()
     if step is None:
-        return Outcome(True, "numeric", points=n, note=note, warnings=warnings)
-    return Outcome(True, "symbolic", points=n, proof=step, warnings=warnings)
+        return replace(outcome, note=note)
+    return replace(outcome, method="symbolic", proof=step, note="")

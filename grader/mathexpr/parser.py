@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from fractions import Fraction
 
 from lark import Lark, Token, Transformer
@@ -200,11 +201,17 @@ def _juxtaposition_warnings(node: Node, out: list[str]) -> None:
 def parse(text: str, variables=(), functions=()) -> Parsed:
     """Parse `text` using the declared `variables` and extra `functions`; raise ExpressionError.
 
-    Names are taken as given (already normalized, see `normalize_name`).
+    Names are taken as given (already normalized, see `normalize_name`). The trees are immutable,
+    so a text parsed before (a class types the same few forms; a rubric's definitions are read by
+    each of its parts) is not parsed again.
     """
     if not isinstance(text, str):
         raise ExpressionError("the expression must be text")
-    names = Names(frozenset(variables), frozenset(functions))
+    return _parse(text, Names(frozenset(variables), frozenset(functions)))
+
+
+@lru_cache(maxsize=4096)
+def _parse(text: str, names: Names) -> Parsed:
     tokens, warnings = tokenize(text, names)
     interactive = _lark().parse_interactive()
     current: Tok | None = None

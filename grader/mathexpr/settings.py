@@ -1,6 +1,6 @@
 """What an expression check needs besides the two texts, and what it found: plain data that crosses
 the pipe to the checking process (`worker`) and back, kept apart from the comparison itself
-(`compare`, numpy) so that the grading process sends checks without importing numpy."""
+(`compare`, numpy) so that reading a rubric's settings costs no numpy."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ class Settings:
     domain: tuple[tuple[str, float, float], ...] = ()  # (name, low, high); others DEFAULT_DOMAIN
     points: int = 10
     rtol: float = 1e-6
-    simplify: bool = True
+    simplify: bool = False  # seek a sympy proof too (it never changes the verdict)
     definitions: tuple[tuple[str, str], ...] = ()  # (name, expression), in order
 
     @property
@@ -55,7 +55,7 @@ class Settings:
             functions=tuple(str(f) for f in data.get("functions", ())),
             domain=tuple((str(n), float(lo), float(hi)) for n, lo, hi in data.get("domain", ())),
             points=int(data.get("points", 10)), rtol=float(data.get("rtol", 1e-6)),
-            simplify=bool(data.get("simplify", True)),
+            simplify=bool(data.get("simplify", False)),
             definitions=tuple((str(n), str(text)) for n, text in data.get("definitions", ())),
         )
 

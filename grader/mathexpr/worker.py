@@ -1,8 +1,8 @@
 """The checking process: `python -m grader.mathexpr.worker`, speaking JSON lines.
 
-It exists so that the grading process can bound the time of any check by killing it: sympy
-cannot be interrupted from another thread, and a check that runs away (or a crash, or memory
-exhaustion) takes down only this process. The parent (`client.WorkerClient`) starts it lazily,
+It exists so that the grading process can bound the time of a sympy proof (asked only where a
+rubric's `simplify` is on) by killing it: sympy cannot be interrupted from another thread, and a
+proof that runs away (or a crash, or memory exhaustion) takes down only this process. The parent (`client.WorkerClient`) starts it lazily,
 keeps it for later checks (sympy's import and caches are paid once), and restarts it after a kill.
 
 Protocol (one JSON object per line, ASCII, on stdin/stdout; no pickle, nothing evaluated):
@@ -71,7 +71,7 @@ class Handler:
         """Import sympy and run one check, so the first real check is not slow."""
         import sympy  # noqa: F401
 
-        settings = self.Settings(variables=("z",))
+        settings = self.Settings(variables=("z",), simplify=True)
         self.compare("sigmoid(z)*(1 - sigmoid(z))", "exp(-z)/(1 + exp(-z))^2", settings, 5.0)
 
     def handle(self, request: dict) -> dict:
