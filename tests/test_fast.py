@@ -135,15 +135,14 @@ prepared = compiled(rubric)
 _start_checker(prepared.rubric)
 for path in files:
     run_task(prepared.rubric, prepared.key, render_student_reports, Task(path))
-print(json.dumps([prepared.rubric.computed is not None, "torch" in sys.modules, client._default is not None,
-                  client._default is not None and client._default.starts]))
+print(json.dumps([prepared.rubric.computed is not None, "torch" in sys.modules,
+                  client._default.starts if client._default else 0]))
 """
     for rubric, files in batches.items():
-        cached, torch, checker, starts = json.loads(subprocess.run(
+        cached, torch, checker_starts = json.loads(subprocess.run(
             [sys.executable, "-c", script, rubric, *files], cwd=ROOT, check=True, capture_output=True, text=True).stdout)
         assert cached and not torch, rubric
-        assert checker == (rubric == str(proving)), rubric
-        assert starts in (False, 1), rubric
+        assert checker_starts == (1 if rubric == str(proving) else 0), rubric
 
 
 def grade(rubric: str, out: Path, *extra: str) -> None:
