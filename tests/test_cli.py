@@ -191,14 +191,31 @@ def test_ctrl_c_stops_promptly_without_a_traceback_or_leftover_processes(tmp_pat
 
 @pytest.mark.parametrize("how", ["SIGINT", "SIGTERM"])
 def test_ctrl_c_while_grader_is_still_importing_stops_it_before_it_grades(tmp_path, how):
-    """The imports (torch) take seconds, and a KeyboardInterrupt raised inside them can be lost; the
-    entry point holds the signal until they are done, then stops with the interrupted exit."""
+    """The imports can take seconds (torch), and a KeyboardInterrupt raised inside them can be lost;
+    the entry point holds the signal until they are done, then stops with the interrupted exit."""
     import os
     import signal
     import time
 
-    proc = start_grading_assignment1(tmp_path / "out")
-    time.sleep(0.3)  # Python has started; grader.cli is still importing
+    # The entry point as the command runs it, with grader.cli's import held long enough for the signal
+    # to land in it however fast the imports are: the finder says so on stdout, then waits.
+    script = f"""
+import sys, time
+class Held:
+    def find_spec(self, name, path=None, target=None):
+        if name == "grader.cli":
+            print("importing grader.cli", flush=True)
+            time.sleep(3)
+        return None
+sys.meta_path.insert(0, Held())
+from grader.__main__ import main
+sys.argv = ["grader", "grade", {str(ROOT / "rubrics" / "assignment1.yaml")!r}, {str(ROOT / "submissions" / "charlstm")!r},
+            "--out", {str(tmp_path / "out")!r}, "--jobs", "2"]
+sys.exit(main())
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    assert proc.stdout.readline() == "importing grader.cli\n"
     os.killpg(proc.pid, getattr(signal, how))
     started = time.perf_counter()
     stdout, stderr = proc.communicate(timeout=120)
