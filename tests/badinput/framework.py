@@ -74,6 +74,7 @@ def _child(argv: list[str], cwd: str, output: str) -> None:
         code = 1
     sys.stdout.flush()
     sys.stderr.flush()
+    Path(output).with_suffix(".exit").write_text(str(code or 0), encoding="utf-8")
     os._exit(code or 0)
 
 
@@ -111,7 +112,10 @@ def run_case(case: Case, folder: Path) -> Outcome:
         child.join()
         code = None
     else:
-        code = child.exitcode
+        # The code the child wrote, not the forkserver's report: under load CPython's forkserver
+        # can lose a child's status and report 255 (python/cpython#140867).
+        written = log.with_suffix(".exit")
+        code = int(written.read_text(encoding="utf-8")) if written.exists() else child.exitcode
     elapsed = time.perf_counter() - started
     return Outcome(code, log.read_text(encoding="utf-8", errors="replace") if log.exists() else "", elapsed)
 
