@@ -23,7 +23,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -36,6 +36,7 @@ from grader.kinds._values import short
 from grader.results import SubmissionResult
 from grader.rubric import Rubric
 from grader.scoring import grade_submission, rescore_parts
+from grader.store import pack_documents, unpack_documents
 from grader.submission import Submission, read_answer_file
 
 Render = Callable[[SubmissionResult], dict[str, str]]
@@ -44,9 +45,14 @@ Render = Callable[[SubmissionResult], dict[str, str]]
 @dataclass
 class Graded:
     result: SubmissionResult
-    documents: dict[str, str] = field(default_factory=dict)  # rendered reports by file name
+    packed: bytes = b""  # the rendered reports by file name, packed (grader.store.pack_documents); b"": none
     path: Path | None = None  # the file graded
     program_run: str | None = None  # a notebook's sandboxed run (JSON) when it ran now, to record for reuse
+    written: Path | None = None  # the folder the reports were also written into (`grade_stream`'s documents_to)
+
+    @property
+    def documents(self) -> dict[str, str]:
+        return unpack_documents(self.packed) if self.packed else {}
 
 
 SUBMISSION_SUFFIXES = (".json", ".ipynb")
@@ -161,16 +167,19 @@ class Task:
     recorded_run: str | None = None  # an earlier sandboxed run of the notebook (JSON), to rescore instead of running
     into: tuple[str, frozenset[str]] | None = None  # a stored result (JSON) and the parts to rescore into it
     content: bytes | None = None  # the file's bytes, for a machine without the file (grader.ray_executor)
+    documents_to: str | None = None  # a folder (not there yet) to write the rendered documents into too
 
 
 @dataclass(frozen=True)
 class Done:
-    """A task's result: the SubmissionResult as JSON, its rendered documents, a notebook's fresh run."""
+    """A task's result: the SubmissionResult as JSON, its rendered documents (packed, as the
+    gradebook stores them), a notebook's fresh run."""
 
     result_json: str
-    documents: dict[str, str]
+    documents: bytes
     program_run: str | None
     result: SubmissionResult | None = None  # the result itself, where the task ran in the driver's process
+    written: bool = False  # the documents are in the task's `documents_to` folder too
 
 
 @dataclass(frozen=True)
@@ -202,7 +211,22 @@ def run_task(rubric: Rubric, key: AnswerKey, render: Render | None, task: Task, 
     result as it is rather than as JSON."""
     result, program_run = _grade(rubric, key, Path(task.path), task.recorded_run, task.into, task.content)
     documents = rendered(render, result)
-    return Done("" if here else result.model_dump_json(), documents, program_run, result if here else None)
+    written = bool(documents) and task.documents_to is not None and _write_documents(Path(task.documents_to),
+                                                                                    documents)
+    return Done("" if here else result.model_dump_json(), pack_documents(documents), program_run,
+                result if here else None, written)
+
+
+def _write_documents(folder: Path, documents: dict[str, str]) -> bool:
+    """Write the documents into `folder` (made here); False, leaving them to be written from the
+    gradebook, where that fails."""
+    try:
+        folder.mkdir()
+        for name, text in documents.items():
+            (folder / name).write_text(text, encoding="utf-8", errors="backslashreplace")
+    except OSError:
+        return False
+    return True
 
 
 @dataclass
@@ -391,21 +415,26 @@ def _no_checker_here() -> None:
 
 def grade_stream(rubric_path: str | Path, files: list[Path], jobs: int | None = None, render: Render | None = None,
                  recorded_runs: dict[Path, str] | None = None, rescore: Rescore | None = None,
-                 prepared: Compiled | None = None, executor: Executor | None = None) -> Iterator[Graded]:
+                 prepared: Compiled | None = None, executor: Executor | None = None,
+                 documents_to: Path | None = None) -> Iterator[Graded]:
     """Grade `files`, yielding each as it finishes (in no set order): with `executor`, or `jobs`
     local processes (default: `default_jobs`). `render` (a module-level function, as it runs in
     the workers) turns a result into documents; `recorded_runs` are earlier sandboxed runs of
     notebooks (JSON, by path) to use instead of running them; with `rescore`, only its parts are
     scored, into the files' stored results; `prepared` is the rubric and key where the caller has
-    them already. Each file is yielded once, however often an executor delivers it (a cluster
-    may run a task again after its first result arrived)."""
+    them already. With `documents_to` (an existing folder), the local processes that render a
+    file's documents also write them there, into a folder named after its position in `files`
+    (`Graded.written`), so that no one process writes every file of a class. Each file is yielded
+    once, however often an executor delivers it (a cluster may run a task again after its first
+    result arrived)."""
     recorded_runs = recorded_runs or {}
     prepared = prepared or compiled(rubric_path)
     rubric, key = prepared.rubric, prepared.key
     tasks, where = [], {}
-    for path in files:
+    for position, path in enumerate(files):
         into = None if rescore is None else (rescore.stored[path], rescore.parts)
-        task = Task(str(path), recorded_runs.get(path), into)
+        task = Task(str(path), recorded_runs.get(path), into,
+                    documents_to=str(documents_to / str(position)) if documents_to and executor is None else None)
         tasks.append(task)
         where[task.path] = path
     if executor is None:
@@ -421,10 +450,12 @@ def grade_stream(rubric_path: str | Path, files: list[Path], jobs: int | None = 
             continue
         if isinstance(outcome, Done):
             result = outcome.result or SubmissionResult.model_validate_json(outcome.result_json)
-            yield Graded(result, outcome.documents, path, outcome.program_run)
+            written = Path(task.documents_to) if outcome.written and task.documents_to else None
+            yield Graded(result, outcome.documents, path, outcome.program_run, written)
         else:
             result = _internal_error(rubric, key, path, outcome.why)
-            yield Graded(result, rendered(render, result), path)
+            documents = rendered(render, result)
+            yield Graded(result, pack_documents(documents) if documents else b"", path)
 
 
 def grade_files(rubric_path: str | Path, files: list[Path], jobs: int | None = None, render: Render | None = None,

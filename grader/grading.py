@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -15,7 +17,7 @@ from pathlib import Path
 
 from grader.batch import Executor, Graded, Rescore, grade_stream
 from grader.key import Compiled, compiled
-from grader.output import Member, Shown, render_student_reports, write_views
+from grader.output import Member, Shown, remove_leftovers, render_student_reports, write_views
 from grader.results import SubmissionResult
 from grader.roster import Roster
 from grader.rubric import Rubric
@@ -99,6 +101,11 @@ def grade_into(gradebook: Gradebook, rubric_path: str | Path, rubric: Rubric, fi
     rescore = Rescore(parts, {files[i]: gradebook.result_json(identities[i], base[i]) for i in pending}) \
         if parts else None
     done, changed = 0, []
+    remove_leftovers(out)
+    fresh = out / f".fresh.{os.getpid()}"  # where the processes that render the documents write them
+    shutil.rmtree(fresh, ignore_errors=True)
+    fresh.mkdir(parents=True)
+    written: dict[int, Path] = {}  # position in the batch -> its documents' folder in `fresh`
 
     def record(graded: Graded) -> None:
         nonlocal done
@@ -111,29 +118,34 @@ def grade_into(gradebook: Gradebook, rubric_path: str | Path, rubric: Rubric, fi
             if any(before[p.id][1] != sorted((c.id, c.marks, c.score) for c in p.criteria)
                    for p in result.parts() if p.id in parts):
                 changed.append(result.student_id)
-        gradebook.record(run_id, identities[i], digest, result, graded.documents, seconds[i],
+        gradebook.record(run_id, identities[i], digest, result, graded.packed, seconds[i],
                          (fingerprint, graded.program_run) if fingerprint and graded.program_run else None,
                          replace=graded.path in force, kept=kept)
+        if graded.written is not None:
+            written[i] = graded.written
         done += 1
         on_graded(done, len(pending))
 
     try:
-        for graded in grade_stream(rubric_path, [files[i] for i in pending], jobs=jobs, render=render_student_reports,
-                                   recorded_runs=recorded_runs, rescore=rescore, prepared=prepared,
-                                   executor=executor):
-            record(graded)
-    except KeyboardInterrupt:
-        gradebook.finish_run(run_id, "interrupted", done, reused)
-        raise Interrupted(done, len(pending)) from None
-    gradebook.finish_run(run_id, "finished", len(pending), reused, members=list(zip(identities, shows)))
-    if roster is not None:
-        gradebook.store_roster(roster)
-    written = rebuild_views(gradebook, rubric, out)
+        try:
+            for graded in grade_stream(rubric_path, [files[i] for i in pending], jobs=jobs,
+                                       render=render_student_reports, recorded_runs=recorded_runs, rescore=rescore,
+                                       prepared=prepared, executor=executor, documents_to=fresh):
+                record(graded)
+        except KeyboardInterrupt:
+            gradebook.finish_run(run_id, "interrupted", done, reused)
+            raise Interrupted(done, len(pending)) from None
+        gradebook.finish_run(run_id, "finished", len(pending), reused, members=list(zip(identities, shows)))
+        if roster is not None:
+            gradebook.store_roster(roster)
+        view = rebuild_views(gradebook, rubric, out, written)
+    finally:
+        shutil.rmtree(fresh, ignore_errors=True)
     only = None
     if len(files) == 1:
         (result, _), = _final(gradebook, rubric)
         only = (result, seconds[0] or 0.0)
-    return RunOutcome(run_id, written.shown, len(pending), reused, written.roster, sorted(changed), only)
+    return RunOutcome(run_id, view.shown, len(pending), reused, view.roster, sorted(changed), only)
 
 
 def _stored_digests(gradebook: Gradebook, rubric: Rubric, files: list[Path],
@@ -188,9 +200,13 @@ class Written:
     roster: Roster | None
 
 
-def _final(gradebook: Gradebook, rubric: Rubric) -> Iterator[tuple[SubmissionResult, dict[str, str]]]:
+def _final(gradebook: Gradebook, rubric: Rubric, written: dict[int, Path] | None = None
+           ) -> Iterator[tuple[SubmissionResult, dict[str, str] | Path]]:
     """The last finished run's results one at a time, with the marks people gave and the late
-    penalty (feedback rendered again for the students they concern), and their documents."""
+    penalty (feedback rendered again for the students they concern), and their documents: the
+    folder `written` holds them in at the member's position, where that run wrote them and they
+    stand, else by file name."""
+    written = written or {}
     marks: dict[tuple[str, str], dict[tuple[str, str], Mark]] = {}
     for (source, content_hash, part, criterion), mark in gradebook.marks().items():
         marks.setdefault((source, content_hash), {})[(part, criterion)] = mark
@@ -198,7 +214,10 @@ def _final(gradebook: Gradebook, rubric: Rubric) -> Iterator[tuple[SubmissionRes
         own = marks.get((member.source, member.content_hash))
         final = apply_lateness(apply_marks(member.result, own or {}, rubric.assessment), member.handed_in,
                                rubric.assessment)
-        yield final, member.documents if final is member.result else render_student_reports(final)
+        if final is not member.result:
+            yield final, render_student_reports(final)
+        else:
+            yield final, written.get(member.position) or member.documents
 
 
 def current_results(gradebook: Gradebook, rubric: Rubric) -> View:
@@ -208,12 +227,14 @@ def current_results(gradebook: Gradebook, rubric: Rubric) -> View:
     return View(list(_final(gradebook, rubric)), superseded(index), gradebook.roster())
 
 
-def rebuild_views(gradebook: Gradebook, rubric: Rubric, out: Path) -> Written:
-    """Write the report folder from the gradebook, streaming its results; returns what it wrote."""
+def rebuild_views(gradebook: Gradebook, rubric: Rubric, out: Path, written: dict[int, Path] | None = None) -> Written:
+    """Write the report folder from the gradebook, streaming its results; returns what it wrote.
+    `written` are the folders that the run just finished wrote its members' documents into, by
+    position: they are moved into place rather than read back and written again."""
     index = gradebook.batch_index(rubric.assessment.id)
     others, roster = superseded(index), gradebook.roster()
     members = [Member(i.student_id, i.shown_source, i.readable) for i in index]
-    shown = write_views(out, rubric.assessment, _final(gradebook, rubric), members, others, roster)
+    shown = write_views(out, rubric.assessment, _final(gradebook, rubric, written), members, others, roster)
     return Written(shown, others, roster)
 
 

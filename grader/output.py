@@ -66,6 +66,39 @@ def folder_names(students: list[tuple[str, str]]) -> tuple[list[str], list[str |
     return names, notes
 
 
+_LEFTOVER = re.compile(r"\.fresh\.(\d+)|\.students\.(\d+)\.(?:new|old)|\..+\.(\d+)\.tmp")
+
+
+def remove_leftovers(out: Path) -> None:
+    """Remove what a run killed before it finished left in `out` (its documents folder, a view half
+    built, temporary files), named after its process, where that process has gone."""
+    try:
+        entries = list(os.scandir(out))
+    except OSError:
+        return
+    for entry in entries:
+        found = _LEFTOVER.fullmatch(entry.name)
+        if found is None or _alive(int(next(pid for pid in found.groups() if pid))):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            try:
+                os.unlink(entry.path)
+            except OSError:
+                pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return pid > 0
+    return True
+
+
 def _replace(path: Path, text: str) -> None:
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     temporary.write_text(text, encoding="utf-8", errors="backslashreplace")
@@ -101,10 +134,12 @@ class Member:
     readable: bool
 
 
-def write_views(out: Path, assessment: Assessment, entries: Iterable[tuple[SubmissionResult, dict[str, str]]],
+def write_views(out: Path, assessment: Assessment,
+                entries: Iterable[tuple[SubmissionResult, dict[str, str] | Path]],
                 members: list[Member], superseded: dict[int, int] | None = None,
                 roster: Roster | None = None) -> list[Shown]:
-    """Rebuild the report folder from `entries` (results and their documents, in batch order, one
+    """Rebuild the report folder from `entries` (results and their documents, by file name or as a
+    folder on the same file system that holds them and is moved into place, in batch order, one
     at a time: a result is written and let go, so the view of a class of any size fits in memory),
     whose `members` are known beforehand. `superseded` maps a student's other submissions to the
     one that counts: all keep their reports, only the counting one is in gradebook.csv and the
@@ -132,9 +167,12 @@ def write_views(out: Path, assessment: Assessment, entries: Iterable[tuple[Submi
                 notes.append(collisions[i])
             if notes:
                 result = result.model_copy(update={"warnings": [*result.warnings, *notes]})
-            (staging / folders[i]).mkdir()
-            for name, text in documents.items():
-                (staging / folders[i] / name).write_text(text, encoding="utf-8", errors="backslashreplace")
+            if isinstance(documents, Path):
+                os.replace(documents, staging / folders[i])
+            else:
+                (staging / folders[i]).mkdir()
+                for name, text in documents.items():
+                    (staging / folders[i] / name).write_text(text, encoding="utf-8", errors="backslashreplace")
             lines.write(result.model_dump_json() + "\n")
             if i not in superseded:
                 rows.append(gradebook_row(result, assessment))

@@ -106,16 +106,33 @@ class Mark:
     imported_at: str
 
 
-class Stored(NamedTuple):
-    """A member of a finished run's batch: the file, its recorded result and documents, and the
-    digest that result was recorded under."""
+def pack_documents(documents: dict[str, str]) -> bytes:
+    """A result's documents as the gradebook stores them: zlib-compressed JSON. Done by whichever
+    process rendered them, so that the recording process only writes the bytes."""
+    return zlib.compress(json.dumps(documents).encode(), 1)
 
+
+def unpack_documents(stored: bytes | str) -> dict[str, str]:
+    """Stored documents back (gradebooks of schema version 5 and before hold them as text JSON)."""
+    return json.loads(zlib.decompress(stored) if isinstance(stored, bytes) else stored)
+
+
+class Stored(NamedTuple):
+    """A member of a finished run's batch: its position, the file, its recorded result and
+    documents (packed: unpacked only where they are read), and the digest that result was
+    recorded under."""
+
+    position: int
     source: str
     content_hash: str
     handed_in: str | None
     result: SubmissionResult
-    documents: dict[str, str]
+    packed: bytes | str
     digest: str
+
+    @property
+    def documents(self) -> dict[str, str]:
+        return unpack_documents(self.packed)
 
 
 class Indexed(NamedTuple):
@@ -259,12 +276,13 @@ class Gradebook:
     def iter_batch(self, assessment_id: str) -> Iterator[Stored]:
         """The last finished run's batch, in order, one member at a time (a class of any size)."""
         cursor = self.db.execute(
-            "SELECT s.source, s.content_hash, s.handed_in, r.result, r.documents, m.digest FROM run_members m "
-            "JOIN submissions s ON s.id = m.submission_id JOIN results r ON r.submission_id = s.id AND r.digest = m.digest "
+            "SELECT m.position, s.source, s.content_hash, s.handed_in, r.result, r.documents, m.digest "
+            "FROM run_members m JOIN submissions s ON s.id = m.submission_id "
+            "JOIN results r ON r.submission_id = s.id AND r.digest = m.digest "
             "WHERE m.run_id = ? ORDER BY m.position", (self._last_run(assessment_id),))
-        for source, content_hash, handed_in, result, documents, digest in cursor:
-            yield Stored(source, content_hash, handed_in, SubmissionResult.model_validate_json(result),
-                         json.loads(zlib.decompress(documents) if isinstance(documents, bytes) else documents), digest)
+        for position, source, content_hash, handed_in, result, packed, digest in cursor:
+            yield Stored(position, source, content_hash, handed_in, SubmissionResult.model_validate_json(result),
+                         packed, digest)
 
     def last_members(self, assessment_id: str) -> tuple[int, dict[tuple[str, str], str]] | None:
         """The last finished run and the digest of each member's result by (source, content hash),
@@ -370,10 +388,11 @@ class Gradebook:
         return None if row is None else row[0]
 
     def record(self, run_id: int, file: SubmissionFile, digest: str, result: SubmissionResult,
-               documents: dict[str, str], seconds: float,
+               documents: bytes, seconds: float,
                program_run: tuple[str, str] | None = None, replace: bool = False,
                kept: dict[str, int] | None = None) -> None:
-        """One finished submission, in one transaction; recording it again changes nothing, unless
+        """One finished submission with its documents (`pack_documents`), in one transaction;
+        recording it again changes nothing, unless
         `replace` (a regrade asked for), which puts this result in place of the recorded one.
         `program_run` is (fingerprint, run JSON) of a notebook's run, kept for reuse; `kept` maps
         the parts whose stored scores this result carries over to the runs that gave them."""
@@ -394,8 +413,7 @@ class Gradebook:
             inserted = self.db.execute(
                 "INSERT OR IGNORE INTO results (submission_id, digest, run_id, seconds, result, documents) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (submission_id, digest, run_id, seconds, result.model_dump_json(),
-                 zlib.compress(json.dumps(documents).encode(), 1))).rowcount
+                (submission_id, digest, run_id, seconds, result.model_dump_json(), documents)).rowcount
             if inserted:
                 self.db.executemany(
                     "INSERT INTO scores (submission_id, digest, part, criterion, marks, score, status, reason, message, "

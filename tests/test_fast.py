@@ -17,7 +17,7 @@ from grader.batch import Task, run_task
 from grader.key import cache_files, compiled
 from grader.output import Member, render_student_reports, write_views
 from grader.rubric import load_rubric
-from grader.store import grading_digest
+from grader.store import grading_digest, unpack_documents
 
 ROOT = Path(__file__).resolve().parent.parent
 RUBRICS = ("dl-quiz", "lab8", "exam", "assignment1")
@@ -165,6 +165,19 @@ def test_serial_and_parallel_give_the_same_views_byte_for_byte(rubric, tmp_path)
     assert serial == parallel
 
 
+def test_the_rendering_process_writes_the_documents_the_gradebook_stores(tmp_path):
+    """A task's documents are written, where its folder can be made, as the very text that is
+    packed for the gradebook; where it cannot (a retried task finds its first try's folder), they
+    are only packed, and the view writes them from the gradebook."""
+    prepared = compiled(ROOT / "rubrics" / "dl-quiz.yaml")
+    path = samples("dl-quiz")[1]
+    done = run_task(prepared.rubric, prepared.key, render_student_reports, Task(str(path), documents_to=str(tmp_path / "0")))
+    on_disk = {file.name: file.read_text(encoding="utf-8") for file in (tmp_path / "0").iterdir()}
+    assert done.written and on_disk == unpack_documents(done.documents) and "feedback.html" in on_disk
+    again = run_task(prepared.rubric, prepared.key, render_student_reports, Task(str(path), documents_to=str(tmp_path / "0")))
+    assert not again.written and unpack_documents(again.documents) == on_disk
+
+
 def test_the_view_is_written_from_a_stream_one_result_at_a_time(tmp_path):
     """Each result's documents are on disk before the next result is asked for: nothing waits for the batch."""
     prepared = compiled(ROOT / "rubrics" / "dl-quiz.yaml")
@@ -180,7 +193,7 @@ def test_the_view_is_written_from_a_stream_one_result_at_a_time(tmp_path):
             if i:
                 staging = next(out.glob(".students.*.new"))
                 seen.append(sum(1 for folder in staging.iterdir() if (folder / "feedback.md").is_file()))
-            yield graded.result, graded.documents
+            yield graded.result, unpack_documents(graded.documents)
 
     members = [Member(d.result.student_id, d.result.source, d.result.readable) for d in done]
     shown = write_views(out, prepared.rubric.assessment, entries(), members)
@@ -251,5 +264,5 @@ def test_a_file_that_kills_its_worker_costs_that_file_alone_and_the_pool_goes_on
     assert sorted(path for path, _ in outcomes) == sorted(files)
     died = [path for path, outcome in outcomes if isinstance(outcome, Failed)]
     assert died == [files[5]] and dict(outcomes)[files[5]].died
-    assert all(isinstance(outcome, Done) and "feedback.md" in outcome.documents
+    assert all(isinstance(outcome, Done) and "feedback.md" in unpack_documents(outcome.documents)
                for path, outcome in outcomes if path != files[5])

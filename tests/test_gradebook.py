@@ -172,6 +172,29 @@ def test_killed_runs_resume_to_the_same_views_as_one_uninterrupted_run(tmp_path)
     assert killed.execute(count_scores).fetchone() == straight.execute(count_scores).fetchone()
 
 
+def test_what_a_killed_run_left_is_removed_by_the_next_and_nothing_else(tmp_path):
+    """A run killed with SIGKILL leaves its documents folder, a half-built view and temporary files
+    named after its process; the next run removes those of processes that have gone, and keeps a
+    live process's and anything not named like them."""
+    subs = make_class(tmp_path / "subs", 3)
+    out = tmp_path / "out"
+    out.mkdir()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead, live = gone.pid, os.getppid()
+    leftovers = [f".fresh.{dead}", f".students.{dead}.new", f".students.{dead}.old"]
+    for name in leftovers + [f".fresh.{live}"]:
+        (out / name / "0").mkdir(parents=True)
+        (out / name / "0" / "feedback.md").write_text("stale", encoding="utf-8")
+    (out / f".summary.md.{dead}.tmp").write_text("half", encoding="utf-8")
+    (out / f".notes.{dead}").write_text("the instructor's", encoding="utf-8")
+    assert grade(str(subs), "--out", str(out), "--jobs", "1") == 0
+    names = {path.name for path in out.iterdir()}
+    assert not names & {*leftovers, f".summary.md.{dead}.tmp"}
+    assert {f".fresh.{live}", f".notes.{dead}", "students", "gradebook.csv"} <= names
+    assert not any(name.startswith(f".fresh.{os.getpid()}") for name in names)  # this run's own, gone with it
+
+
 def test_the_report_folder_inside_the_graded_folder_is_never_graded(tmp_path, capsys):
     subs = make_class(tmp_path / "subs", 2)
     for _ in range(2):  # the second run would find the first run's students/*/results.json

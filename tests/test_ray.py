@@ -77,7 +77,7 @@ def test_a_result_delivered_twice_is_yielded_once(tmp_path):
         def run(self, tasks):
             for task in tasks:
                 result = grade_stream(prepared.rubric.source, [answer], jobs=1, prepared=prepared)
-                done = Done(next(result).result.model_dump_json(), {}, None)
+                done = Done(next(result).result.model_dump_json(), b"", None)
                 yield task, done
                 yield task, done
 
