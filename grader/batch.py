@@ -45,14 +45,14 @@ Render = Callable[[SubmissionResult], dict[str, str]]
 @dataclass
 class Graded:
     result: SubmissionResult
-    packed: bytes = b""  # the rendered reports by file name, packed (grader.store.pack_documents); b"": none
+    packed: bytes  # the rendered reports by file name, packed (grader.store.pack_documents)
     path: Path | None = None  # the file graded
     program_run: str | None = None  # a notebook's sandboxed run (JSON) when it ran now, to record for reuse
     written: Path | None = None  # the folder the reports were also written into (`grade_stream`'s documents_to)
 
     @property
     def documents(self) -> dict[str, str]:
-        return unpack_documents(self.packed) if self.packed else {}
+        return unpack_documents(self.packed)
 
 
 SUBMISSION_SUFFIXES = (".json", ".ipynb")
@@ -454,8 +454,7 @@ def grade_stream(rubric_path: str | Path, files: list[Path], jobs: int | None = 
             yield Graded(result, outcome.documents, path, outcome.program_run, written)
         else:
             result = _internal_error(rubric, key, path, outcome.why)
-            documents = rendered(render, result)
-            yield Graded(result, pack_documents(documents) if documents else b"", path)
+            yield Graded(result, pack_documents(rendered(render, result)), path)
 
 
 def grade_files(rubric_path: str | Path, files: list[Path], jobs: int | None = None, render: Render | None = None,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,7 +16,7 @@ from pathlib import Path
 
 from grader.batch import Executor, Graded, Rescore, grade_stream
 from grader.key import Compiled, compiled
-from grader.output import Member, Shown, remove_leftovers, render_student_reports, write_views
+from grader.output import Member, Shown, fresh_documents, remove_leftovers, render_student_reports, write_views
 from grader.results import SubmissionResult
 from grader.roster import Roster
 from grader.rubric import Rubric
@@ -102,7 +101,7 @@ def grade_into(gradebook: Gradebook, rubric_path: str | Path, rubric: Rubric, fi
         if parts else None
     done, changed = 0, []
     remove_leftovers(out)
-    fresh = out / f".fresh.{os.getpid()}"  # where the processes that render the documents write them
+    fresh = fresh_documents(out)  # where the processes that render the documents write them
     shutil.rmtree(fresh, ignore_errors=True)
     fresh.mkdir(parents=True)
     written: dict[int, Path] = {}  # position in the batch -> its documents' folder in `fresh`

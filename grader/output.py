@@ -69,6 +69,11 @@ def folder_names(students: list[tuple[str, str]]) -> tuple[list[str], list[str |
 _LEFTOVER = re.compile(r"\.fresh\.(\d+)|\.students\.(\d+)\.(?:new|old)|\..+\.(\d+)\.tmp")
 
 
+def fresh_documents(out: Path) -> Path:
+    """This run's folder for the documents as they are rendered, before the view moves them into place."""
+    return out / f".fresh.{os.getpid()}"
+
+
 def remove_leftovers(out: Path) -> None:
     """Remove what a run killed before it finished left in `out` (its documents folder, a view half
     built, temporary files), named after its process, where that process has gone."""
@@ -92,10 +97,10 @@ def remove_leftovers(out: Path) -> None:
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # gone, or never a process
         return False
-    except (PermissionError, OverflowError):
-        return pid > 0
+    except PermissionError:  # another user's
+        return True
     return True
 
 
